@@ -1,0 +1,56 @@
+# Tasks of the course repository. `make help` lists them.
+# Every target creates the virtual environment first if it is missing (or pyproject.toml changed).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: help install book test unit nbtest sync-check lab full runs student bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install tme_lib with the book and dev extras
+
+book: $(STAMP)  ## build the HTML book into book/_build/html (never retrains)
+	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
+
+test: unit sync-check nbtest  ## unit tests, notebook pairing check, notebooks in the smoke profile
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+sync-check: $(STAMP)  ## fail if a notebook's .py and .ipynb disagree
+	$(BIN)/python tools/check_pairs.py
+
+nbtest: $(STAMP)  ## run every notebook top to bottom in the smoke profile
+	TME_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOKS)
+
+lab: $(STAMP)  ## open the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks
+
+runs: $(STAMP)  ## regenerate every full-profile run record and results table (hours on a CPU)
+	TME_PROFILE=full $(BIN)/python tools/run_tme9.py
+	TME_PROFILE=full $(BIN)/python tools/run_tme10.py
+	TME_PROFILE=full $(BIN)/python tools/run_aptamers.py
+
+full: $(STAMP)  ## re-execute the notebooks in the full profile (loads the committed run records)
+	for nb in $(NOTEBOOKS); do TME_PROFILE=full $(BIN)/jupytext --execute --update $$nb || exit 1; done
+	$(BIN)/python tools/make_results_page.py
+
+student: $(STAMP)  ## write the student notebooks (solutions replaced by stubs) into student/
+	$(BIN)/python tools/make_student.py
+
+bench: $(STAMP)  ## data and training throughput benchmarks
+	$(BIN)/python benchmarks/bench_data.py
+
+clean:  ## remove the built book and the student bundle
+	rm -rf book/_build student

@@ -1,0 +1,110 @@
+"""Training throughput and peak memory of the TME 10 self-attention classifier.
+
+    python benchmarks/bench_tme10.py [--steps 3] [--d-model 64] [--heads 4] [--layers 3]
+
+For a few batch sizes (at 256 tokens), a few lengths (at the chosen batch size) and both
+attention paths (PyTorch's fused kernel, the course's explicit softmax that keeps the weights),
+it times optimiser steps (forward, backward, Adam) on random reviews that fill every position —
+the worst case of a length bucket — and prints reviews per second and the peak memory added by
+training. Each configuration runs in its own process, so one peak does not hide the next: on a
+CPU the peak is the growth of the process's peak resident memory (Linux ``ru_maxrss``), on a
+GPU ``torch.cuda.max_memory_allocated``. Set ``TME_THREADS`` to the thread count training
+will use. The batch size of the full TME 10 runs was chosen with this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+import torch
+
+from tme_lib import config
+from tme_lib.tme10 import SelfAttentionClassifier
+
+VOCAB, DIM = 2000, 50
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def measure(batch_size: int, length: int, fused: bool, args) -> dict:
+    """Reviews per second and peak added memory (MiB) of ``args.steps`` training steps."""
+    device = config.get_device(verbose=False)
+    config.set_seed(0)
+    model = SelfAttentionClassifier(torch.randn(VOCAB, DIM), d_model=args.d_model,
+                                    n_layers=args.layers, n_heads=args.heads).to(device)
+    model.need_weights = not fused
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randint(2, VOCAB, (batch_size, length), device=device)
+    mask = torch.ones(batch_size, length, dtype=torch.bool, device=device)
+    y = torch.randint(0, 2, (batch_size,), device=device).float()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        logit, _ = model(x, mask)
+        torch.nn.functional.binary_cross_entropy_with_logits(logit, y).backward()
+        optimizer.step()
+
+    step()  # warm-up: allocator, kernels, Adam state
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _peak_rss_mib()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak = _peak_rss_mib() - base
+    seconds = time.perf_counter() - t0
+    return {"batch": batch_size, "tokens": length, "attention": "fused" if fused else "explicit",
+            "reviews_per_s": args.steps * batch_size / seconds, "peak_mib": peak,
+            "device": str(device), "threads": torch.get_num_threads()}
+
+
+def _child(queue, *job):
+    queue.put(measure(*job))
+
+
+def run(job) -> dict:
+    """``measure(*job)`` in a fresh process, so its memory peak is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, *job))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main(args) -> None:
+    jobs = [(b, 256, True) for b in args.batch_sizes]
+    jobs += [(args.batch, t, True) for t in args.lengths if t != 256 or args.batch not in args.batch_sizes]
+    jobs += [(args.batch, 256, False)]
+    print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads; "
+          f"{args.steps} timed steps per configuration")
+    print(f"{'batch':>5} {'tokens':>6} {'attention':>9} {'reviews/s':>10} {'peak MiB':>9}  device")
+    for job in jobs:
+        r = run((*job, args))
+        print(f"{r['batch']:>5} {r['tokens']:>6} {r['attention']:>9} {r['reviews_per_s']:>10.1f} "
+              f"{r['peak_mib']:>9.0f}  {r['device']} ({r['threads']} threads)", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--d-model", type=int, default=64)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--batch", type=int, default=64, help="batch size of the length sweep")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 400])
+    main(parser.parse_args())

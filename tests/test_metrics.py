@@ -1,0 +1,60 @@
+import math
+
+import pytest
+import torch
+
+from tme_lib.metrics import accuracy, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
+
+
+def test_entropy_of_uniform_is_log_n():
+    for n in (1, 2, 7, 400):
+        assert entropy(torch.full((n,), 1.0 / n)).item() == pytest.approx(math.log(n), rel=1e-5)
+
+
+def test_entropy_of_one_hot_is_zero():
+    p = torch.zeros(10)
+    p[3] = 1.0
+    assert entropy(p).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_entropy_gradient_is_finite_where_weights_are_zero():
+    logits = torch.tensor([[1.0, 2.0, -math.inf]], requires_grad=True)
+    entropy(torch.softmax(logits, -1)).sum().backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_attention_entropy_global_ignores_padding():
+    mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    w = mask.float() / mask.float().sum(1, keepdim=True)
+    h = attention_entropy(w, mask)
+    assert h.tolist() == pytest.approx([math.log(2), math.log(4)], rel=1e-5)
+    assert torch.allclose(h, uniform_entropy(mask))
+
+
+def test_attention_entropy_self_attention_averages_real_queries_only():
+    mask = torch.tensor([[True, True, False]])
+    w = torch.zeros(1, 2, 1, 3, 3)  # [B, layers, heads, Tq, Tk]
+    w[..., :2, :2] = 0.5  # real queries: uniform over the 2 real keys
+    w[..., 2, 0] = 1.0  # the padded query row is one-hot: must not count
+    assert attention_entropy(w, mask).item() == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_attention_entropy_extends_mask_for_a_cls_token():
+    mask = torch.tensor([[True, False]])
+    w = torch.tensor([[0.5, 0.5, 0.0]])  # CLS + one real token + padding
+    assert attention_entropy(w, mask).item() == pytest.approx(math.log(2), rel=1e-5)
+    with pytest.raises(ValueError):
+        attention_entropy(torch.ones(1, 2) / 2, torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_accuracy_thresholds_logits_at_zero():
+    assert accuracy(torch.tensor([2.0, -1.0, 0.5, -0.1]), torch.tensor([1.0, 0.0, 0.0, 0.0])) == 0.75
+
+
+def test_regression_scores():
+    y = torch.randn(200, generator=torch.Generator().manual_seed(0))
+    assert r2_score(y, y) == pytest.approx(1.0)
+    assert r2_score(torch.full_like(y, y.mean().item()), y) == pytest.approx(0.0, abs=1e-9)
+    assert pearson(2 * y + 1, y) == pytest.approx(1.0)
+    assert spearman(y ** 3, y) == pytest.approx(1.0)
+    assert spearman(-y, y) == pytest.approx(-1.0)

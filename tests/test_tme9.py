@@ -1,0 +1,125 @@
+"""Tests of the TME 9 models (tme_lib.tme9) on tiny synthetic reviews."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tme_lib.tme9 import MODELS, AttentionLSTM, build_model, masked_mean
+
+VOCAB, DIM = 30, 50
+ATTENTION_MODELS = [name for name in MODELS if name != "baseline"]
+
+
+@pytest.fixture()
+def vectors():
+    torch.manual_seed(0)
+    v = torch.randn(VOCAB, DIM)
+    v[0] = 0.0  # padding row, as the vector loader writes it
+    return v
+
+
+def _model(name, vectors, **kwargs):
+    torch.manual_seed(1)
+    model = build_model(name, vectors, **kwargs)
+    # Random (not zero-initialised) queries, so the attention is far from uniform and a
+    # padding leak would show.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.5)
+    return model.eval()
+
+
+def _batch(lengths):
+    """Reviews of the given lengths, right-padded with id 0, and their mask."""
+    torch.manual_seed(2)
+    width = max(lengths)
+    x = torch.randint(2, VOCAB, (len(lengths), width))
+    mask = torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+    return x.masked_fill(~mask, 0), mask
+
+
+@pytest.mark.parametrize("name", ATTENTION_MODELS)
+def test_padding_gets_zero_weight_and_weights_sum_to_one(name, vectors):
+    x, mask = _batch([5, 2, 7])
+    _, weights = _model(name, vectors)(x, mask)
+    assert weights.shape == x.shape
+    assert torch.all(weights[~mask] == 0.0), "padding must get exactly zero attention"
+    assert torch.all(weights[mask] > 0.0)
+    torch.testing.assert_close(weights.sum(1), torch.ones(3))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_padding_does_not_change_the_logit(name, vectors):
+    model = _model(name, vectors)
+    x, mask = _batch([5, 2, 7])
+    logit, _ = model(x, mask)
+    # Five more padded positions holding garbage ids: a model that reads padding would change.
+    mask_long = torch.cat([mask, torch.zeros(3, 5, dtype=torch.bool)], dim=1)
+    x_long = torch.cat([x, torch.zeros(3, 5, dtype=torch.long)], dim=1)
+    x_long = torch.where(mask_long, x_long, torch.randint(2, VOCAB, x_long.shape))
+    logit_long, _ = model(x_long, mask_long)
+    torch.testing.assert_close(logit_long, logit)
+    alone, _ = model(x[1:2, :2], mask[1:2, :2])  # the short review without any padding
+    torch.testing.assert_close(alone, logit[1:2])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_one_token_and_all_oov_reviews(name, vectors):
+    x = torch.tensor([[1, 1, 1], [7, 0, 0]])  # all out-of-vocabulary; a single word
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    logit, weights = _model(name, vectors)(x, mask)
+    assert torch.isfinite(logit).all()
+    if weights is not None:
+        torch.testing.assert_close(weights[1], torch.tensor([1.0, 0.0, 0.0]))
+        if name != "attention_lstm":  # identical keys; LSTM states differ along the review
+            torch.testing.assert_close(weights[0], torch.full((3,), 1 / 3))
+
+
+def test_masked_mean_ignores_padding():
+    x = torch.tensor([[[1.0], [3.0], [100.0]]])
+    assert masked_mean(x, torch.tensor([[True, True, False]])).item() == 2.0
+    assert masked_mean(x, torch.zeros(1, 3, dtype=torch.bool)).item() == 0.0  # no NaN
+
+
+def test_parameter_counts_by_hand(vectors):
+    d, hidden = DIM, 8
+    expected = {
+        "baseline": d + 1,
+        "attention_simple": d + (d + 1),
+        "attention_query": (d * d + d) + (d + 1),
+        "attention_query_value": 2 * (d * d + d) + (d + 1),
+    }
+    for name, count in expected.items():
+        assert sum(p.numel() for p in build_model(name, vectors).parameters()) == count, name
+    lstm = 2 * 4 * hidden * (d + hidden + 2)  # 4 gates, input and hidden maps, two biases, 2 directions
+    lstm_total = lstm + (2 * hidden) ** 2 + 2 * hidden + 2 * hidden + 1
+    model = build_model("attention_lstm", vectors, hidden=hidden)
+    assert sum(p.numel() for p in model.parameters()) == lstm_total
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_vectors_are_frozen_and_not_saved(name, vectors):
+    model = _model(name, vectors)
+    model.train()
+    x, mask = _batch([4, 3])
+    model(x, mask)[0].sum().backward()
+    assert not model.embed.vectors.requires_grad and model.embed.vectors.grad is None
+    assert all("vectors" not in key for key in model.state_dict())
+    assert all(p.grad is not None for p in model.parameters()), "every learned parameter trains"
+
+
+def test_lstm_states_are_zero_on_padding_and_match_unpadded_run(vectors):
+    model = _model("attention_lstm", vectors, hidden=6)
+    x, mask = _batch([6, 3])
+    states = model.states(model.embed(x), mask)
+    assert torch.all(states[1, 3:] == 0.0)
+    # The backward direction must start on the last real word: same states as the review alone.
+    alone = model.states(model.embed(x[1:2, :3]), mask[1:2, :3])
+    torch.testing.assert_close(states[1:2, :3], alone)
+
+
+def test_build_model_rejects_unknown_names(vectors):
+    with pytest.raises(KeyError, match="attention_simple"):
+        build_model("attention_simpel", vectors)
+    assert isinstance(build_model("attention_lstm", vectors, hidden=4), AttentionLSTM)

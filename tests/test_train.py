@@ -1,0 +1,138 @@
+"""The trainer on a tiny task it can learn: label = does token 3 occur in the sequence?"""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tme_lib.batching import Batch
+from tme_lib.train import TrainConfig, evaluate, train
+
+
+class BagOfTokens(torch.nn.Module):
+    """Uniform attention over real tokens, then a linear classifier on the mean embedding."""
+
+    def __init__(self, vocab=8, broken=False):
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, 4, padding_idx=0)
+        self.out = torch.nn.Linear(4, 1)
+        self.broken = broken
+
+    def forward(self, x, mask):
+        w = mask.float() / mask.float().sum(1, keepdim=True)
+        logit = self.out((w.unsqueeze(-1) * self.emb(x)).sum(1)).squeeze(-1)
+        return (logit * float("nan") if self.broken else logit), w
+
+
+def make_loaders(n=256, seed=0, random_labels=False):
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        x = torch.randint(1, 8, (n, 6), generator=g)
+        mask = torch.ones_like(x, dtype=torch.bool)
+        mask[: n // 2, 4:] = False
+        x[~mask] = 0
+        y = (x == 3).any(1).float()
+        if random_labels:
+            y = torch.randint(0, 2, (n,), generator=g).float()
+        return [Batch(x[i:i + 32], mask[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
+
+    return SimpleNamespace(train=split(n), val=split(n // 2), test=split(n // 2))
+
+
+def cfg(**kw):
+    base = dict(chapter="test", name="bag", epochs=4, lr=0.05, seed=0, entropy_sample=20)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_learns_and_records_history():
+    torch.manual_seed(0)
+    out = train(cfg(), BagOfTokens(), make_loaders(), device="cpu", progress=False)
+    h = out["history"]
+    assert len(h) == 4
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert out["final"]["test_acc"] > 0.75
+    assert len(h[0]["val_entropy_sample"]) == 20
+    assert 0 < out["final"]["mean_entropy"] <= torch.log(torch.tensor(6.0)).item() + 1e-6
+
+
+def test_final_metrics_come_from_the_best_validation_epoch():
+    out = train(cfg(), BagOfTokens(), make_loaders(), device="cpu", progress=False)
+    best = max(out["history"], key=lambda e: e["val_acc"])
+    assert out["final"]["val_acc"] == best["val_acc"]
+    assert out["final"]["best_epoch"] == best["epoch"]
+
+
+def test_non_finite_loss_stops_with_a_clear_message():
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train(cfg(name="nan"), BagOfTokens(broken=True), make_loaders(), device="cpu", progress=False)
+
+
+def test_entropy_penalty_needs_attention_weights():
+    class NoWeights(BagOfTokens):
+        def forward(self, x, mask):
+            return super().forward(x, mask)[0], None
+
+    with pytest.raises(ValueError, match="attention weights"):
+        train(cfg(name="nw", entropy_weight=0.1), NoWeights(), make_loaders(), device="cpu", progress=False)
+
+
+def test_early_stopping_on_validation():
+    out = train(cfg(name="es", epochs=30, patience=2), BagOfTokens(), make_loaders(random_labels=True),
+                device="cpu", progress=False)
+    assert len(out["history"]) < 30
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptingLoader(list):
+    """Raises in the middle of the second epoch, as a killed process would stop."""
+
+    def __init__(self, batches):
+        super().__init__(batches)
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        for i, b in enumerate(super().__iter__()):
+            if self.passes == 2 and i == 2:
+                raise Interrupt
+            yield b
+
+
+def test_resume_after_interruption_gives_the_same_run():
+    reference = train(cfg(name="resume-ref"), BagOfTokens(), make_loaders(), device="cpu", progress=False)
+
+    loaders = make_loaders()
+    loaders.train = InterruptingLoader(loaders.train)
+    c = cfg(name="resume")
+    torch.manual_seed(0)
+    with pytest.raises(Interrupt):
+        train(c, BagOfTokens(), loaders, device="cpu", progress=False)
+    resumed = train(c, BagOfTokens(), make_loaders(), device="cpu", progress=False)
+    assert [e["epoch"] for e in resumed["history"]] == [1, 2, 3, 4]
+    assert resumed["history"][-1]["train_loss"] == pytest.approx(reference["history"][-1]["train_loss"])
+
+
+def test_sgd_and_regression():
+    loaders = make_loaders()
+    out = train(cfg(name="reg", task="regression", optimizer="sgd", momentum=0.9, lr=0.05),
+                BagOfTokens(), loaders, device="cpu", progress=False)
+    assert {"test_mse", "test_r2", "pearson", "spearman"} <= set(out["final"])
+    assert out["final"]["test_mse"] == pytest.approx(out["final"]["test_loss"])
+    assert "val_r2" in out["history"][0]
+
+
+def test_evaluate_asks_for_weights_and_restores_the_flag():
+    class Lazy(BagOfTokens):
+        need_weights = False
+
+        def forward(self, x, mask):
+            logit, w = super().forward(x, mask)
+            return logit, (w if self.need_weights else None)
+
+    model = Lazy()
+    res = evaluate(model, make_loaders().val, device="cpu")
+    assert "val_entropy" in res and model.need_weights is False

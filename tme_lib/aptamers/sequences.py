@@ -1,0 +1,99 @@
+"""DNA strands as token ids: alphabet, validation, random libraries and a CSV loader.
+
+Taught in ``notebooks/03_aptamers`` (section "From letters to tokens"). A strand of length L
+becomes a row of L ids, ``A→0, C→1, G→2, T→3``; every strand of a data set has the same length,
+so batches need no padding and the mask is all ``True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ALPHABET = "ACGT"
+LENGTH = 30  # the random region of many SELEX libraries is 30 nt long
+_LOOKUP = np.full(256, 255, dtype=np.uint8)
+for _i, _letter in enumerate(ALPHABET):
+    _LOOKUP[ord(_letter)] = _i
+    _LOOKUP[ord(_letter.lower())] = _i
+_BLOCK = 10_000  # random libraries are drawn in seeded blocks so that a smaller n is a prefix
+
+
+def validate(
+    sequences: Sequence[str], length: int = LENGTH, what: str = "row", first: int = 0
+) -> None:
+    """Raise ``ValueError`` naming the first entry that is not a DNA strand of ``length`` letters
+    from A, C, G, T (either case). Entries are called ``f"{what} {first + index}"`` in messages."""
+    for row, seq in enumerate(sequences, start=first):
+        if not isinstance(seq, str):
+            raise ValueError(f"{what} {row}: expected a DNA string, got {seq!r}.")
+        if len(seq) != length:
+            raise ValueError(
+                f"{what} {row}: {seq!r} has {len(seq)} letters, expected {length}; "
+                "every strand of a data set must have the same length."
+            )
+        bad = [c for c in seq if c.upper() not in ALPHABET]
+        if bad:
+            pos = next(i for i, c in enumerate(seq) if c.upper() not in ALPHABET)
+            raise ValueError(
+                f"{what} {row}: {seq!r} has letter {bad[0]!r} at position {pos}; "
+                "only A, C, G and T (either case) are allowed."
+            )
+
+
+def encode(sequences: Sequence[str], length: int = LENGTH) -> np.ndarray:
+    """Strands → ``uint8[N, length]`` ids (A=0, C=1, G=2, T=3), after :func:`validate`."""
+    sequences = list(sequences)
+    validate(sequences, length)
+    if not sequences:
+        return np.zeros((0, length), dtype=np.uint8)
+    raw = np.frombuffer("".join(sequences).encode("ascii"), dtype=np.uint8)
+    return _LOOKUP[raw].reshape(len(sequences), length)
+
+
+def decode(ids: np.ndarray | Iterable[Iterable[int]]) -> list[str]:
+    """``[N, L]`` ids → strands (inverse of :func:`encode`)."""
+    letters = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() > 3):
+        raise ValueError("token ids must lie in 0..3 (A, C, G, T).")
+    return [row.tobytes().decode("ascii") for row in letters[ids]]
+
+
+def random_library(n: int, seed: int, length: int = LENGTH) -> np.ndarray:
+    """``n`` uniformly random strands as ``uint8[n, length]`` ids, the model of a SELEX library.
+
+    Drawn in blocks of 10,000 rows, block ``b`` from ``default_rng([seed, b])``, so the first
+    ``m`` rows are the same for every ``n ≥ m`` (learning curves can take prefixes)."""
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}.")
+    blocks = [
+        np.random.default_rng([seed, b]).integers(0, 4, size=(_BLOCK, length), dtype=np.uint8)
+        for b in range((n + _BLOCK - 1) // _BLOCK)
+    ]
+    return np.concatenate(blocks)[:n] if blocks else np.zeros((0, length), dtype=np.uint8)
+
+
+def load_csv(path: str | Path, length: int = LENGTH) -> tuple[np.ndarray, np.ndarray]:
+    """A user's own data: a CSV with columns ``sequence,target`` → ``(ids uint8[N, L], float32[N])``.
+
+    Errors name the CSV line (the header is line 1)."""
+    frame = pd.read_csv(path, dtype={"sequence": str})
+    missing = {"sequence", "target"} - set(frame.columns)
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {sorted(missing)}; the file needs a header "
+            "'sequence,target'."
+        )
+    sequences = frame["sequence"].tolist()
+    validate(sequences, length, what=f"{path}, line", first=2)
+    targets = pd.to_numeric(frame["target"], errors="coerce").to_numpy(dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(targets))
+    if bad.size:
+        raise ValueError(
+            f"{path}, line {bad[0] + 2}: target {frame['target'].iloc[bad[0]]!r} is not a number."
+        )
+    return encode(sequences, length), targets

@@ -1,0 +1,154 @@
+"""Checkers for the exercises of TME 9 (``notebooks/01_tme9_global_attention``).
+
+Each ``check_*`` calls the student's function on small random batches with padding, compares it
+with the library's version (:mod:`tme_lib.tme9`, :mod:`tme_lib.metrics`) and raises an
+``AssertionError`` that says what differs and what to look at; on success it prints one line.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tme_lib.metrics import attention_entropy
+from tme_lib.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple, masked_mean
+
+_DIM = 6
+
+
+def _batch(seed: int = 0, lengths=(5, 2, 7, 1)):
+    """Embedded reviews ``e [B, T, d]`` with large values under the padding (a leak shows),
+    and their mask ``[B, T]`` (padding at the end of each row)."""
+    g = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    mask = torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+    e = torch.randn(len(lengths), width, _DIM, generator=g)
+    e = torch.where(mask[..., None], e, 10.0 + e)
+    return e, mask
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except NotImplementedError as err:
+        raise AssertionError(
+            f"{fn.__name__} is not written yet (it raises NotImplementedError: {err}). "
+            "Replace the `raise` by your code and run the cell again."
+        ) from None
+
+
+def _same(what: str, got, want: torch.Tensor, advice: str) -> None:
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"{what} should be a tensor of shape {tuple(want.shape)}, got {type(got).__name__}.")
+    if got.shape != want.shape:
+        raise AssertionError(f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}.")
+    if torch.isnan(got).any():
+        raise AssertionError(f"{what} contains NaN. {advice}")
+    if not torch.allclose(got.detach().float(), want.detach().float(), atol=1e-5, rtol=1e-4):
+        gap = (got.detach().float() - want.detach().float()).abs().max().item()
+        raise AssertionError(f"{what} differs from the expected values (largest gap {gap:.3g}). {advice}")
+
+
+def _pair(out, what: str):
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise AssertionError(f"{what} should return a pair (t_hat, weights).")
+    return out
+
+
+def _check_weights(weights, mask, want_weights, name: str) -> None:
+    if isinstance(weights, torch.Tensor) and weights.shape == mask.shape and (weights[~mask] != 0).any():
+        raise AssertionError(
+            f"{name}: padding gets attention weight (up to {weights[~mask].abs().max().item():.3g}). "
+            "Give padded positions a score of -inf (or the most negative float) before the softmax."
+        )
+    _same(f"{name}: the weights", weights, want_weights,
+          "Check the scores q·k_i/√d and that the softmax runs over the tokens (dim=1).")
+
+
+def check_masked_mean(fn) -> None:
+    """``fn(x [B, T, d], mask [B, T]) -> [B, d]``: mean over the real tokens only."""
+    e, mask = _batch()
+    _same("masked mean", _call(fn, e, mask), masked_mean(e, mask),
+          "Sum the real tokens only (multiply by the mask) and divide by their number "
+          "mask.sum(1), not by the padded length T.")
+    print("✓ masked_mean agrees with tme_lib.tme9.masked_mean.")
+
+
+def check_simple_attention(fn) -> None:
+    """``fn(e [B, T, d], mask, q [d]) -> (t_hat [B, d], weights [B, T])`` with
+    ``weights = softmax_i(q·e_i / √d)`` over real tokens and ``t_hat = Σ_i weights_i e_i``."""
+    e, mask = _batch(1)
+    model = AttentionSimple(torch.zeros(2, _DIM))
+    with torch.no_grad():
+        model.query.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(3))
+    want_t, want_w = model.pool(e, mask)
+    t_hat, weights = _pair(_call(fn, e, mask, model.query.detach()), "simple_attention")
+    _check_weights(weights, mask, want_w, "simple_attention")
+    _same("simple_attention: t_hat", t_hat, want_t, "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).")
+    print("✓ simple_attention agrees with tme_lib.tme9.AttentionSimple.")
+
+
+def check_query_value_attention(fn) -> None:
+    """``fn(e, mask, query: nn.Linear, value: nn.Linear) -> (t_hat, weights)`` with
+    ``q(t) = query(mean of real e_i)``, ``weights = softmax_i(q(t)·e_i / √d)``,
+    ``t_hat = Σ_i weights_i tanh(value(e_i))``."""
+    e, mask = _batch(2)
+    torch.manual_seed(4)
+    model = AttentionQueryValue(torch.zeros(2, _DIM))
+    nn.init.normal_(model.query.weight)  # the library starts from zero: make the query matter
+    with torch.no_grad():
+        want_t, want_w = model.pool(e, mask)
+        t_hat, weights = _pair(_call(fn, e, mask, model.query, model.value), "query_value_attention")
+    _check_weights(weights, mask, want_w,
+                   "query_value_attention (is q(t) computed from the mean of the REAL tokens?)")
+    _same("query_value_attention: t_hat", t_hat, want_t,
+          "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.")
+    print("✓ query_value_attention agrees with tme_lib.tme9.AttentionQueryValue.")
+
+
+def check_lstm_states(fn) -> None:
+    """``fn(lstm: nn.LSTM, e, mask) -> states [B, T, 2H]`` of a bidirectional LSTM run on the
+    real tokens only (zero at padding)."""
+    e, mask = _batch(3)
+    torch.manual_seed(5)
+    model = AttentionLSTM(torch.zeros(2, _DIM), hidden=4)
+    with torch.no_grad():
+        want = model.states(e, mask)
+        got = _call(fn, model.lstm, e, mask)
+    if isinstance(got, tuple):
+        raise AssertionError("lstm_states should return the states tensor only, not the LSTM's (output, (h, c)) pair.")
+    if isinstance(got, torch.Tensor) and got.shape == want.shape:
+        forward_ok = torch.allclose(got[mask][:, :4], want[mask][:, :4], atol=1e-5)
+        if forward_ok and not torch.allclose(got[mask], want[mask], atol=1e-5):
+            raise AssertionError(
+                "The forward direction is right but the backward one is not: it read the padding "
+                "before the last real word. Pack the batch with "
+                "pack_padded_sequence(e, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False) "
+                "and unpack with pad_packed_sequence(..., total_length=T)."
+            )
+    _same("lstm_states", got, want, "Run the LSTM on a packed sequence; padded positions must hold zeros.")
+    print("✓ lstm_states agrees with tme_lib.tme9.AttentionLSTM.states.")
+
+
+def check_entropy_penalty(fn) -> None:
+    """``fn(logits [B], y [B], weights [B, T], mask, lam) -> scalar``:
+    ``BCE(logits, y) + lam · mean_b H(weights_b)`` with ``H(p) = -Σ_i p_i log p_i`` (0·log 0 = 0)."""
+    e, mask = _batch(4)
+    g = torch.Generator().manual_seed(6)
+    scores = torch.randn(mask.shape, generator=g).masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(1)  # exact zeros on the padding, as the models produce
+    logits, y = torch.randn(mask.shape[0], generator=g), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    bce = F.binary_cross_entropy_with_logits(logits, y)
+    mean_entropy = attention_entropy(weights, mask).mean()
+    for lam in (0.0, 0.1, 2.0):
+        got = _call(fn, logits, y, weights, mask, lam)
+        if lam and isinstance(got, torch.Tensor) and torch.allclose(got, bce - lam * mean_entropy, atol=1e-5):
+            raise AssertionError(
+                "Your loss decreases when the entropy grows: the entropy is -Σ p log p (positive), "
+                "and the penalty ADDS lam times it to the loss."
+            )
+        _same(f"loss with lam={lam}", got, bce + lam * mean_entropy,
+              "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
+              "mean binary cross-entropy plus lam times the MEAN entropy over the batch.")
+    print("✓ entropy_penalised_loss agrees with BCE + λ·tme_lib.metrics.attention_entropy (mean).")

@@ -1,0 +1,98 @@
+"""Run-time settings: profile, data and cache folders, device and seeding.
+
+Environment variables (all optional):
+
+``TME_PROFILE``
+    ``smoke`` (default) runs every notebook in under a minute on a CPU on generated data;
+    ``full`` uses the real data sets and the sizes reported in the book.
+``TME_DATA_DIR``
+    Folder searched for data archives (e.g. ``aclImdb_v1.tar.gz`` or an extracted ``aclImdb/``)
+    before anything is downloaded. Downloads are saved there too. May be read-only when it
+    already holds the archives. Default: ``<cache>/data``.
+``TME_CACHE_DIR``
+    Folder for extracted archives, tokenised data, word vectors, labelled sequences and
+    checkpoints. Default: ``~/.cache/tme_lib``.
+``TME_DEVICE``
+    Force a device (``cpu``, ``cuda``, ``mps``); default: the best available.
+``TME_THREADS``
+    Number of CPU threads used by PyTorch (default: PyTorch's own choice).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "full")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def profile() -> str:
+    """The active profile, from ``TME_PROFILE`` (``smoke`` or ``full``)."""
+    value = os.environ.get("TME_PROFILE", "smoke").strip().lower()
+    if value not in PROFILES:
+        raise ValueError(
+            f"TME_PROFILE={value!r} is not a profile; use one of {', '.join(PROFILES)}."
+        )
+    return value
+
+
+def is_full() -> bool:
+    return profile() == "full"
+
+
+def cache_dir() -> Path:
+    """Writable folder for everything derived from the data (created on demand)."""
+    path = Path(os.environ.get("TME_CACHE_DIR", Path.home() / ".cache" / "tme_lib")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """Folder searched for data archives before downloading (not necessarily writable)."""
+    env = os.environ.get("TME_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    path = cache_dir() / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir(chapter: str) -> Path:
+    """Where run records go: ``results/runs/<chapter>`` in the full profile (committed), a cache
+    folder in the smoke profile, so that smoke numbers are never mistaken for results."""
+    root = REPO_ROOT / "results" / "runs" if is_full() else cache_dir() / "smoke-runs"
+    path = root / chapter
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def get_device(verbose: bool = True) -> torch.device:
+    """CUDA if available, then Apple's MPS, then the CPU; ``TME_DEVICE`` overrides."""
+    name = os.environ.get("TME_DEVICE")
+    if not name:
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    threads = os.environ.get("TME_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    device = torch.device(name)
+    if verbose:
+        extra = torch.cuda.get_device_name(0) if name == "cuda" else f"{torch.get_num_threads()} threads"
+        print(f"Using device: {name} ({extra})")
+    return device
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,75 @@
+"""Student versions of the notebooks, generated from the solutions.
+
+A solution is written once, in the teaching notebook, inside a cell tagged ``solution``::
+
+    # %% tags=["solution"]
+    def masked_mean(x, mask):
+        # BEGIN SOLUTION
+        # HINT: multiply by the mask, sum over tokens, divide by the number of real tokens.
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(1) / m.sum(1).clamp_min(1)
+        # END SOLUTION
+
+The student version keeps everything outside the markers and replaces each marked block by
+``raise NotImplementedError(<hint>)`` at the block's indentation. Outputs are cleared.
+"""
+
+from __future__ import annotations
+
+import re
+
+BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
+SOLUTION_TAG = "solution"
+_DEFAULT_HINT = "complete this exercise, then run the checker below"
+
+
+def stub_source(source: str) -> str:
+    """Replace every ``BEGIN/END SOLUTION`` block of ``source`` by a ``NotImplementedError`` stub."""
+    lines, out, i = source.splitlines(), [], 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() != BEGIN:
+            if line.strip() == END:
+                raise ValueError(f"'{END}' without '{BEGIN}' at line {i + 1}")
+            out.append(line)
+            i += 1
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        try:
+            stop = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == END)
+        except StopIteration:
+            raise ValueError(f"'{BEGIN}' at line {i + 1} has no '{END}'") from None
+        hints = [lines[j].strip()[len(HINT):].strip() for j in range(i + 1, stop)
+                 if lines[j].strip().startswith(HINT)]
+        hint = " ".join(hints) or _DEFAULT_HINT
+        out.append(f"{indent}raise NotImplementedError({hint!r})")
+        i = stop + 1
+    return "\n".join(out)
+
+
+def student_notebook(nb):
+    """A copy of a notebook (nbformat node) with solution cells stubbed and outputs cleared."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        tags = cell.metadata.get("tags", [])
+        if SOLUTION_TAG in tags:
+            cell.source = stub_source(cell.source)
+            cell.metadata["tags"] = [t for t in tags if t not in (SOLUTION_TAG, "hide-input")] + ["exercise"]
+        elif BEGIN in cell.source:
+            raise ValueError(f"a cell has '{BEGIN}' but no '{SOLUTION_TAG}' tag:\n{cell.source[:200]}")
+    return nb
+
+
+def solution_cells(nb) -> list[str]:
+    """Sources of the solution cells of a notebook, in order (the tests run them)."""
+    return [c.source for c in nb.cells if SOLUTION_TAG in c.metadata.get("tags", [])]
+
+
+def exercise_names(source: str) -> list[str]:
+    """Names of the functions and classes a solution cell defines."""
+    return re.findall(r"^(?:def|class)\s+(\w+)", source, flags=re.M)

@@ -1,0 +1,73 @@
+"""Metrics shared by the chapters: accuracy, attention entropy, regression scores."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# Smallest probability used inside a logarithm: keeps p·log p and its gradient finite where a
+# weight is exactly zero (padding), without changing any entropy by a measurable amount.
+_EPS = 1e-12
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of binary predictions ``logit > 0`` that match the 0/1 labels ``y``."""
+    return ((logits > 0).to(y.dtype) == y).float().mean().item()
+
+
+def entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Shannon entropy H(p) = -Σ_i p_i log p_i (nats) along ``dim``, with 0·log 0 = 0.
+
+    Taught in TME 9, section "How peaked is the attention?". A uniform distribution over n
+    entries has entropy log n; a one-hot distribution has entropy 0.
+    """
+    return -(p * torch.log(p.clamp_min(_EPS))).sum(dim)
+
+
+def attention_entropy(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-example entropy of attention weights, over real tokens only.
+
+    ``weights`` has a distribution over tokens in its last dimension: ``[B, T]`` for global
+    attention, ``[B, ..., T, T]`` for self-attention (layers, heads, queries). ``mask`` is
+    ``[B, T]``, True on real tokens. For self-attention the entropy of each real query's
+    distribution is averaged over queries, heads and layers. A model that prepends special
+    tokens (a CLS token) returns weights over ``k + T`` positions: the mask is extended with
+    True in front for them. Returns a tensor ``[B]``.
+    """
+    extra = weights.shape[-1] - mask.shape[-1]
+    if extra < 0:
+        raise ValueError(f"attention over {weights.shape[-1]} positions but mask has {mask.shape[-1]}")
+    if extra:
+        mask = torch.cat([mask.new_ones(mask.shape[0], extra), mask], dim=1)
+    h = entropy(weights)  # [B] or [B, ..., Tq]
+    if h.dim() == 1:
+        return h
+    q = mask.to(h.dtype).reshape(mask.shape[0], *([1] * (h.dim() - 2)), mask.shape[1])
+    per_query_mean = (h * q).sum(-1) / q.sum(-1).clamp_min(1.0)
+    return per_query_mean.reshape(h.shape[0], -1).mean(-1)
+
+
+def uniform_entropy(mask: torch.Tensor) -> torch.Tensor:
+    """Entropy log n of the uniform distribution over each example's n real tokens."""
+    return torch.log(mask.sum(-1).clamp_min(1).to(torch.float32))
+
+
+def r2_score(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Coefficient of determination R² = 1 - Σ(y - ŷ)² / Σ(y - ȳ)²."""
+    y = y.double()
+    ss_res = ((y - pred.double()) ** 2).sum()
+    ss_tot = ((y - y.mean()) ** 2).sum()
+    return (1.0 - ss_res / ss_tot).item() if ss_tot > 0 else math.nan
+
+
+def pearson(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Pearson correlation between predictions and targets."""
+    a, b = pred.double() - pred.double().mean(), y.double() - y.double().mean()
+    return (a @ b / (a.norm() * b.norm()).clamp_min(_EPS)).item()
+
+
+def spearman(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Spearman rank correlation (Pearson correlation of the ranks; ties broken by order)."""
+    rank = lambda v: torch.argsort(torch.argsort(v)).double()  # noqa: E731
+    return pearson(rank(pred), rank(y))

@@ -1,0 +1,152 @@
+"""TME 10: self-attention classifiers on frozen word vectors.
+
+Taught in ``notebooks/02_tme10_self_attention`` (sections "A residual self-attention layer",
+"Positional encodings" and "A CLS token"). Layer ``l`` computes
+
+    x^(l) = g(x^(l-1) + f(x̃^(l-1)))
+
+where ``x̃`` is the normalised input (LayerNorm, or a BatchNorm whose statistics ignore padding),
+``f`` is multi-head self-attention with learned query, key and value maps shared by all positions
+of the layer, and ``g`` is a position-wise network. To keep an identity path through every layer
+we take ``g(z) = z + MLP(norm(z))`` (a "pre-norm" transformer layer); dropout follows ``f`` and
+the MLP.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadAttention, positional_encoding
+
+NORMS = ("layer", "batch")
+POOLINGS = ("mean", "cls")
+
+
+class MaskedBatchNorm(nn.Module):
+    """BatchNorm over the features of the real tokens only.
+
+    ``x̃ = γ·(x - μ)/√(σ² + ε) + β`` with ``μ, σ²`` the mean and variance of each feature over
+    all real tokens of the batch (padding would otherwise pull them towards its own values, and
+    a review's output would depend on how much padding its batch has). Running statistics are
+    used in eval mode, as in :class:`torch.nn.BatchNorm1d`.
+    """
+
+    def __init__(self, d: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(d))
+        self.bias = nn.Parameter(torch.zeros(d))
+        self.register_buffer("running_mean", torch.zeros(d))
+        self.register_buffer("running_var", torch.ones(d))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            real = x[mask]  # [n_real, d]
+            mean, var = real.mean(dim=0), real.var(dim=0, unbiased=False)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(real.var(dim=0, unbiased=True), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+class _LayerNorm(nn.LayerNorm):
+    """LayerNorm that accepts (and ignores) the mask, so both norms have one signature."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
+
+def make_norm(kind: str, d: int) -> nn.Module:
+    """``"layer"``: LayerNorm over each token's features; ``"batch"``: :class:`MaskedBatchNorm`."""
+    if kind == "layer":
+        return _LayerNorm(d)
+    if kind == "batch":
+        return MaskedBatchNorm(d)
+    raise ValueError(f"norm={kind!r} is not a normalisation; use one of {NORMS}.")
+
+
+class SelfAttentionLayer(nn.Module):
+    """One residual self-attention layer, ``x ↦ g(x + f(x̃))`` with ``g(z) = z + MLP(z̃)``.
+
+    Parameters: attention ``4·(d² + d)``, MLP ``d·h + h + h·d + d`` (``h = ffn_mult·d``), two
+    norms ``2·2d``. Section "A residual self-attention layer".
+    """
+
+    def __init__(self, d_model: int, n_heads: int = 1, dropout: float = 0.1,
+                 norm: str = "layer", ffn_mult: int = 2):
+        super().__init__()
+        self.norm_attention = make_norm(norm, d_model)
+        self.attention = MultiHeadAttention(d_model, n_heads, dropout)
+        self.norm_mlp = make_norm(norm, d_model)
+        hidden = ffn_mult * d_model
+        self.mlp = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x [B, T, d]``, ``mask [B, T]`` → ``(x' [B, T, d], weights [B, H, T, T] or None)``."""
+        attended, weights = self.attention(self.norm_attention(x, mask), mask=mask,
+                                           need_weights=need_weights)
+        z = x + self.dropout(attended)
+        return z + self.dropout(self.mlp(self.norm_mlp(z, mask))), weights
+
+
+class SelfAttentionClassifier(nn.Module):
+    """Sentiment classifier: frozen word vectors → linear map to ``d_model`` (+ positional
+    encodings) → ``n_layers`` self-attention layers → mean over real tokens, or the output of a
+    learned CLS token prepended to every review → one logit.
+
+    ``forward(x, mask)`` returns ``(logit [B], attention)``; ``attention`` is
+    ``[B, n_layers, n_heads, T', T']`` (``T' = T + 1`` with a CLS token, whose position is 0)
+    when ``need_weights`` (an attribute, or the forward argument) is true, else ``None``: the
+    fused attention kernel used for training never builds the weights. Sections "A residual
+    self-attention layer", "Positional encodings" and "A CLS token".
+    """
+
+    def __init__(self, vectors: torch.Tensor, d_model: int = 64, n_layers: int = 3,
+                 n_heads: int = 4, norm: str = "layer", pooling: str = "mean",
+                 positional: bool = True, dropout: float = 0.1, ffn_mult: int = 2):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not a pooling; use one of {POOLINGS}.")
+        self.register_buffer("vectors", vectors.float(), persistent=False)
+        self.pooling, self.positional = pooling, positional
+        self.need_weights = False
+        self.project = nn.Linear(vectors.shape[1], d_model)
+        self.cls = nn.Parameter(0.02 * torch.randn(d_model)) if pooling == "cls" else None
+        self.layers = nn.ModuleList(
+            SelfAttentionLayer(d_model, n_heads, dropout, norm, ffn_mult) for _ in range(n_layers)
+        )
+        self.norm = make_norm(norm, d_model)
+        self.classifier = nn.Linear(d_model, 1)
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``[B, T]`` → inputs of the first layer and their mask (CLS prepended at
+        position 0 when ``pooling="cls"``; the positional encodings are added after)."""
+        h = self.project(self.vectors[x])
+        if self.cls is not None:
+            h = torch.cat([self.cls.expand(h.shape[0], 1, -1), h], dim=1)
+            mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
+        if self.positional:
+            h = h + positional_encoding(h.shape[1], h.shape[2]).to(h.device)
+        return h, mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        need_weights = self.need_weights if need_weights is None else need_weights
+        h, mask = self.embed(x, mask)
+        all_weights = []
+        for layer in self.layers:
+            h, weights = layer(h, mask, need_weights)
+            all_weights.append(weights)
+        h = self.norm(h, mask)
+        if self.cls is not None:
+            pooled = h[:, 0]
+        else:
+            real = mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)
+        attention = torch.stack(all_weights, dim=1) if need_weights else None
+        return self.classifier(pooled).squeeze(-1), attention
