@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test unit nbtest sync-check lab full runs student bench clean
+.PHONY: help install book test unit nbtest lab full runs student bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -23,13 +23,10 @@ install: $(STAMP)  ## create .venv and install tme_lib with the book and dev ext
 book: $(STAMP)  ## build the HTML book into book/_build/html (never retrains)
 	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
 
-test: unit sync-check nbtest  ## unit tests, notebook pairing check, notebooks in the smoke profile
+test: unit nbtest  ## unit tests (notebook pairs included), then every notebook in the smoke profile
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
-
-sync-check: $(STAMP)  ## fail if a notebook's .py and .ipynb disagree
-	$(BIN)/python tools/check_pairs.py
 
 nbtest: $(STAMP)  ## run every notebook top to bottom in the smoke profile
 	TME_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(NOTEBOOKS)

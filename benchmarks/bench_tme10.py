@@ -2,11 +2,12 @@
 
     python benchmarks/bench_tme10.py [--steps 3] [--d-model 64] [--heads 4] [--layers 3]
 
-For a few batch sizes (at 256 tokens), a few lengths (at the chosen batch size) and both
-attention paths (PyTorch's fused kernel, the course's explicit softmax that keeps the weights),
-it times optimiser steps (forward, backward, Adam) on random reviews that fill every position —
-the worst case of a length bucket — and prints reviews per second and the peak memory added by
-training. Each configuration runs in its own process, so one peak does not hide the next: on a
+For a few batch sizes (at 256 tokens) and a few lengths (at the chosen batch size) it times
+training steps (forward, backward, Adam) with PyTorch's fused attention kernel; then, at the
+chosen batch size and 256 tokens, training steps with the course's explicit softmax (which keeps
+the weights) and the evaluation pass that the trainer makes with the weights on (no gradient) to
+record attention entropies. Reviews are random and fill every position, the worst case of a
+length bucket. It prints reviews per second and the peak memory added by the pass. Each configuration runs in its own process, so one peak does not hide the next: on a
 CPU the peak is the growth of the process's peak resident memory (Linux ``ru_maxrss``), on a
 GPU ``torch.cuda.max_memory_allocated``. Set ``TME_THREADS`` to the thread count training
 will use. The batch size of the full TME 10 runs was chosen with this script.
@@ -31,31 +32,35 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def measure(batch_size: int, length: int, fused: bool, args) -> dict:
-    """Reviews per second and peak added memory (MiB) of ``args.steps`` training steps."""
+def measure(batch_size: int, length: int, mode: str, args) -> dict:
+    """Reviews per second and peak added memory (MiB) of ``args.steps`` steps of ``mode``."""
     device = config.get_device(verbose=False)
     config.set_seed(0)
     model = SelfAttentionClassifier(torch.randn(VOCAB, DIM), d_model=args.d_model,
                                     n_layers=args.layers, n_heads=args.heads).to(device)
-    model.need_weights = not fused
+    model.need_weights = mode != "train-fused"
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randint(2, VOCAB, (batch_size, length), device=device)
     mask = torch.ones(batch_size, length, dtype=torch.bool, device=device)
     y = torch.randint(0, 2, (batch_size,), device=device).float()
 
     def step():
+        if mode == "eval-weights":
+            with torch.no_grad():
+                model.eval()(x, mask)
+            return
         optimizer.zero_grad(set_to_none=True)
         logit, _ = model(x, mask)
         torch.nn.functional.binary_cross_entropy_with_logits(logit, y).backward()
         optimizer.step()
 
-    step()  # warm-up: allocator, kernels, Adam state
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
         base = _peak_rss_mib()
+    step()  # warm-up (allocator, Adam state): untimed, but its memory peak counts
     t0 = time.perf_counter()
     for _ in range(args.steps):
         step()
@@ -65,7 +70,7 @@ def measure(batch_size: int, length: int, fused: bool, args) -> dict:
     else:
         peak = _peak_rss_mib() - base
     seconds = time.perf_counter() - t0
-    return {"batch": batch_size, "tokens": length, "attention": "fused" if fused else "explicit",
+    return {"batch": batch_size, "tokens": length, "mode": mode,
             "reviews_per_s": args.steps * batch_size / seconds, "peak_mib": peak,
             "device": str(device), "threads": torch.get_num_threads()}
 
@@ -86,15 +91,16 @@ def run(job) -> dict:
 
 
 def main(args) -> None:
-    jobs = [(b, 256, True) for b in args.batch_sizes]
-    jobs += [(args.batch, t, True) for t in args.lengths if t != 256 or args.batch not in args.batch_sizes]
-    jobs += [(args.batch, 256, False)]
+    jobs = [(b, 256, "train-fused") for b in args.batch_sizes]
+    jobs += [(args.batch, t, "train-fused") for t in args.lengths
+             if t != 256 or args.batch not in args.batch_sizes]
+    jobs += [(args.batch, 256, "train-explicit"), (args.batch, 256, "eval-weights")]
     print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads; "
           f"{args.steps} timed steps per configuration")
-    print(f"{'batch':>5} {'tokens':>6} {'attention':>9} {'reviews/s':>10} {'peak MiB':>9}  device")
+    print(f"{'batch':>5} {'tokens':>6} {'mode':>14} {'reviews/s':>10} {'peak MiB':>9}  device")
     for job in jobs:
         r = run((*job, args))
-        print(f"{r['batch']:>5} {r['tokens']:>6} {r['attention']:>9} {r['reviews_per_s']:>10.1f} "
+        print(f"{r['batch']:>5} {r['tokens']:>6} {r['mode']:>14} {r['reviews_per_s']:>10.1f} "
               f"{r['peak_mib']:>9.0f}  {r['device']} ({r['threads']} threads)", flush=True)
 
 

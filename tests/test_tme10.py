@@ -117,3 +117,168 @@ def test_unknown_options_are_refused():
         make_model(pooling="max")
     with pytest.raises(ValueError, match="norm"):
         make_model(norm="group")
+
+
+# --- Checkers: each rejects the stub and plausible wrong answers, and accepts the solution -----
+
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jupytext  # noqa: E402
+
+from tme_lib.checkers import ExerciseError  # noqa: E402
+from tme_lib.checkers import tme10 as checkers  # noqa: E402
+from tme_lib.exercises import solution_cells, stub_source  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_tme10_self_attention.py"
+
+
+def _exec_cells(transform=lambda source: source) -> dict:
+    namespace = {"torch": torch, "math": math}
+    for source in solution_cells(jupytext.read(NOTEBOOK)):
+        exec(transform(source), namespace)
+    return namespace
+
+
+SOLUTIONS = _exec_cells()
+STUBS = _exec_cells(stub_source)
+EXERCISES = {
+    "scaled_dot_product_attention": checkers.check_scaled_dot_product_attention,
+    "positional_encoding": checkers.check_positional_encoding,
+    "self_attention_layer": checkers.check_self_attention_layer,
+    "prepend_cls": checkers.check_prepend_cls,
+}
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_checker_accepts_the_notebook_solution(name):
+    EXERCISES[name](SOLUTIONS[name])
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_checker_rejects_the_stub(name):
+    with pytest.raises(ExerciseError, match="not implemented"):
+        EXERCISES[name](STUBS[name])
+
+
+def attention_without_sqrt_d(query, key, value, mask=None):
+    scores = query @ key.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, :], -1e9)
+    weights = scores.softmax(-1)
+    return weights @ value, weights
+
+
+def attention_ignoring_mask(query, key, value, mask=None):
+    weights = (query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])).softmax(-1)
+    return weights @ value, weights
+
+
+def attention_with_minus_inf(query, key, value, mask=None):
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ value, weights
+
+
+def attention_softmax_over_queries(query, key, value, mask=None):
+    weights = (query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])).softmax(-2)
+    return weights @ value, weights
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (attention_without_sqrt_d, "√d"),
+    (attention_ignoring_mask, "padding keys"),
+    (attention_with_minus_inf, "NaN"),
+    (attention_softmax_over_queries, "values differ"),
+])
+def test_attention_checker_rejects_wrong_answers(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checkers.check_scaled_dot_product_attention(wrong)
+
+
+def pe_sin_cos_swapped(n_positions, d):
+    i = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    h = torch.arange(d)[None, :]
+    angle = i / 10000 ** ((h - h % 2) / d)
+    return torch.where(h % 2 == 0, torch.cos(angle), torch.sin(angle))
+
+
+def pe_exponent_not_rounded(n_positions, d):
+    i = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    h = torch.arange(d)[None, :]
+    angle = i / 10000 ** (h / d)  # odd h should use (h - 1) / d
+    return torch.where(h % 2 == 0, torch.sin(angle), torch.cos(angle))
+
+
+def pe_positions_from_one(n_positions, d):
+    return SOLUTIONS["positional_encoding"](n_positions + 1, d)[1:]
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (pe_sin_cos_swapped, "swapped"),
+    (pe_exponent_not_rounded, "share one frequency"),
+    (pe_positions_from_one, "position 0"),
+])
+def test_positional_encoding_checker_rejects_wrong_answers(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checkers.check_positional_encoding(wrong)
+
+
+def layer_without_mask(layer, x, mask):
+    attended, _ = layer.attention(layer.norm_attention(x, mask))
+    z = x + layer.dropout(attended)
+    return z + layer.dropout(layer.mlp(layer.norm_mlp(z, mask)))
+
+
+def layer_without_residual(layer, x, mask):
+    attended, _ = layer.attention(layer.norm_attention(x, mask), mask=mask)
+    return attended + layer.mlp(layer.norm_mlp(attended, mask))
+
+
+def layer_post_norm(layer, x, mask):
+    attended, _ = layer.attention(x, mask=mask)
+    z = layer.norm_attention(x + attended, mask)
+    return layer.norm_mlp(z + layer.mlp(z), mask)
+
+
+def layer_adds_input_twice(layer, x, mask):
+    return x + SOLUTIONS["self_attention_layer"](layer, x, mask)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (layer_without_mask, "padding changes"),
+    (layer_without_residual, "residual"),
+    (layer_post_norm, "values differ"),
+    (layer_adds_input_twice, "added twice"),
+])
+def test_layer_checker_rejects_wrong_answers(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checkers.check_self_attention_layer(wrong)
+
+
+def cls_appended(h, mask, cls):
+    batch = h.shape[0]
+    return (torch.cat([h, cls.expand(batch, 1, -1)], dim=1),
+            torch.cat([mask, mask.new_ones(batch, 1)], dim=1))
+
+
+def cls_mask_not_extended(h, mask, cls):
+    return torch.cat([cls.expand(h.shape[0], 1, -1), h], dim=1), mask
+
+
+def cls_marked_as_padding(h, mask, cls):
+    batch = h.shape[0]
+    return (torch.cat([cls.expand(batch, 1, -1), h], dim=1),
+            torch.cat([mask.new_zeros(batch, 1), mask], dim=1))
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (cls_appended, "at the end"),
+    (cls_mask_not_extended, "must grow"),
+    (cls_marked_as_padding, "must be real"),
+])
+def test_cls_checker_rejects_wrong_answers(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checkers.check_prepend_cls(wrong)

@@ -123,3 +123,94 @@ def test_build_model_rejects_unknown_names(vectors):
     with pytest.raises(KeyError, match="attention_simple"):
         build_model("attention_simpel", vectors)
     assert isinstance(build_model("attention_lstm", vectors, hidden=4), AttentionLSTM)
+
+
+# --- Exercise checkers: they reject the stub and plausible wrong answers, accept the solution ---
+
+import functools  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jupytext  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from tme_lib.checkers import tme9 as checkers  # noqa: E402
+from tme_lib.exercises import solution_cells, stub_source  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_tme9_global_attention.py"
+CHECKS = {
+    "masked_mean": checkers.check_masked_mean,
+    "simple_attention": checkers.check_simple_attention,
+    "query_value_attention": checkers.check_query_value_attention,
+    "lstm_states": checkers.check_lstm_states,
+    "entropy_penalised_loss": checkers.check_entropy_penalty,
+}
+
+
+@functools.lru_cache(maxsize=2)
+def _exercises(stub: bool) -> dict:
+    """The notebook's solution cells run in one namespace (as in the notebook), or their stubs."""
+    namespace = {"torch": torch, "F": F}
+    for source in solution_cells(jupytext.read(NOTEBOOK)):
+        exec(stub_source(source) if stub else source, namespace)
+    return namespace
+
+
+def test_notebook_has_one_solution_per_checker():
+    assert set(CHECKS) <= set(_exercises(stub=False))
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_checker_accepts_the_solution(name, capsys):
+    CHECKS[name](_exercises(stub=False)[name])
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_checker_rejects_the_stub(name):
+    with pytest.raises(AssertionError, match="not written yet"):
+        CHECKS[name](_exercises(stub=True)[name])
+
+
+def _softmax_over_padding(e, mask, q):
+    weights = (e @ q).softmax(dim=1)
+    return (weights.unsqueeze(-1) * e).sum(1), weights
+
+
+def _query_from_padded_mean(e, mask, query, value):
+    weights = (e @ query(e.mean(1)).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(1)
+    return (weights.unsqueeze(-1) * torch.tanh(value(e))).sum(1), weights
+
+
+def _values_not_learned(e, mask, query, value):
+    solution = _exercises(stub=False)["query_value_attention"]
+    return solution(e, mask, query, lambda x: torch.atanh(x.clamp(-0.999, 0.999)))
+
+
+def _entropy(weights):
+    return -(weights * weights.clamp_min(1e-12).log()).sum(1).mean()
+
+
+WRONG = [
+    ("masked_mean", lambda x, mask: x.mean(1), "Sum the real tokens only"),
+    ("masked_mean", lambda x, mask: (x * mask[..., None]).sum(1) / x.shape[1], "mask.sum"),
+    ("simple_attention", _softmax_over_padding, "padding gets attention"),
+    ("query_value_attention", _query_from_padded_mean, "REAL tokens"),
+    ("query_value_attention", _values_not_learned, "t_hat"),
+    ("lstm_states", lambda lstm, e, mask: lstm(e)[0], "backward one is not"),
+    ("lstm_states", lambda lstm, e, mask: lstm(e), "not the LSTM's"),
+    ("entropy_penalised_loss",
+     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y) - lam * _entropy(w),
+     "ADDS"),
+    ("entropy_penalised_loss",
+     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y)
+     - lam * (w * w.log()).sum(1).mean(), "NaN"),
+    ("entropy_penalised_loss",
+     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y)
+     + lam * -(w * w.clamp_min(1e-12).log()).sum(), "MEAN"),
+]
+
+
+@pytest.mark.parametrize("name,wrong,message", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
+def test_checker_rejects_a_plausible_wrong_answer(name, wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        CHECKS[name](wrong)

@@ -15,12 +15,13 @@ kept in their order (not bucketed): see :meth:`BucketLoader.batch_indices` for t
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from .imdb import TokenSplit
+from .imdb import ImdbData, TokenSplit
 
 CHUNK_BATCHES = 100
 
@@ -99,7 +100,18 @@ class BucketLoader:
             lengths = self.lengths[index]
             slots += len(index) * int(lengths.max())
             real += int(lengths.sum())
-        return 1.0 - real / slots
+        return 1.0 - real / slots if slots else 0.0
+
+
+def make_loaders(data: ImdbData, batch_size: int, seed: int = 0, eval_batch_size: int = 256,
+                 max_len: int | None = None) -> SimpleNamespace:
+    """Loaders ``.train`` (bucketed, shuffled from ``seed``), ``.val`` and ``.test`` (bucketed,
+    in length order: evaluation needs no shuffling, and larger batches go faster)."""
+    return SimpleNamespace(
+        train=BucketLoader(data.train, batch_size, shuffle=True, seed=seed, max_len=max_len),
+        val=BucketLoader(data.val, eval_batch_size, shuffle=False, max_len=max_len),
+        test=BucketLoader(data.test, eval_batch_size, shuffle=False, max_len=max_len),
+    )
 
 
 class TensorLoader:

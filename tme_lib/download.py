@@ -81,16 +81,14 @@ def download(url: str, dest: Path, sha256: str | None = None) -> Path:
     return dest
 
 
-def find_or_download(filename: str, url: str, sha256: str | None = None,
-                     also_accept: Iterable[str] = ()) -> Path:
-    """Path of ``filename`` (or of one of the names in ``also_accept``, e.g. an extracted folder)
-    in the data folder; downloads it there (or into the cache if the data folder is read-only)
-    when absent. A local copy is trusted as is: its checksum is not compared with the official
-    one, since local copies may be re-packed; only what this function downloads is checked."""
+def find_or_download(filename: str, url: str, sha256: str | None = None) -> Path:
+    """Path of ``filename`` in the data folder; downloads it there (or into the cache if the
+    data folder is read-only) when absent. A local copy is trusted as is: its checksum is not
+    compared with the official one, since local copies may be re-packed; only what this
+    function downloads is checked."""
     root = config.data_dir()
-    for name in (filename, *also_accept):
-        if (root / name).exists():
-            return root / name
+    if (root / filename).exists():
+        return root / filename
     cached = config.cache_dir() / "downloads" / filename
     if cached.exists():
         return cached
@@ -123,11 +121,17 @@ def extract_tar(archive: Path, name: str, required: Iterable[str]) -> Path:
                 "Delete it and run again, or replace it with the official archive."
             )
         (tmp / MARKER).write_text(str(archive))
-        tmp.replace(final)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the extracted data is an ordinary folder
+        try:
+            tmp.replace(final)
+        except OSError:
+            if not (final / MARKER).exists():  # else another process finished first: use its copy
+                raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(
-            f"{archive} is truncated or corrupt ({type(err).__name__}: {err}). Delete it and run "
-            "again to download a fresh copy, or replace it with a good copy."
+            f"{archive} could not be extracted ({type(err).__name__}: {err}). If it is truncated "
+            "or corrupt, delete it and run again to download a fresh copy, or replace it with a "
+            f"good copy; if the disk is full, free space in {config.cache_dir()}."
         ) from err
     finally:
         if tmp.exists():

@@ -46,17 +46,18 @@ LAYOUT = ("aclImdb/train/pos", "aclImdb/train/neg", "aclImdb/train/unsup",
 
 PAD, OOV = 0, 1
 PAD_TOKEN, OOV_TOKEN = "<pad>", "<oov>"
-TOKENIZER_VERSION = 1  # bump when tokenize() changes: it is part of every cache key
+TOKENIZER_VERSION = 2  # bump when tokenize() changes: it is part of every cache key
 
-_BREAK = re.compile(r"<br\s*/?>")
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[^\sa-z0-9]")
+# a word: letters or digits (any alphabet), with inner apostrophes; else one non-space sign
+_TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case ``text``, drop the ``<br />`` line breaks and split it into words and single
-    punctuation signs: ``"Great film!<br />Didn't like the end..."`` gives
+    """Lower-case ``text``, drop the ``<br />`` line breaks (the only markup of IMDB reviews)
+    and split it into words and single punctuation signs with one compiled regex:
+    ``"Great film!<br />Didn't like the end..."`` gives
     ``['great', 'film', '!', "didn't", 'like', 'the', 'end', '.', '.', '.']``."""
-    return _TOKEN.findall(_BREAK.sub(" ", text.lower()))
+    return _TOKEN.findall(text.lower().replace("<br />", " "))
 
 
 class Vocab:
@@ -188,14 +189,15 @@ def validation_split(split: TokenSplit, fraction: float, seed: int) -> tuple[Tok
 def imdb_root() -> Path:
     """The extracted ``aclImdb/`` folder: taken from the data folder if it holds one, else
     extracted (once, atomically) from ``aclImdb_v1.tar.gz`` found there or downloaded."""
-    found = find_or_download(ARCHIVE, URL, sha256=SHA256, also_accept=("aclImdb",))
-    if found.is_dir():
-        missing = [p for p in LAYOUT if not (found.parent / p).is_dir()]
+    folder = config.data_dir() / "aclImdb"
+    if folder.is_dir():
+        missing = [p for p in LAYOUT if not (folder.parent / p).is_dir()]
         if missing:
-            raise DataError(f"{found} lacks {', '.join(missing)}: it is not a complete aclImdb "
+            raise DataError(f"{folder} lacks {', '.join(missing)}: it is not a complete aclImdb "
                             "folder. Remove it from TME_DATA_DIR or complete it.")
-        return found
-    return extract_tar(found, "imdb", LAYOUT) / "aclImdb"
+        return folder
+    archive = find_or_download(ARCHIVE, URL, sha256=SHA256)
+    return extract_tar(archive, "imdb", LAYOUT) / "aclImdb"
 
 
 def _read_folder(folder: Path) -> list[str]:

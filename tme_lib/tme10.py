@@ -9,7 +9,7 @@ where ``x̃`` is the normalised input (LayerNorm, or a BatchNorm whose statistic
 ``f`` is multi-head self-attention with learned query, key and value maps shared by all positions
 of the layer, and ``g`` is a position-wise network. To keep an identity path through every layer
 we take ``g(z) = z + MLP(norm(z))`` (a "pre-norm" transformer layer); dropout follows ``f`` and
-the MLP.
+the MLP (not the attention weights).
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import config
 from .attention import MultiHeadAttention, positional_encoding
+from .records import RunRecord, load_or_train, read_record, record_path
+from .tme9 import load_data, make_loaders
+from .train import TrainConfig
 
 NORMS = ("layer", "batch")
 POOLINGS = ("mean", "cls")
@@ -79,7 +83,9 @@ class SelfAttentionLayer(nn.Module):
                  norm: str = "layer", ffn_mult: int = 2):
         super().__init__()
         self.norm_attention = make_norm(norm, d_model)
-        self.attention = MultiHeadAttention(d_model, n_heads, dropout)
+        # No dropout on the attention weights themselves: PyTorch's fused CPU kernel has none,
+        # and falls back to a path about 6 times slower (benchmarks/bench_tme10.py).
+        self.attention = MultiHeadAttention(d_model, n_heads)
         self.norm_mlp = make_norm(norm, d_model)
         hidden = ffn_mult * d_model
         self.mlp = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, d_model))
@@ -150,3 +156,93 @@ class SelfAttentionClassifier(nn.Module):
             pooled = (h * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)
         attention = torch.stack(all_weights, dim=1) if need_weights else None
         return self.classifier(pooled).squeeze(-1), attention
+
+
+# The four variants of the chapter (sections "A residual self-attention layer",
+# "Positional encodings" and "A CLS token"): pooling x positional encodings.
+VARIANTS = {
+    "self_attention": dict(pooling="mean", positional=False),
+    "self_attention_pe": dict(pooling="mean", positional=True),
+    "self_attention_cls": dict(pooling="cls", positional=False),
+    "self_attention_cls_pe": dict(pooling="cls", positional=True),
+}
+
+
+def build_model(name: str, vectors: torch.Tensor, **kwargs) -> SelfAttentionClassifier:
+    """The variant ``name`` (a key of :data:`VARIANTS`) on frozen ``vectors``; ``kwargs`` set
+    the sizes (``d_model``, ``n_layers``, ``n_heads``, ``norm``, ``dropout``, ``ffn_mult``)."""
+    if name not in VARIANTS:
+        raise KeyError(f"unknown TME 10 model {name!r}; choose one of {', '.join(VARIANTS)}.")
+    return SelfAttentionClassifier(vectors, **VARIANTS[name], **kwargs)
+
+
+# --- Experiments: one config per run, the same in the notebook and in tools/run_tme10.py --------
+
+# Full: the data, vectors and split of TME 9 (``tme9.load_data``), reviews cut at 256 tokens
+# (the cost of attention grows with the square of the length; see benchmarks/bench_tme10.py),
+# AdamW with a one-cycle schedule (warm-up, then annealing), the epoch kept chosen on validation.
+# Smoke: the planted-word corpus and a narrower model, so the notebook runs in seconds.
+PROFILE_SETTINGS = {
+    "full": dict(data={"corpus": "imdb", "max_len": 256, "vectors": "word2vec"}, batch_size=32, epochs=3,
+                 model_kwargs=dict(d_model=64, n_layers=3, n_heads=4, dropout=0.1)),
+    "smoke": dict(data={"corpus": "toy", "max_len": None, "vectors": "word2vec"}, batch_size=64, epochs=3,
+                  model_kwargs=dict(d_model=16, n_layers=3, n_heads=2, dropout=0.1)),
+}
+OPTIMIZER = dict(optimizer="adamw", lr=2e-3, weight_decay=0.01, scheduler="onecycle", grad_clip=1.0)
+# The trainer evaluates with the attention weights on (for their entropy): [B, L, H, T, T]
+# floats, hence smaller evaluation batches than TME 9's.
+EVAL_BATCH_SIZE = 32
+
+
+def run_config(model: str, seed: int = 0, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of one TME 10 run in the active profile, named
+    ``<model>-adamw-s<seed>``; ``overrides`` replace any field."""
+    if model not in VARIANTS:
+        raise KeyError(f"unknown TME 10 model {model!r}; choose one of {', '.join(VARIANTS)}.")
+    fields = {**PROFILE_SETTINGS[config.profile()], **OPTIMIZER, **overrides}
+    return TrainConfig(chapter="tme10", name=f"{model}-adamw-s{seed}", model=model, seed=seed,
+                       **fields)
+
+
+def run(cfg: TrainConfig, data, vectors: torch.Tensor, progress: bool = True) -> RunRecord:
+    """Load the record of ``cfg`` if it exists, else train it (:func:`tme_lib.records.load_or_train`).
+
+    Training uses the fused attention kernel (no weights); the trainer's evaluation passes turn
+    ``need_weights`` on, so the entropies of each epoch are those of the validation reviews, in
+    eval mode."""
+    return load_or_train(cfg, lambda: build_model(cfg.model, vectors, **cfg.model_kwargs),
+                         lambda: make_loaders(data, cfg.batch_size, cfg.seed, EVAL_BATCH_SIZE),
+                         progress=progress)
+
+
+# Seeds per variant: the first seed of every variant is trained before any second seed.
+SEEDS = {"full": (0,), "smoke": (0,)}
+
+
+def plan() -> list[TrainConfig]:
+    """Every run of the chapter in the active profile: the four variants, seed by seed.
+    ``tools/run_tme10.py`` trains them; the notebook loads them."""
+    return [run_config(name, seed) for seed in SEEDS[config.profile()] for name in VARIANTS]
+
+
+def plan_records() -> list[RunRecord]:
+    """The records of :func:`plan` that exist (a record of an older config is never used)."""
+    return [read_record(record_path(cfg)) for cfg in plan() if record_path(cfg).exists()]
+
+
+def largest_rise(values: list[float]) -> float:
+    """Largest increase between consecutive values (``max_e v[e] - v[e-1]``, 0 if it never
+    rises): applied to the validation loss per epoch, it measures how unstable a run is."""
+    return max([0.0] + [b - a for a, b in zip(values, values[1:])])
+
+
+@torch.no_grad()
+def review_attention(model: SelfAttentionClassifier, ids: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """The logit and attention weights ``[n_layers, n_heads, T', T']`` of one review (token ids
+    ``[T]``, no padding), for the maps of section "What do the heads look at?"; with a CLS token
+    ``T' = T + 1`` and position 0 is the CLS token."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(ids, dtype=torch.long, device=device)[None]
+    logit, weights = model(x, torch.ones_like(x, dtype=torch.bool), need_weights=True)
+    return logit.item(), weights[0].cpu()

@@ -7,17 +7,16 @@ They differ only in the pooling:
 
 =========================  ===============================================================
 ``baseline``               ``t̂ = (1/n) Σ_i x_i`` over the ``n`` real tokens
-``attention_simple``       one learned query ``q``: ``p(a_i|t) = softmax_i(q·x_i / √d)``,
+``attention_simple``       one learned query ``q``: ``p(a_i|t) = softmax_i(q·x_i)``,
                            ``t̂ = Σ_i p(a_i|t) x_i``
 ``attention_query``        ``q(t) = W_q x̄ + b_q`` from the mean ``x̄``; keys, values ``= x_i``
 ``attention_query_value``  as above with learned values ``v(x_i) = tanh(W_v x_i + b_v)``
 ``attention_lstm``         the same attention over the states of a bidirectional LSTM
 =========================  ===============================================================
 
-Padding (mask ``False``) never counts: the mean divides by the number of real tokens and the
-attention gives padding exactly zero weight (:func:`tme_lib.attention.scaled_dot_product_attention`,
-the course's one masked softmax; its ``1/√d`` only rescales the learned query). Every model's
-``forward(x, mask)`` returns ``(logit [B], weights [B, T] or None)``.
+Padding (mask ``False``) never counts: the mean divides by the number of real tokens
+(:func:`masked_mean`) and the attention gives padding exactly zero weight (:func:`masked_softmax`,
+:func:`attend`). Every model's ``forward(x, mask)`` returns ``(logit [B], weights [B, T] or None)``.
 
 The entropy penalty of section "Penalising the entropy" is not a model: any attention model
 trained with ``TrainConfig(entropy_weight=λ)`` minimises ``L + λ·mean_b H(p(·|t_b))``.
@@ -25,12 +24,22 @@ trained with ``TrainConfig(entropy_weight=λ)`` minimises ``L + λ·mean_b H(p(�
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from tme_lib.attention import scaled_dot_product_attention
+from tme_lib import config
+from tme_lib.batching import BucketLoader
+from tme_lib.imdb import ImdbData, load_imdb
+from tme_lib.records import RunRecord, load_or_train, read_record, record_path
+from tme_lib.toy import load_toy
+from tme_lib.train import TrainConfig
+from tme_lib.vectors import load_vectors
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -43,17 +52,30 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``p_i = exp(s_i) / Σ_{j real} exp(s_j)`` over the last dimension, with exactly ``p_i = 0``
+    where ``mask`` is False; a row without any real position gives all zeros (not NaN).
+    Section "Simple attention: one learned question"."""
+    # The most negative finite float (not -inf) keeps an all-padding row finite; multiplying by
+    # the mask then makes the padding weights exactly zero (same convention as tme_lib.attention).
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return scores.softmax(dim=-1) * mask
+
+
 def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
     """Global attention with one query per review.
 
-    ``p(a_i|t) = softmax_i(q·k_i / √d)`` over the real tokens, ``t̂ = Σ_i p(a_i|t) v_i``.
+    ``p(a_i|t) = softmax_i(q·k_i)`` over the real tokens, ``t̂ = Σ_i p(a_i|t) v_i``.
     ``query [B, d]`` (or ``[d]``, shared by all reviews), ``keys [B, T, d]``,
     ``values [B, T, dv]``, ``mask [B, T]``. Returns ``(t̂ [B, dv], weights [B, T])``.
     Section "Simple attention: one learned question".
+
+    No ``1/√d`` here, unlike self-attention (:mod:`tme_lib.attention`): the query is a learned
+    vector (or map), so a scale would only make Adam take √d times longer to sharpen it.
     """
-    query = query.expand(keys.shape[0], -1).unsqueeze(1)  # [B, 1, d]: one query per review
-    pooled, weights = scaled_dot_product_attention(query, keys, values, mask)
-    return pooled.squeeze(1), weights.squeeze(1)
+    scores = (keys @ query.expand(keys.shape[0], -1).unsqueeze(-1)).squeeze(-1)  # [B, T]
+    weights = masked_softmax(scores, mask)
+    return (weights.unsqueeze(-1) * values).sum(1), weights
 
 
 class FrozenEmbedding(nn.Module):
@@ -107,7 +129,7 @@ class _GlobalAttention(nn.Module):
 
 
 class AttentionSimple(_GlobalAttention):
-    """One learned query ``q`` shared by all reviews: ``p(a_i|t) = softmax_i(q·x_i / √d)``,
+    """One learned query ``q`` shared by all reviews: ``p(a_i|t) = softmax_i(q·x_i)``,
     ``t̂ = Σ_i p(a_i|t) x_i``. Parameters: ``d`` (query) ``+ d + 1`` (classifier).
 
     ``q`` starts at zero, so training starts from the baseline's uniform weights.
@@ -124,7 +146,7 @@ class AttentionSimple(_GlobalAttention):
 
 class AttentionQuery(_GlobalAttention):
     """A question that depends on the review: ``q(t) = W_q x̄ + b_q`` with ``x̄`` the masked mean;
-    keys and values are the word vectors: ``t̂ = Σ_i softmax_i(q(t)·x_i / √d) x_i``.
+    keys and values are the word vectors: ``t̂ = Σ_i softmax_i(q(t)·x_i) x_i``.
     Parameters: ``d² + d`` (query map) ``+ d + 1``. The query map starts at zero (uniform weights).
     Section "A question per review".
     """
@@ -160,7 +182,7 @@ class AttentionLSTM(_GlobalAttention):
     """Attention over the states ``h_i = [→h_i; ←h_i]`` of a bidirectional LSTM.
 
     ``q(t) = W_q h̄ + b_q`` from the masked mean of the states; keys and values are the states:
-    ``t̂ = Σ_i softmax_i(q(t)·h_i / √(2H)) h_i``. Section "Attention over LSTM states".
+    ``t̂ = Σ_i softmax_i(q(t)·h_i) h_i``. Section "Attention over LSTM states".
 
     Why bidirectional: a left-to-right state ``→h_i`` only knows words ``1..i``, so the late states
     summarise more of the review and the attention drifts to the end of it; with both directions
@@ -208,3 +230,154 @@ def build_model(name: str, vectors: torch.Tensor, **kwargs) -> nn.Module:
     if name not in MODELS:
         raise KeyError(f"unknown TME 9 model {name!r}; choose one of {', '.join(MODELS)}.")
     return MODELS[name](vectors, **kwargs)
+
+
+# --- Experiments: one config per run, the same in the notebook and in tools/run_tme9.py ---------
+
+# Settings of each profile. Full: IMDB, word2vec vectors, reviews cut at 400 tokens (90 % of the
+# reviews are shorter), epochs chosen on validation (early stopping), test once.
+# Smoke: the planted-word corpus, a few epochs, tiny LSTM: the notebook runs in under a minute.
+PROFILE_SETTINGS = {
+    "full": dict(data={"corpus": "imdb", "max_len": 400, "vectors": "word2vec"},
+                 batch_size=64, epochs=20, patience=3),
+    "smoke": dict(data={"corpus": "toy", "max_len": None, "vectors": "word2vec"},
+                  batch_size=32, epochs=6, patience=None),
+}
+OPTIMIZER_SETTINGS = {
+    "adam": dict(optimizer="adam", lr=2e-3),
+    "sgd": dict(optimizer="sgd", lr=0.5, momentum=0.9),
+}
+# Per model and profile, on top of the above; ``lr_scale`` multiplies the optimizer's rate.
+MODEL_SETTINGS = {
+    "full": {
+        "baseline": dict(lr_scale=5.0),
+        "attention_lstm": dict(model_kwargs={"hidden": 64}, batch_size=128, epochs=4, patience=1),
+    },
+    "smoke": {
+        "baseline": dict(lr_scale=5.0),
+        "attention_lstm": dict(model_kwargs={"hidden": 16}, batch_size=64, epochs=4),
+    },
+}
+
+
+def run_config(model: str, optimizer: str = "adam", seed: int = 0, entropy_weight: float = 0.0,
+               settings: str | None = None, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of one TME 9 run, named ``<model>-<optimizer>-s<seed>[-ent<λ>]``.
+
+    ``settings`` picks the sizes (``"full"`` or ``"smoke"``; default: the active profile).
+    Runs with the smoke settings (the planted-word corpus) while the full profile is active get
+    the prefix ``toy-`` (section "Where does the model look?"). ``overrides`` replace any field.
+    """
+    if model not in MODELS:
+        raise KeyError(f"unknown TME 9 model {model!r}; choose one of {', '.join(MODELS)}.")
+    settings = settings or config.profile()
+    fields = {**PROFILE_SETTINGS[settings], **OPTIMIZER_SETTINGS[optimizer]}
+    extra = dict(MODEL_SETTINGS[settings].get(model, {}))
+    fields["lr"] *= extra.pop("lr_scale", 1.0)
+    fields.update(extra)
+    name = f"{model}-{optimizer}-s{seed}" + (f"-ent{entropy_weight:g}" if entropy_weight else "")
+    if settings != config.profile():
+        name = f"{fields['data']['corpus']}-{name}"
+    fields = {**fields, "name": name, "model": model, "seed": seed, "entropy_weight": entropy_weight}
+    return TrainConfig(chapter="tme9", **{**fields, **overrides})
+
+
+def load_data(cfg: TrainConfig) -> tuple[ImdbData, torch.Tensor]:
+    """The reviews of ``cfg.data["corpus"]`` (``imdb``, or ``toy``: the planted-word corpus) cut
+    at ``cfg.data["max_len"]`` tokens, and the frozen vectors of their vocabulary."""
+    corpus, max_len = cfg.data["corpus"], cfg.data["max_len"]
+    data = load_toy(max_len=max_len) if corpus == "toy" else load_imdb(max_len=max_len)
+    return data, load_vectors(data.vocab, source=cfg.data["vectors"])
+
+
+def make_loaders(data, batch_size: int, seed: int = 0, eval_batch_size: int = 256) -> SimpleNamespace:
+    """Bucketed loaders ``.train`` (shuffled, seeded) and ``.val``/``.test`` (in length order)."""
+    return SimpleNamespace(
+        train=BucketLoader(data.train, batch_size, shuffle=True, seed=seed),
+        val=BucketLoader(data.val, eval_batch_size, shuffle=False),
+        test=BucketLoader(data.test, eval_batch_size, shuffle=False),
+    )
+
+
+def run(cfg: TrainConfig, data, vectors: torch.Tensor, progress: bool = True) -> RunRecord:
+    """Load the record of ``cfg`` if it exists, else train it (:func:`tme_lib.records.load_or_train`)."""
+    return load_or_train(cfg, lambda: build_model(cfg.model, vectors, **cfg.model_kwargs),
+                         lambda: make_loaders(data, cfg.batch_size, cfg.seed), progress=progress)
+
+
+@torch.no_grad()
+def attention_weights(model: nn.Module, split, index, device=None) -> list[np.ndarray]:
+    """The attention weights of reviews ``index`` of ``split`` (one array per review, its real
+    tokens only), in the order of ``index``."""
+    device = device or next(model.parameters()).device
+    loader = BucketLoader(split, batch_size=len(index), shuffle=False, bucket=False)
+    batch = loader.make_batch(np.asarray(index)).to(device)
+    model.eval()
+    _, weights = model(batch.x, batch.mask)
+    if weights is None:
+        raise ValueError(f"{type(model).__name__} has no attention weights.")
+    return [w[m].cpu().numpy() for w, m in zip(weights, batch.mask)]
+
+
+def planted_attention(model: nn.Module, split, batch_size: int = 256, device=None) -> dict:
+    """Faithfulness on the planted-word corpus: the mean attention mass on the planted words,
+    ``mean_r Σ_{i planted} p(a_i|t_r)``, next to the uniform share ``mean_r |planted_r| / n_r``
+    that a model blind to them would give. Section "Where does the model look?"."""
+    mass, uniform = [], []
+    for start in range(0, len(split), batch_size):
+        index = np.arange(start, min(start + batch_size, len(split)))
+        for i, w in zip(index, attention_weights(model, split, index, device)):
+            planted = split.planted_positions(i)
+            mass.append(w[planted].sum())
+            uniform.append(len(planted) / len(w))
+    return {"planted_mass": float(np.mean(mass)), "uniform_share": float(np.mean(uniform))}
+
+
+# --- The chapter's runs and their summary ---------------------------------------------------------
+
+ATTENTION_MODELS = ("attention_simple", "attention_query", "attention_query_value", "attention_lstm")
+# Entropy penalty on the simple attention model (Adam), log-spaced; section "Penalising the entropy".
+ENTROPY_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)
+# SGD with a penalty large next to the loss: reproduces the report's collapsed run.
+COLLAPSE_LAMBDA = 1.0
+SEEDS = {"full": (0, 1, 2), "smoke": (0,)}
+
+
+def plan() -> list[TrainConfig]:
+    """Every run of the chapter in the active profile, most important first: seed 0 of each
+    model and optimizer, the entropy sweep, the planted-word runs, then the other seeds.
+    ``tools/run_tme9.py`` trains them; the notebook loads them."""
+    seeds = SEEDS[config.profile()]
+    first = [run_config(m, "adam") for m in MODELS]
+    first += [run_config(m, "sgd") for m in ("baseline", "attention_simple", "attention_query_value", "attention_lstm")]
+    first += [run_config("attention_simple", "adam", entropy_weight=lam) for lam in ENTROPY_LAMBDAS]
+    first += [run_config("attention_simple", "sgd", entropy_weight=COLLAPSE_LAMBDA)]
+    if config.is_full():
+        first += [run_config(m, "adam", settings="smoke") for m in ATTENTION_MODELS]
+    more = [run_config(m, opt, seed) for seed in seeds[1:] for opt in ("adam", "sgd")
+            for m in MODELS if m != "attention_lstm" and (opt, m) != ("sgd", "attention_query")]
+    return first + more
+
+
+RESULT_COLUMNS = ["model", "optimizer", "seed", "epochs", "train_loss", "train_acc", "val_acc",
+                  "test_loss", "test_acc", "mean_entropy", "seconds", "device", "entropy_weight",
+                  "name"]
+
+
+def plan_records() -> list[RunRecord]:
+    """The records of :func:`plan` that exist (a record of an older config is never used)."""
+    return [read_record(record_path(cfg)) for cfg in plan() if record_path(cfg).exists()]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± standard deviation over seeds, one row per (model, optimizer, λ); accuracies in %.
+    Runs on the planted-word corpus (names ``toy-…``) are left out."""
+    table = table[~table["name"].str.startswith("toy-")].copy()
+    for column in ("train_acc", "val_acc", "test_acc"):
+        table[column] *= 100
+    groups = table.groupby(["model", "optimizer", "entropy_weight"], sort=False)
+    out = groups.agg(runs=("seed", "count"), epochs=("epochs", "mean"), train_acc=("train_acc", "mean"),
+                     val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
+                     test_acc_sd=("test_acc", "std"), mean_entropy=("mean_entropy", "mean"),
+                     minutes_per_run=("seconds", lambda s: s.mean() / 60))
+    return out.reset_index().round(2)

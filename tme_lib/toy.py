@@ -1,7 +1,8 @@
 """Smoke-profile corpus: short reviews of filler words whose sentiment is carried by planted words.
 
-Each review draws its length (8 to 60 tokens) and its filler words (Zipf-like frequencies) from
-distributions that do not depend on the label, then plants 1 to 3 sentiment words of its class
+Each review draws its length (8 to 60 tokens) and its filler words (Zipf-like frequencies, about
+2 % of them out of vocabulary, as in IMDB) from distributions that do not depend on the label,
+then plants 1 to 3 sentiment words of its class
 (:data:`POSITIVE` or :data:`NEGATIVE`) at random positions. The label can therefore be learnt only
 through the planted words, and their positions are recorded: an attention model is *faithful*
 when it puts more of its mass on them than the uniform share ``planted / length`` (TME 9,
@@ -17,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .imdb import OOV_TOKEN, PAD_TOKEN, ImdbData, TokenSplit, Vocab, validation_split
+from .imdb import OOV, OOV_TOKEN, PAD_TOKEN, ImdbData, TokenSplit, Vocab, validation_split
 
 POSITIVE = ("great", "excellent", "wonderful", "superb", "brilliant", "loved")
 NEGATIVE = ("awful", "boring", "terrible", "worst", "dull", "hated")
@@ -32,6 +33,8 @@ FILLER = tuple(
     .split()
 )
 MIN_LEN, MAX_LEN = 8, 60
+OOV_RATE = 0.02
+VERSION = 2  # bump when the generator changes: word vectors trained on the corpus are cached by it
 SIZES = {"train": 2000, "test": 1000, "unsup": 2000}
 
 
@@ -44,6 +47,7 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
     filler_ids = np.array([vocab.stoi[w] for w in FILLER])
     zipf = 1.0 / np.arange(1, len(FILLER) + 1)
     ids = rng.choice(filler_ids, size=offsets[-1], p=zipf / zipf.sum()).astype(np.int32)
+    ids[rng.random(len(ids)) < OOV_RATE] = OOV
     if not labelled:
         return TokenSplit(ids, offsets, np.full(n, np.nan, dtype=np.float32))
     pos_ids = np.array([vocab.stoi[w] for w in POSITIVE])
@@ -76,8 +80,9 @@ def load_toy(val_fraction: float = 0.1, seed: int = 0, max_len: int | None = Non
 
 
 def toy_token_stream(corpus_seed: int = 0) -> list[list[str]]:
-    """Token lists of the toy train and unlabelled reviews (never test), for word vectors."""
+    """Token lists of the toy train and unlabelled reviews (never test), for word vectors; the
+    out-of-vocabulary tokens, which stand for words without a spelling here, are left out."""
     vocab, splits = _generate(corpus_seed)
     words = np.array(vocab.itos)
-    return [words[split[i][0]].tolist() for name in ("train", "unsup")
-            for split in [splits[name]] for i in range(len(split))]
+    return [words[ids[ids != OOV]].tolist() for name in ("train", "unsup")
+            for split in [splits[name]] for ids, _ in (split[i] for i in range(len(split)))]

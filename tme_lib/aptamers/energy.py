@@ -106,3 +106,24 @@ def labelled_library(
     np.savez(tmp, ids=ids, energy=energy)
     tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
     return ids, energy
+
+
+def mfe_structure(sequence: str, params: str = DEFAULT_PARAMS) -> tuple[str, float]:
+    """The single most stable structure of a strand, in dot-bracket notation, and its ΔG.
+
+    ``(((...)))`` marks a stem of three pairs closing a loop of three unpaired letters."""
+    load_parameters(params)
+    structure, mfe = RNA.fold(sequence)
+    return structure, float(mfe)
+
+
+def partners(structure: str) -> np.ndarray:
+    """Dot-bracket → ``int[L]``: the index each letter pairs with, −1 when unpaired."""
+    out, stack = np.full(len(structure), -1), []
+    for i, c in enumerate(structure):
+        if c == "(":
+            stack.append(i)
+        elif c == ")":
+            j = stack.pop()
+            out[i], out[j] = j, i
+    return out

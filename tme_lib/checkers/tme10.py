@@ -75,9 +75,12 @@ def check_positional_encoding(fn) -> None:
         got = call_student(fn, n, d)
         expected = positional_encoding(n, d)
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
-            if torch.allclose(got[:, 0], torch.ones(n)):
-                raise ExerciseError(f"{name}: column 0 is all ones; even columns take sin and odd "
-                                    "columns cos (sin and cos are swapped?).")
+            swapped = torch.empty_like(expected)
+            swapped[:, 0::2] = expected[:, 1::2]  # d is even here: as many sin as cos columns
+            swapped[:, 1::2] = expected[:, 0::2]
+            if torch.allclose(got.float(), swapped, atol=1e-4):
+                raise ExerciseError(f"{name}: sin and cos are swapped: even columns h take "
+                                    "sin(i / 10000^(h/d)), odd ones cos.")
             if not torch.allclose(got[0], expected[0], atol=1e-5):
                 raise ExerciseError(f"{name}: position 0 should be [0, 1, 0, 1, ...] "
                                     "(sin 0 = 0 on even columns, cos 0 = 1 on odd ones).")

@@ -63,7 +63,7 @@ def _check_weights(weights, mask, want_weights, name: str) -> None:
             "Give padded positions a score of -inf (or the most negative float) before the softmax."
         )
     _same(f"{name}: the weights", weights, want_weights,
-          "Check the scores q·k_i/√d and that the softmax runs over the tokens (dim=1).")
+          "Check the scores q·e_i (no scaling) and that the softmax runs over the tokens (dim=1).")
 
 
 def check_masked_mean(fn) -> None:
@@ -77,7 +77,7 @@ def check_masked_mean(fn) -> None:
 
 def check_simple_attention(fn) -> None:
     """``fn(e [B, T, d], mask, q [d]) -> (t_hat [B, d], weights [B, T])`` with
-    ``weights = softmax_i(q·e_i / √d)`` over real tokens and ``t_hat = Σ_i weights_i e_i``."""
+    ``weights = softmax_i(q·e_i)`` over real tokens and ``t_hat = Σ_i weights_i e_i``."""
     e, mask = _batch(1)
     model = AttentionSimple(torch.zeros(2, _DIM))
     with torch.no_grad():
@@ -91,7 +91,7 @@ def check_simple_attention(fn) -> None:
 
 def check_query_value_attention(fn) -> None:
     """``fn(e, mask, query: nn.Linear, value: nn.Linear) -> (t_hat, weights)`` with
-    ``q(t) = query(mean of real e_i)``, ``weights = softmax_i(q(t)·e_i / √d)``,
+    ``q(t) = query(mean of real e_i)``, ``weights = softmax_i(q(t)·e_i)``,
     ``t_hat = Σ_i weights_i tanh(value(e_i))``."""
     e, mask = _batch(2)
     torch.manual_seed(4)

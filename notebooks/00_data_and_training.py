@@ -1,0 +1,203 @@
+# %% [markdown]
+# # Data and training loop
+#
+# Before any attention, this chapter builds the pieces every later model stands on: the IMDB
+# reviews {cite}`maas2011` turned into token ids, padded batches with a mask that tells real tokens
+# from padding, frozen word vectors, and the one training loop of the course, which records every
+# run so that the numbers of this book can be regenerated. It ends with the simplest sentiment
+# classifier worth beating: the mean of the word vectors of a review, fed to a logistic regression.
+#
+# Everything here comes from `tme_lib`; the notebook shows how to use it and why it is built that
+# way.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from tme_lib import config
+from tme_lib.batching import BucketLoader, make_loaders
+from tme_lib.imdb import OOV, PAD, load_imdb, tokenize
+from tme_lib.plots import plot_learning_curves
+from tme_lib.records import load_or_train
+from tme_lib.train import TrainConfig
+from tme_lib.vectors import load_vectors, nearest_neighbours
+
+device = config.get_device()
+print("profile:", config.profile())
+
+# %% [markdown]
+# ## Profiles
+#
+# The environment variable `TME_PROFILE` chooses between two sizes of the same notebook:
+#
+# - `smoke` (the default) replaces IMDB by a small generated corpus in which the sentiment of a
+#   review is carried by a few *planted* words among filler words. It needs no download, runs in
+#   seconds, and its right answer is known — useful to check code and, later, to check that an
+#   attention model looks where it should.
+# - `full` uses the real reviews. The book shows the outputs of this profile.
+#
+# ## From text to tokens
+#
+# The tokeniser lowercases the text, drops the `<br />` line breaks that IMDB reviews are full of,
+# and keeps punctuation as tokens of its own: `!` and `?` carry sentiment too.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(tokenize("A <br /><br />GREAT film... isn't it? 10/10!"))
+
+# %% [markdown]
+# Each token is then replaced by its index in a vocabulary built from the training reviews only
+# (words seen at least 5 times). Two indices are reserved: `PAD = 0` fills the end of short
+# reviews in a batch, and `OOV = 1` stands for every word outside the vocabulary.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"PAD = {PAD}, OOV = {OOV}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+MAX_LEN = 400 if config.is_full() else None
+data = load_imdb(max_len=MAX_LEN)
+vocab = data.vocab
+for name in ("train", "val", "test"):
+    split = getattr(data, name)
+    print(f"{name:5s}: {len(split):6d} reviews, {split.labels.mean():.1%} positive, "
+          f"median length {int(np.median(split.lengths))} tokens")
+print(f"vocabulary: {len(vocab.itos)} entries")
+
+# %% [markdown]
+# The validation split is carved out of the training reviews with a fixed seed; every choice
+# (epochs, learning rate, architecture) is made on it, and the test split is used once per run,
+# at the end.
+#
+# ## What the reviews look like
+#
+# Review lengths spread over two orders of magnitude. Truncating to the first 400 tokens keeps
+# all of most reviews while bounding the cost of the longest ones. The out-of-vocabulary rate
+# tells how much text the model cannot see.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+full_lengths = np.diff(data.train.offsets)
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.hist(full_lengths, bins=80, color="tab:blue")
+if MAX_LEN:
+    ax.axvline(MAX_LEN, color="tab:red", ls="--", label=f"truncation at {MAX_LEN} tokens")
+    ax.legend()
+ax.set(xlabel="tokens per review", ylabel="reviews", title="Lengths of the training reviews")
+ax.set_xscale("log")
+plt.show()
+share_cut = (full_lengths > MAX_LEN).mean() if MAX_LEN else 0.0
+test_ids = data.test.ids
+print(f"reviews longer than the truncation: {share_cut:.1%}")
+print(f"out-of-vocabulary tokens in the test reviews: {(test_ids == OOV).mean():.2%}")
+
+# %% [markdown]
+# ## Padded batches and their mask
+#
+# A batch is a rectangle: reviews of different lengths are padded with `PAD` up to the longest
+# one, and a boolean **mask** marks the real tokens. Every later model uses the mask, so that
+# padding changes nothing: not a mean, not an attention weight.
+#
+# **Exercise.** Write `pad_batch(sequences)` that takes a list of 1-D tensors of token ids and
+# returns `(x, mask)`: `x` of shape `(batch, longest)` with the ids at the start of each row and
+# `PAD` after them, `mask` a boolean tensor, True on real tokens.
+
+# %% tags=["solution"]
+def pad_batch(sequences):
+    # BEGIN SOLUTION
+    # HINT: compare torch.arange(longest) with each length to build the mask, then fill x[mask].
+    lengths = torch.tensor([len(s) for s in sequences])
+    mask = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
+    x = torch.full(mask.shape, PAD, dtype=torch.long)
+    x[mask] = torch.cat([torch.as_tensor(s, dtype=torch.long) for s in sequences])
+    return x, mask
+    # END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from tme_lib.checkers.data import check_pad_batch
+
+check_pad_batch(pad_batch)
+x, mask = pad_batch([torch.tensor([5, 6, 7]), torch.tensor([8])])
+print(x)
+print(mask)
+
+# %% [markdown]
+# ## Bucketing: less padding, faster epochs
+#
+# With random batches, a 30-token review shares its batch with a 1,000-token one and most of the
+# rectangle is padding that the model computes for nothing. `BucketLoader` shuffles the reviews,
+# sorts them by length within large chunks, cuts the chunks into batches and shuffles the batches:
+# every epoch sees different batches, yet each batch holds reviews of similar lengths.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for bucket in (False, True):
+    loader = BucketLoader(data.train, batch_size=64, bucket=bucket)
+    print(f"bucketing {'on ' if bucket else 'off'}: {loader.padding_fraction():.1%} of the slots are padding")
+
+# %% [markdown]
+# ## Frozen word vectors
+#
+# Every IMDB model of the course reads 50-dimensional word vectors that are **not** trained with
+# the classifier: attention then has to work with word meanings it cannot change. The original
+# course used GloVe; offline, the library trains word2vec {cite}`mikolov2013` on the training and
+# unlabelled IMDB reviews (never the test reviews), once, deterministically, and caches it
+# (`load_vectors(vocab, source="glove")` switches to GloVe). Neighbours by cosine similarity show
+# what the vectors know: words used in the same contexts end up close, sentiment included.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+vectors = load_vectors(vocab)
+print("vectors:", tuple(vectors.shape))
+probe = ("excellent", "awful", "boring", "loved") if config.is_full() else ("great", "awful")
+for word in probe:
+    print(f"{word:>10s}: " + ", ".join(w for w, _ in nearest_neighbours(vectors, vocab, word, k=6)))
+
+# %% [markdown]
+# ## The training loop, and the first baseline
+#
+# The baseline represents a review by the **mean of its word vectors over real tokens**,
+#
+# $$\hat t = \frac{1}{n}\sum_{i=1}^{n} x_i ,$$
+#
+# and classifies it with a logistic regression $p(\text{positive}\mid t) = \sigma(w^\top \hat t + b)$:
+# 51 parameters. It ignores word order and gives every word the same weight; the next chapter
+# lets the model choose which words to average.
+#
+# Training goes through `load_or_train`. It hashes the configuration; if a run record with that
+# hash exists (the book's records are committed in `results/runs/`) it loads it, otherwise it
+# trains — with a progress bar, the validation accuracy after each epoch, the best epoch kept,
+# one evaluation on the test split, and a checkpoint after each epoch so that an interrupted run
+# resumes where it stopped.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from tme_lib.tme9 import Baseline
+
+cfg = TrainConfig(chapter="data", name="baseline", model="baseline",
+                  data={"max_len": MAX_LEN, "vectors": "word2vec"},
+                  optimizer="adam", lr=1e-2 if config.is_full() else 3e-2, batch_size=64,
+                  epochs=20 if config.is_full() else 5, patience=3, seed=0)
+loaders = make_loaders(data, batch_size=cfg.batch_size, seed=cfg.seed)
+run = load_or_train(cfg, lambda: Baseline(vectors), loaders, device=device)
+print(f"test accuracy {run.final['test_acc']:.1%} (best epoch {run.final['best_epoch']}, "
+      f"{run.seconds:.0f} s on {run.device})")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+plot_learning_curves([run], labels=["mean of embeddings"])
+plt.show()
+
+# %% [markdown]
+# The record holds everything needed to trust and regenerate the number above: the configuration
+# and its hash, the seed, the version of the code, the device, the wall time and the history of
+# every epoch.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(sorted(k for k in run.to_json() if k not in ("history", "final")))

@@ -1,0 +1,91 @@
+"""Aptamer chapter: model sizes and outputs, baselines, data splits."""
+
+import numpy as np
+import pytest
+import torch
+
+from tme_lib.aptamers.baselines import fit_baseline, kmer_counts
+from tme_lib.aptamers.data import split
+from tme_lib.aptamers.models import AptamerTransformer, SourceTransformer
+from tme_lib.aptamers.sequences import random_library
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_source_model_has_the_published_parameter_count():
+    assert n_params(SourceTransformer()) == 1_786_753  # vocabulary mistakenly = 30
+    assert n_params(SourceTransformer(vocab=4)) == 1_783_425
+
+
+def test_source_model_predicts_one_unclamped_number_per_strand():
+    torch.manual_seed(0)
+    model = SourceTransformer(vocab=4).eval()
+    x = torch.randint(0, 4, (64, 30))
+    pred, attention = model(x, torch.ones_like(x, dtype=torch.bool))
+    assert pred.shape == (64,) and attention is None
+    assert (pred < 0).any() and (pred > 0).any()  # no final ReLU: negative energies are reachable
+
+
+def test_our_model_returns_attention_rows_that_are_distributions():
+    torch.manual_seed(0)
+    model = AptamerTransformer(d_model=16, n_layers=2, n_heads=2).eval()
+    x = torch.randint(0, 4, (5, 30))
+    mask = torch.ones_like(x, dtype=torch.bool)
+    fast, none = model(x, mask)
+    pred, weights = model(x, mask, need_weights=True)
+    assert none is None and pred.shape == (5,) and weights.shape == (5, 2, 2, 30, 30)
+    assert torch.allclose(weights.sum(-1), torch.ones(5, 2, 2, 30), atol=1e-5)
+    assert torch.allclose(fast, pred, atol=1e-5)  # fused and explicit attention agree
+
+
+def test_our_model_depends_on_where_each_letter_is():
+    torch.manual_seed(0)
+    model = AptamerTransformer(d_model=16, n_layers=1, n_heads=2, conv_layers=0).eval()
+    x = torch.randint(0, 4, (4, 30))
+    mask = torch.ones_like(x, dtype=torch.bool)
+    assert not torch.allclose(model(x, mask)[0], model(x.flip(1), mask)[0])
+
+
+def test_target_scaling_centres_an_untrained_model_on_the_mean():
+    torch.manual_seed(0)
+    model = AptamerTransformer(d_model=16, n_layers=1, target_mean=-2.6, target_scale=1.3)
+    torch.nn.init.zeros_(model.head[-1].weight)
+    torch.nn.init.zeros_(model.head[-1].bias)
+    x = torch.randint(0, 4, (3, 30))
+    assert torch.allclose(model(x, torch.ones_like(x, dtype=torch.bool))[0], torch.full((3,), -2.6))
+
+
+def test_kmer_counts_count_every_substring():
+    ids = np.array([[0, 0, 1, 3]])  # AACT
+    counts = kmer_counts(ids, k_max=2)
+    assert counts.shape == (1, 4 + 16)
+    assert counts[0, :4].tolist() == [2, 1, 0, 1]
+    aa, ac, ct = 4 + 0, 4 + 1, 4 + 1 * 4 + 3
+    assert counts[0, [aa, ac, ct]].tolist() == [1, 1, 1] and counts[0, 4:].sum() == 3
+
+
+def test_baselines_rank_as_expected_on_a_linear_target():
+    ids = random_library(3_000, seed=1, length=20)
+    y = (ids == 2).sum(1).astype(np.float32) + 0.1 * np.random.default_rng(0).standard_normal(3_000)
+    train, test = (ids[:2_500], y[:2_500]), (ids[2_500:], y[2_500:])
+    mean = fit_baseline("mean", train, test)
+    ridge = fit_baseline("ridge", train, test, k_max=2)
+    assert abs(mean["test_r2"]) < 0.02 and ridge["test_r2"] > 0.95
+    assert mean["test_mse"] == pytest.approx(np.mean((test[1] - train[1].mean()) ** 2), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        fit_baseline("lasso", train, test)
+
+
+def test_split_puts_test_first_and_keeps_training_sets_nested():
+    ids = np.arange(100, dtype=np.uint8)[:, None].repeat(3, 1)
+    y = np.arange(100, dtype=np.float32)
+    small, large = split(ids, y, 10, 20, n_train=30), split(ids, y, 10, 20)
+    assert small.test[1].tolist() == list(range(20)) and small.val[1].tolist() == list(range(20, 30))
+    assert np.array_equal(large.train[1][:30], small.train[1]) and len(large.train[1]) == 70
+    with pytest.raises(ValueError, match="label a larger library"):
+        split(ids, y, 10, 20, n_train=71)
+    loaders = small.loaders(batch_size=8)
+    batch = next(iter(loaders.train))
+    assert batch.x.dtype == torch.long and batch.mask.all() and len(loaders.train) == 4

@@ -1,0 +1,45 @@
+"""Maintenance tools: the results page is generated from the tables, notebook pairs agree."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import check_pairs  # noqa: E402
+import make_results_page  # noqa: E402
+
+
+def test_results_page_is_up_to_date():
+    page = (ROOT / "book" / "results.md").read_text()
+    assert page == make_results_page.render(), "run: python tools/make_results_page.py"
+
+
+def test_results_page_shows_mean_and_sd_over_seeds(tmp_path):
+    import pandas as pd
+
+    csv = tmp_path / "t.csv"
+    pd.DataFrame({"model": ["baseline"] * 3, "optimizer": ["adam"] * 3, "seed": [0, 1, 2],
+                  "epochs": [5, 5, 5], "test_acc": [0.80, 0.82, 0.84], "mean_entropy": [None] * 3,
+                  "seconds": [10, 10, 10], "device": ["cpu (x, 1 threads)"] * 3}).to_csv(csv, index=False)
+    table = make_results_page.classification_table(csv, make_results_page.REPORT_TME9, ["model", "optimizer"])
+    assert "82.00 ± 2.00" in table and "74.03" in table and "| cpu |" in table
+
+
+def test_pair_checker_spots_an_edited_source(tmp_path):
+    import jupytext
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    jupytext.write(nb, tmp_path / "a.ipynb")
+    jupytext.write(nb, tmp_path / "a.py", fmt="py:percent")
+    assert check_pairs.out_of_sync(tmp_path) == []
+    (tmp_path / "a.py").write_text((tmp_path / "a.py").read_text().replace("x = 1", "x = 2"))
+    assert check_pairs.out_of_sync(tmp_path) == ["a: cell 1 differs (1 cells in .py, 1 in .ipynb)"]
+
+
+def test_notebooks_are_paired():
+    assert check_pairs.out_of_sync(ROOT / "notebooks") == []
