@@ -212,17 +212,20 @@ def positional_encoding(n_positions, d):
 check_positional_encoding(positional_encoding)
 
 # %% [markdown]
-# The matrix of dot products $pe_i \cdot pe_j$ shows what a query sees of positions: a bright
-# diagonal (every position is most similar to itself), decaying with distance, and the same
-# pattern along every diagonal. With $d = 64$ the decay is steep over the first few positions and
-# then flat: beyond a few dozen tokens two positions look alike, which suits reviews where word
-# order matters locally ("not good") more than across paragraphs.
+# The matrix of dot products $pe_i \cdot pe_j$ shows what a query sees of positions, here at the
+# width and length of the full-profile models: a bright diagonal (every position is most similar
+# to itself), a quick decay over the first few positions, then ripples, with the same pattern
+# along every diagonal. Near positions are easy to tell apart, far ones much less: this suits
+# reviews, where word order matters locally ("not good") more than across paragraphs. The
+# learned query and key maps can amplify the features of the frequencies they need.
 
 # %%
-pe = attention.positional_encoding(256, 64)
+full = tme10.PROFILE_SETTINGS["full"]
+d, n = full["model_kwargs"]["d_model"], full["data"]["max_len"]
+pe = attention.positional_encoding(n, d)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 axes[0].imshow(pe.T, aspect="auto", cmap="RdBu")
-axes[0].set(xlabel="position i", ylabel="feature h", title="Positional encodings (d = 64)")
+axes[0].set(xlabel="position i", ylabel="feature h", title=f"Positional encodings (d = {d})")
 image = axes[1].imshow(pe @ pe.T, cmap="viridis")
 axes[1].set(xlabel="position j", ylabel="position i", title="Dot products pe_i · pe_j")
 fig.colorbar(image, ax=axes[1])
@@ -300,16 +303,15 @@ print("device:", records[0].device, "| total training time:",
       f"{sum(r.seconds for r in records) / 60:.1f} min")
 
 # %%
-fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
-plot_learning_curves(list(runs.values()), list(runs), axes=axes[0])
+plot_learning_curves(list(runs.values()), list(runs))
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
 for name, record in runs.items():
     epochs = [e["epoch"] for e in record.history]
-    axes[1, 0].plot(epochs, [e.get("val_entropy") for e in record.history], "o-", label=name)
-axes[1, 0].set(xlabel="epoch", ylabel="nats", title="Mean attention entropy (validation)")
-axes[1, 0].axhline(float(np.mean(np.log(data.val.lengths))), color="grey", ls=":",
-                   label="uniform over the review")
-axes[1, 0].legend(fontsize=8)
-axes[1, 1].axis("off")
+    ax.plot(epochs, [e.get("val_entropy") for e in record.history], "o-", label=name)
+ax.axhline(float(np.mean(np.log(data.val.lengths))), color="grey", ls=":",
+           label="uniform over the review")
+ax.set(xlabel="epoch", ylabel="nats", title="Mean attention entropy (validation)")
+ax.legend(fontsize=8)
 plt.tight_layout()
 
 # %% [markdown]

@@ -60,9 +60,10 @@ import torch
 from tme_lib import config
 from tme_lib.aptamers import analysis, energy, runs
 from tme_lib.aptamers.baselines import BASELINES, fit_baseline
-from tme_lib.aptamers.data import SIZES, energy_splits
+from tme_lib.aptamers.data import SIZES, Splits, energy_splits
 from tme_lib.aptamers.models import AptamerTransformer, SourceTransformer
-from tme_lib.aptamers.sequences import decode, encode, load_csv
+from tme_lib.aptamers.sequences import decode, encode
+from tme_lib.attention import merge_heads, scaled_dot_product_attention, split_heads
 from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
 from tme_lib.plots import plot_learning_curves
 from tme_lib.records import load_or_train
@@ -151,9 +152,9 @@ except ValueError as err:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-baseline_file = config.results_dir(runs.CHAPTER) / "baselines.json"
+baseline_file = config.results_dir(runs.CHAPTER) / "baselines.csv"
 if config.is_full() and baseline_file.exists():
-    baselines = pd.read_json(baseline_file)
+    baselines = pd.read_csv(baseline_file)
 else:
     baselines = pd.DataFrame([fit_baseline(name, splits.train, splits.test, max_iter=100)
                               for name in BASELINES])
@@ -222,19 +223,20 @@ check_split_merge(split, merge)
 # `SelfAttentionLayer` (pre-norm): with `x̃ = layer.norm_attention(x, mask)`,
 # queries, keys and values are `layer.attention.query(x̃)`, `.key(x̃)`, `.value(x̃)`, split into
 # `layer.attention.n_heads` heads; the merged heads go through `layer.attention.out`; then
-# `z = x + that` and the output is `z + layer.mlp(layer.norm_mlp(z, mask))`. Use your
-# `attention`, `split` and `merge`; the mask is all `True` for strands.
+# `z = x + that` and the output is `z + layer.mlp(layer.norm_mlp(z, mask))`. The mask is all
+# `True` for strands. Your `attention`, `split` and `merge` now agree with the library's
+# `scaled_dot_product_attention`, `split_heads` and `merge_heads`: use those.
 
 # %% tags=["solution"]
 def encoder_layer(x, layer):
     """One pre-norm encoder layer: z = x + MHA(norm(x)); output z + MLP(norm(z))."""
     # BEGIN SOLUTION
-    # HINT: mask = torch.ones(x.shape[:2], dtype=torch.bool); x_tilde = layer.norm_attention(x, mask); q, k, v = (split(f(x_tilde), layer.attention.n_heads) for f in (layer.attention.query, layer.attention.key, layer.attention.value)); z = x + layer.attention.out(merge(attention(q, k, v)[0])); return z + layer.mlp(layer.norm_mlp(z, mask))
+    # HINT: mask = torch.ones(x.shape[:2], dtype=torch.bool); x_tilde = layer.norm_attention(x, mask); q, k, v = (split_heads(f(x_tilde), layer.attention.n_heads) for f in (layer.attention.query, layer.attention.key, layer.attention.value)); z = x + layer.attention.out(merge_heads(scaled_dot_product_attention(q, k, v)[0])); return z + layer.mlp(layer.norm_mlp(z, mask))
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     x_tilde = layer.norm_attention(x, mask)
     mha = layer.attention
-    q, k, v = (split(f(x_tilde), mha.n_heads) for f in (mha.query, mha.key, mha.value))
-    z = x + mha.out(merge(attention(q, k, v)[0]))
+    q, k, v = (split_heads(f(x_tilde), mha.n_heads) for f in (mha.query, mha.key, mha.value))
+    z = x + mha.out(merge_heads(scaled_dot_product_attention(q, k, v)[0]))
     return z + layer.mlp(layer.norm_mlp(z, mask))
     # END SOLUTION
 
@@ -308,12 +310,14 @@ for record in (ours, source):
 plot_learning_curves([ours, source], labels=["ours", "source model"], metric="r2");
 
 # %% [markdown]
-# Predicted against true energies on the test strands: a perfect model puts every strand on the
-# diagonal.
+# Predicted against true energies on (up to) the first 10,000 test strands: a perfect model
+# puts every strand on the diagonal.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-test_loader = splits.loaders(batch_size=256).test
+n_plot = min(10_000, len(splits.test[1]))
+test_loader = Splits(splits.train, splits.val,
+                     tuple(a[:n_plot] for a in splits.test)).loaders(batch_size=256).test
 fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
 for ax, record, title in zip(axes, (ours, source), ("ours", "source model")):
     pred, true = predict(record.model, test_loader)

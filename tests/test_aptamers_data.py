@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tme_lib.aptamers import energy
+from tme_lib.aptamers import data, energy
 from tme_lib.aptamers.sequences import decode, encode, load_csv, random_library, validate
 from tme_lib.aptamers.simulator import reverse_complement, simulate
 
@@ -70,9 +70,9 @@ def test_labels_use_dna_parameters_even_in_worker_processes():
 
 def test_labelled_library_is_cached_and_reused_for_smaller_n(tmp_path, monkeypatch):
     monkeypatch.setenv("TME_CACHE_DIR", str(tmp_path))
-    ids, y = energy.labelled_library(40, seed=7, length=12, processes=1, progress=False)
-    monkeypatch.setattr(energy, "label", lambda *a, **k: pytest.fail("relabelled a cached library"))
-    ids2, y2 = energy.labelled_library(25, seed=7, length=12)
+    ids, y = data.labelled_library(40, seed=7, length=12, processes=1, progress=False)
+    monkeypatch.setattr(data, "label", lambda *a, **k: pytest.fail("relabelled a cached library"))
+    ids2, y2 = data.labelled_library(25, seed=7, length=12)
     assert np.array_equal(ids2, ids[:25]) and np.array_equal(y2, y[:25])
 
 

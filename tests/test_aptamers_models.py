@@ -72,7 +72,8 @@ def test_baselines_rank_as_expected_on_a_linear_target():
     train, test = (ids[:2_500], y[:2_500]), (ids[2_500:], y[2_500:])
     mean = fit_baseline("mean", train, test)
     ridge = fit_baseline("ridge", train, test, k_max=2)
-    assert abs(mean["test_r2"]) < 0.02 and ridge["test_r2"] > 0.95
+    assert abs(mean["test_r2"]) < 0.02 and ridge["test_r2"] > 0.95 and ridge["pearson"] > 0.97
+    assert np.isnan(mean["pearson"]) and np.isnan(mean["spearman"])
     assert mean["test_mse"] == pytest.approx(np.mean((test[1] - train[1].mean()) ** 2), rel=1e-5)
     with pytest.raises(ValueError, match="unknown baseline"):
         fit_baseline("lasso", train, test)

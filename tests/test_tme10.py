@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tme_lib import tme10
 from tme_lib.tme10 import MaskedBatchNorm, SelfAttentionClassifier, SelfAttentionLayer
 
 VOCAB, DIM = 30, 10
@@ -112,11 +113,28 @@ def test_masked_batch_norm_ignores_padding_values():
     torch.testing.assert_close(norm(x2, mask)[mask], real)
 
 
+def test_variants_differ_only_in_pooling_and_positions():
+    vectors = torch.randn(VOCAB, DIM)
+    built = {name: tme10.build_model(name, vectors, d_model=8, n_heads=2) for name in tme10.VARIANTS}
+    assert [(m.pooling, m.positional) for m in built.values()] == [
+        ("mean", False), ("mean", True), ("cls", False), ("cls", True)]
+    assert {cfg.model for cfg in tme10.plan()} == set(tme10.VARIANTS)
+    assert len({cfg.hash() for cfg in tme10.plan()}) == len(tme10.plan())
+
+
+def test_largest_rise():
+    assert tme10.largest_rise([0.7, 0.5, 0.6, 0.55, 0.9, 0.4]) == pytest.approx(0.35)
+    assert tme10.largest_rise([0.7, 0.6, 0.5]) == 0.0
+    assert tme10.largest_rise([0.7]) == 0.0
+
+
 def test_unknown_options_are_refused():
     with pytest.raises(ValueError, match="pooling"):
         make_model(pooling="max")
     with pytest.raises(ValueError, match="norm"):
         make_model(norm="group")
+    with pytest.raises(KeyError, match="self_attention_cls"):
+        tme10.build_model("transformer", torch.randn(VOCAB, DIM))
 
 
 # --- Checkers: each rejects the stub and plausible wrong answers, and accepts the solution -----

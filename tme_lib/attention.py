@@ -40,15 +40,19 @@ def scaled_dot_product_attention(
     exactly zero weight; a query whose keys are all padding gets all-zero weights and a zero
     value (not NaN). Returns ``(values [B, ..., Tq, dv], weights [B, ..., Tq, Tk])``.
     """
-    scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+    # Scaling the query rather than the scores divides d·Tq numbers instead of Tq·Tk.
+    scores = (query / math.sqrt(query.shape[-1])) @ key.transpose(-2, -1)
     if mask is None:
-        weights = scores.softmax(dim=-1)
-    else:
-        keep = _key_mask(mask, scores.ndim)
-        # The most negative finite number (not -inf) keeps a row without any real key finite;
-        # multiplying by the mask then makes padding weights exactly zero, and such a row all zero.
-        scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-        weights = scores.softmax(dim=-1) * keep
+        return (weights := scores.softmax(dim=-1)) @ value, weights
+    keep = _key_mask(mask, scores.ndim)
+    # Padding keys get the most negative finite number (not -inf): exp() of it, minus the row's
+    # maximum, is exactly 0 whenever the row has a real key, and a row without any stays finite
+    # (uniform) instead of 0/0 = NaN; the mask then zeroes such rows.
+    scores = scores + torch.zeros_like(keep, dtype=scores.dtype).masked_fill(
+        ~keep, torch.finfo(scores.dtype).min)
+    weights = scores.softmax(dim=-1)
+    if not mask.any(dim=-1).all():
+        weights = weights * keep
     return weights @ value, weights
 
 

@@ -1,7 +1,7 @@
 """Padded batches with masks, grouped by length so that little compute goes to padding.
 
-Taught in TME 9, "Data: from reviews to padded batches". A batch of reviews of lengths
-``L_1..L_B`` is padded to ``T = max L_i``; its padding fraction is ``1 - sum L_i / (B T)``.
+Taught in "Data and training loop", sections "Padded batches and their mask" and "Bucketing".
+A batch of reviews of lengths ``L_1..L_B`` is padded to ``T = max L_i``; its padding fraction is ``1 - sum L_i / (B T)``.
 Random batches of IMDB reviews (lengths from a few tokens to over a thousand) waste about half
 of the slots; batches of reviews of similar length waste a few percent.
 

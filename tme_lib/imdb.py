@@ -4,7 +4,7 @@
 In the smoke profile (the default) it returns the generated corpus of :mod:`tme_lib.toy`, which
 has the same structure plus the positions of the planted sentiment words.
 
-Policies (taught in TME 9, "Data: from reviews to padded batches"):
+Policies (taught in "Data and training loop", section "From text to tokens"):
 
 - **Tokens**: lower case, ``<br />`` removed, words (with their apostrophe: ``don't``) and every
   punctuation sign as separate tokens; see :func:`tokenize`.

@@ -1,7 +1,7 @@
 """Frozen 50-d word vectors aligned to a vocabulary: word2vec trained on IMDB, or GloVe 6B.
 
 ``load_vectors(vocab, source)`` returns a ``FloatTensor[len(vocab), 50]`` whose row ``i`` is the
-vector of ``vocab.itos[i]`` (TME 9, "Frozen word vectors"):
+vector of ``vocab.itos[i]`` ("Data and training loop", section "Frozen word vectors"):
 
 - row ``PAD`` (0) is zeros, so padding contributes nothing to a sum;
 - row ``OOV`` (1), and the row of every vocabulary word that the source lacks, is the mean of

@@ -13,7 +13,6 @@ loaded, never retrained; an interrupted run resumes from its last epoch's checkp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -33,14 +32,15 @@ COLUMNS = ["model", "target", "params", "n_train", "epochs", "seconds", "device"
 
 
 def baseline_path():
-    return config.results_dir(runs.CHAPTER) / "baselines.json"
+    """Baseline scores, one row per (model, n_train); CSV so it is never taken for a run record."""
+    return config.results_dir(runs.CHAPTER) / "baselines.csv"
 
 
 def run_baselines() -> None:
     """Fit every baseline on each training-set size of :data:`runs.CURVE_SIZES` (and the main
-    one); results are appended to ``baselines.json``, sizes already there are skipped."""
+    one); results are appended to ``baselines.csv``, sizes already there are skipped."""
     path = baseline_path()
-    done = json.loads(path.read_text()) if path.exists() else []
+    done = pd.read_csv(path).to_dict("records") if path.exists() else []
     for n_train in runs.baseline_sizes():
         splits = energy_splits(n_train)
         for name in BASELINES:
@@ -50,7 +50,7 @@ def run_baselines() -> None:
             row["device"] = "cpu (scikit-learn, 1 thread)"
             print(row, flush=True)
             done.append(row)
-            path.write_text(json.dumps(done, indent=1))
+            pd.DataFrame(done).to_csv(path, index=False)
 
 
 def train(run) -> None:
@@ -68,7 +68,7 @@ def table() -> pd.DataFrame:
                      "n_train": r.config["data"].get("n_train", r.config["data"].get("n")),
                      "epochs": len(r.history), "seconds": r.seconds, "device": r.device})
     path = baseline_path()
-    for b in json.loads(path.read_text()) if path.exists() else []:
+    for b in pd.read_csv(path).to_dict("records") if path.exists() else []:
         rows.append({**b, "target": "viennarna_dG", "epochs": None})
     frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["target", "model", "n_train"])
     out = config.REPO_ROOT / "results" / "aptamers.csv" if config.is_full() else \
@@ -81,8 +81,11 @@ def table() -> pd.DataFrame:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("steps", nargs="*", choices=STEPS, default=list(STEPS))
-    steps = parser.parse_args(argv).steps
+    parser.add_argument("steps", nargs="*", help=f"any of {', '.join(STEPS)} (default: all)")
+    steps = parser.parse_args(argv).steps or STEPS
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step(s) {unknown}; choose from {', '.join(STEPS)}")
     config.get_device()
     for step in steps:
         print(f"== {step} ({config.profile()} profile)", flush=True)

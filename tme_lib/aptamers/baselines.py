@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
@@ -41,12 +42,13 @@ def kmer_counts(ids: np.ndarray, k_max: int = 4) -> np.ndarray:
 
 
 def scores(pred: np.ndarray, y: np.ndarray) -> dict:
-    """Test MSE, R², Pearson and Spearman correlations of predictions ``pred`` for targets ``y``."""
-    import torch
-
+    """Test MSE, R², Pearson and Spearman correlations of predictions ``pred`` for targets ``y``
+    (correlations are NaN for a constant prediction)."""
     p, t = torch.as_tensor(np.asarray(pred, np.float64)), torch.as_tensor(np.asarray(y, np.float64))
+    constant = bool((p == p[0]).all())  # a constant prediction has no correlation with anything
     return {"test_mse": float(((p - t) ** 2).mean()), "test_r2": r2_score(p, t),
-            "pearson": pearson(p, t), "spearman": spearman(p, t)}
+            "pearson": float("nan") if constant else pearson(p, t),
+            "spearman": float("nan") if constant else spearman(p, t)}
 
 
 def fit_baseline(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],

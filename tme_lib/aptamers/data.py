@@ -15,12 +15,42 @@ from types import SimpleNamespace
 import numpy as np
 
 from tme_lib import config
-from tme_lib.aptamers.energy import labelled_library
+from tme_lib.aptamers.energy import DEFAULT_PARAMS, label
+from tme_lib.aptamers.sequences import LENGTH, decode, random_library
 from tme_lib.batching import TensorLoader
 
 # Library sizes per profile: the smoke profile labels a few thousand strands in seconds.
 SIZES = {"smoke": dict(n=4_000, n_val=500, n_test=1_000),
          "full": dict(n=1_000_000, n_val=10_000, n_test=50_000)}
+
+
+def labelled_library(
+    n: int,
+    seed: int = 0,
+    length: int = LENGTH,
+    params: str = DEFAULT_PARAMS,
+    processes: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random strands and their ΔG_ens: ``(ids uint8[n, length], float32[n])``.
+
+    Cached in ``config.cache_dir()/aptamers`` under (params, length, seed, n); a cached library of
+    the same (params, length, seed) and more strands is reused, since smaller libraries are its
+    prefixes (see :func:`random_library`)."""
+    folder = config.cache_dir() / "aptamers"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"dG-{params}-L{length}-seed{seed}"
+    for path in sorted(folder.glob(f"{stem}-n*.npz")):
+        if int(path.stem.rsplit("-n", 1)[1]) >= n:
+            with np.load(path) as cached:
+                return cached["ids"][:n], cached["energy"][:n]
+    ids = random_library(n, seed, length)
+    energy = label(decode(ids), params, processes, progress=progress)
+    path = folder / f"{stem}-n{n}.npz"
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, ids=ids, energy=energy)
+    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
+    return ids, energy
 
 
 @dataclass

@@ -21,8 +21,7 @@ import numpy as np
 import RNA
 from tqdm.auto import tqdm
 
-from tme_lib import config
-from tme_lib.aptamers.sequences import LENGTH, decode, encode, random_library
+from tme_lib.aptamers.sequences import encode
 
 PARAMETER_SETS = {
     "dna_mathews2004": RNA.params_load_DNA_Mathews2004,
@@ -71,41 +70,13 @@ def label(
             out += _label_chunk(job)
             bar.update(len(job[0]))
     else:
+        # "spawn", not "fork": a forked child would inherit torch's thread pools mid-use.
         with mp.get_context("spawn").Pool(processes) as pool:
             for part in pool.imap(_label_chunk, jobs):
                 out += part
                 bar.update(len(part))
     bar.close()
     return np.asarray(out, dtype=np.float32)
-
-
-def labelled_library(
-    n: int,
-    seed: int = 0,
-    length: int = LENGTH,
-    params: str = DEFAULT_PARAMS,
-    processes: int | None = None,
-    progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` random strands and their ΔG_ens: ``(ids uint8[n, length], float32[n])``.
-
-    Cached in ``config.cache_dir()/aptamers`` under (params, length, seed, n); a cached library of
-    the same (params, length, seed) and more strands is reused, since smaller libraries are its
-    prefixes (see :func:`random_library`)."""
-    folder = config.cache_dir() / "aptamers"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"dG-{params}-L{length}-seed{seed}"
-    for path in sorted(folder.glob(f"{stem}-n*.npz")):
-        if int(path.stem.rsplit("-n", 1)[1]) >= n:
-            with np.load(path) as cached:
-                return cached["ids"][:n], cached["energy"][:n]
-    ids = random_library(n, seed, length)
-    energy = label(decode(ids), params, processes, progress=progress)
-    path = folder / f"{stem}-n{n}.npz"
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, ids=ids, energy=energy)
-    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
-    return ids, energy
 
 
 def mfe_structure(sequence: str, params: str = DEFAULT_PARAMS) -> tuple[str, float]:

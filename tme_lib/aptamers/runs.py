@@ -24,25 +24,25 @@ CHAPTER = "aptamers"
 # Our transformer on ViennaRNA ΔG. Full: sized so that training fits in 30 minutes on one CPU
 # thread; smoke: a few seconds.
 OURS = {
-    "full": dict(model=dict(d_model=64, n_layers=4, n_heads=4, conv_width=5, conv_layers=1),
-                 n_train=400_000, epochs=6, batch_size=256, lr=3e-3),
+    "full": dict(model=dict(d_model=64, n_layers=4, n_heads=4, conv_width=5, conv_layers=2),
+                 n_train=200_000, epochs=4, batch_size=256, lr=2e-3),
     "smoke": dict(model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=5, conv_layers=1),
                   n_train=None, epochs=4, batch_size=64, lr=3e-3),
 }
 # The source project's model (vocabulary 30, as published) under a similar CPU budget.
 SOURCE = {
-    "full": dict(model=dict(), n_train=60_000, epochs=2, batch_size=64, lr=3e-4),
+    "full": dict(model=dict(), n_train=15_000, epochs=2, batch_size=64, lr=5e-4),
     "smoke": dict(model=dict(d_model=32, dim_feedforward=64, n_heads=4), n_train=None, epochs=2,
                   batch_size=64, lr=3e-4),
 }
 # The planted-answer problem: one motif, one stem, noise 0.5 (see ``simulator``).
 # Smaller training sets for the learning curve (our transformer, same epochs), and the sizes the
 # baselines are refitted on (these plus the main training set).
-CURVE_SIZES = {"full": (20_000, 100_000), "smoke": ()}
-BASELINE_SIZES = {"full": (20_000, 100_000), "smoke": ()}
+CURVE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
+BASELINE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
 PLANTED = {
-    "full": dict(n=60_000, model=dict(d_model=48, n_layers=2, n_heads=4, conv_width=3),
-                 epochs=8, batch_size=128, lr=3e-3),
+    "full": dict(n=40_000, model=dict(d_model=48, n_layers=2, n_heads=4, conv_width=3),
+                 epochs=6, batch_size=128, lr=3e-3),
     "smoke": dict(n=3_000, model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=3),
                   epochs=4, batch_size=64, lr=3e-3),
 }

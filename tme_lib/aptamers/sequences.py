@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ALPHABET = "ACGT"
 LENGTH = 30  # the random region of many SELEX libraries is 30 nt long
@@ -81,6 +80,8 @@ def load_csv(path: str | Path, length: int = LENGTH) -> tuple[np.ndarray, np.nda
     """A user's own data: a CSV with columns ``sequence,target`` → ``(ids uint8[N, L], float32[N])``.
 
     Errors name the CSV line (the header is line 1)."""
+    import pandas as pd  # only here: label workers import this module and must start fast
+
     frame = pd.read_csv(path, dtype={"sequence": str})
     missing = {"sequence", "target"} - set(frame.columns)
     if missing:
