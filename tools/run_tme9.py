@@ -49,7 +49,8 @@ def main(only: list[str], table_only: bool) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", default=[], help="run names containing one of these")
+    parser.add_argument("--only", nargs="+", action="extend", default=[], metavar="PATTERN",
+                        help="run names containing one of these (e.g. --only=sgd-s0 --only=-s1)")
     parser.add_argument("--table", action="store_true", help="only rewrite the results table")
     args = parser.parse_args()
     config.get_device()  # prints the device and applies TME_THREADS
