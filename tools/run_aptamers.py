@@ -65,7 +65,7 @@ def table() -> pd.DataFrame:
     for r in load_records(runs.CHAPTER):
         target = "planted" if r.config["data"]["source"] == "simulator" else "viennarna_dG"
         rows.append({**r.final, "model": r.name, "target": target, "params": r.n_params,
-                     "n_train": r.config["data"].get("n_train", r.config["data"].get("n")),
+                     "n_train": r.config["data"]["n_train"],
                      "epochs": len(r.history), "seconds": r.seconds, "device": r.device})
     path = baseline_path()
     for b in pd.read_csv(path).to_dict("records") if path.exists() else []:

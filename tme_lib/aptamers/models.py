@@ -63,12 +63,10 @@ class AptamerTransformer(nn.Module):
     def __init__(self, d_model: int = 64, n_layers: int = 4, n_heads: int = 4,
                  conv_width: int = 5, conv_layers: int = 1, ffn_mult: int = 2,
                  dropout: float = 0.0, length: int = LENGTH, target_mean: float = 0.0,
-                 target_scale: float = 1.0, dinucleotides: bool = False):
+                 target_scale: float = 1.0):
         super().__init__()
         self.need_weights = False
         self.embedding = nn.Embedding(4, d_model)
-        # 16 dinucleotides x_i x_{i+1}, and a 17th token for the last letter, which has no successor
-        self.dinucleotide = nn.Embedding(17, d_model) if dinucleotides else None
         self.position = nn.Parameter(0.02 * torch.randn(length, d_model))
         self.stem = nn.ModuleList(
             nn.Conv1d(d_model, d_model, conv_width, padding=conv_width // 2)
@@ -87,9 +85,6 @@ class AptamerTransformer(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         need_weights = self.need_weights if need_weights is None else need_weights
         h = self.embedding(x) + self.position[: x.shape[1]]
-        if self.dinucleotide is not None:
-            pairs = torch.cat([4 * x[:, :-1] + x[:, 1:], torch.full_like(x[:, :1], 16)], dim=1)
-            h = h + self.dinucleotide(pairs)
         for conv in self.stem:
             h = h + nn.functional.gelu(conv(h.transpose(1, 2))).transpose(1, 2)
         weights = []

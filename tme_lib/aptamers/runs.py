@@ -8,7 +8,7 @@ couple of epochs, the full profile the runs reported in the book.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -97,12 +97,16 @@ def source_run(seed: int = 0) -> tuple:
     return _energy_run("source_transformer", SOURCE[config.profile()], SourceTransformer, seed)
 
 
+@lru_cache(maxsize=2)
+def _planted(n: int, seed: int):
+    sim = simulate(n, seed=seed)
+    return sim, split(sim.ids, sim.target, n_val=n // 10, n_test=n // 10)
+
+
 def planted_data(seed: int = 0):
-    """The planted-answer simulation of the active profile and its splits (test, val, train)."""
-    spec = PLANTED[config.profile()]
-    sim = simulate(spec["n"], seed=seed)
-    n_val, n_test = int(0.1 * spec["n"]), int(0.1 * spec["n"])
-    return sim, split(sim.ids, sim.target, n_val, n_test)
+    """The planted-answer simulation of the active profile and its splits: test = first tenth,
+    validation = next tenth, train = the rest (computed once per size and seed)."""
+    return _planted(PLANTED[config.profile()]["n"], seed)
 
 
 def planted_run(seed: int = 0) -> tuple:
@@ -112,7 +116,8 @@ def planted_run(seed: int = 0) -> tuple:
     model_kwargs = dict(spec["model"], **_target_scaling(splits))
     cfg = TrainConfig(
         chapter=CHAPTER, name="transformer_planted", model_kwargs=model_kwargs,
-        data=dict(source="simulator", n=spec["n"], seed=seed, noise=0.5),
+        data=dict(source="simulator", n=spec["n"], seed=seed, noise=0.5,
+                  n_train=len(splits.train[1])),
         optimizer="adamw", lr=spec["lr"], weight_decay=0.01, batch_size=spec["batch_size"],
         epochs=spec["epochs"], seed=seed, task="regression", scheduler="onecycle", grad_clip=1.0,
     )
