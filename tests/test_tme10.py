@@ -1,9 +1,17 @@
-"""Tests of the TME 10 self-attention models (tme_lib/tme10.py), on tiny random vocabularies."""
+"""Tests of the TME 10 self-attention models (tme_lib/tme10.py), on tiny random vocabularies,
+and of the chapter's exercise checkers (tme_lib/checkers/tme10.py)."""
 
+import math
+from pathlib import Path
+
+import jupytext
 import pytest
 import torch
 
 from tme_lib import tme10
+from tme_lib.checkers import ExerciseError
+from tme_lib.checkers import tme10 as checkers
+from tme_lib.exercises import solution_cells, stub_source
 from tme_lib.tme10 import MaskedBatchNorm, SelfAttentionClassifier, SelfAttentionLayer
 
 VOCAB, DIM = 30, 10
@@ -138,15 +146,6 @@ def test_unknown_options_are_refused():
 
 
 # --- Checkers: each rejects the stub and plausible wrong answers, and accepts the solution -----
-
-import math  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import jupytext  # noqa: E402
-
-from tme_lib.checkers import ExerciseError  # noqa: E402
-from tme_lib.checkers import tme10 as checkers  # noqa: E402
-from tme_lib.exercises import solution_cells, stub_source  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_tme10_self_attention.py"
 

@@ -43,7 +43,8 @@ def scaled_dot_product_attention(
     # Scaling the query rather than the scores divides d·Tq numbers instead of Tq·Tk.
     scores = (query / math.sqrt(query.shape[-1])) @ key.transpose(-2, -1)
     if mask is None:
-        return (weights := scores.softmax(dim=-1)) @ value, weights
+        weights = scores.softmax(dim=-1)
+        return weights @ value, weights
     keep = _key_mask(mask, scores.ndim)
     # Padding keys get the most negative finite number (not -inf): exp() of it, minus the row's
     # maximum, is exactly 0 whenever the row has a real key, and a row without any stays finite

@@ -37,8 +37,8 @@ def baseline_path():
 
 
 def run_baselines() -> None:
-    """Fit every baseline on each training-set size of :data:`runs.CURVE_SIZES` (and the main
-    one); results are appended to ``baselines.csv``, sizes already there are skipped."""
+    """Fit every baseline on each size of :func:`runs.baseline_sizes` (the learning-curve sizes
+    and the main training set); rows are appended to ``baselines.csv``, those there are kept."""
     path = baseline_path()
     done = pd.read_csv(path).to_dict("records") if path.exists() else []
     for n_train in runs.baseline_sizes():
