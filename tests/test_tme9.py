@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -124,6 +125,37 @@ def test_build_model_rejects_unknown_names(vectors):
         build_model("attention_simpel", vectors)
     assert isinstance(build_model("attention_lstm", vectors, hidden=4), AttentionLSTM)
 
+
+
+def test_run_configs_are_distinct_and_take_per_optimizer_settings(monkeypatch):
+    from tme_lib import tme9
+
+    for profile in ("smoke", "full"):
+        monkeypatch.setenv("TME_PROFILE", profile)
+        plan = tme9.plan()
+        assert len({c.name for c in plan}) == len(plan), "two runs would share a record name"
+        assert len({c.hash() for c in plan}) == len(plan)
+    monkeypatch.setenv("TME_PROFILE", "full")
+    adam, sgd = tme9.run_config("attention_lstm", "adam"), tme9.run_config("attention_lstm", "sgd")
+    assert (adam.optimizer, sgd.optimizer) == ("adam", "sgd") and adam.lr != sgd.lr
+    assert tme9.run_config("baseline").lr == 5 * tme9.OPTIMIZER_SETTINGS["adam"]["lr"]
+    toy = tme9.run_config("attention_simple", settings="smoke")
+    assert toy.name.startswith("toy-") and toy.data["corpus"] == "toy"
+
+
+def test_planted_attention_of_uniform_weights_is_the_uniform_share():
+    from tme_lib.imdb import pack
+    from tme_lib.tme9 import AttentionSimple, planted_attention
+
+    split = pack([np.array([2, 3, 4, 5]), np.array([3, 2])], [1.0, 0.0])
+    split.planted, split.planted_offsets = np.array([0, 3, 1]), np.array([0, 2, 3])
+    model = AttentionSimple(torch.randn(VOCAB, DIM))  # zero query: uniform weights
+    share = planted_attention(model, split)
+    assert share["planted_mass"] == pytest.approx((2 / 4 + 1 / 2) / 2)
+    assert share["uniform_share"] == pytest.approx(share["planted_mass"])
+    with torch.no_grad():
+        model.query.copy_(10 * model.embed.vectors[2])  # a query that looks for word 2
+    assert planted_attention(model, split)["planted_mass"] > share["planted_mass"]
 
 # --- Exercise checkers: they reject the stub and plausible wrong answers, accept the solution ---
 

@@ -186,7 +186,7 @@ def build_model(name: str, vectors: torch.Tensor, **kwargs) -> SelfAttentionClas
 # validation. Smoke: the planted-word corpus and a narrower model, so the notebook runs in seconds.
 PROFILE_SETTINGS = {
     "full": dict(data={"corpus": "imdb", "max_len": 400, "vectors": "word2vec"}, batch_size=32,
-                 epochs=3, model_kwargs=dict(d_model=32, n_layers=3, n_heads=1, dropout=0.1)),
+                 epochs=6, model_kwargs=dict(d_model=32, n_layers=3, n_heads=1, dropout=0.1)),
     "smoke": dict(data={"corpus": "toy", "max_len": None, "vectors": "word2vec"}, batch_size=64,
                   epochs=3, model_kwargs=dict(d_model=16, n_layers=3, n_heads=2, dropout=0.1)),
 }

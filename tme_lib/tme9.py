@@ -183,23 +183,22 @@ class AttentionLSTM(_GlobalAttention):
     ``t̂ = Σ_i softmax_i(q(t)·h_i) h_i``. Section "Attention over LSTM states".
 
     Why bidirectional: a left-to-right state ``→h_i`` only knows words ``1..i``, so the late states
-    summarise more of the review and the attention drifts to the end of it; with both directions
+    summarise more of the review and draw the attention to its end; with both directions
     every state describes its word in the context of the whole review, and the weight ``p(a_i|t)``
     still points at a place in the text.
 
     Padding never reaches a state: the sequences are packed with their true lengths, so the
     backward LSTM starts on each review's last real word (a padded batch would make it read the
     padding first). Padding must be at the end of each row (as ``BucketLoader`` builds batches).
-    ``dropout`` applies to the states during training. Parameters:
+    Parameters:
     ``2·4H(d + H + 2)`` (LSTM, both directions, two biases) ``+ (2H)² + 2H`` (query)
     ``+ 2H + 1`` (classifier).
     """
 
-    def __init__(self, vectors: torch.Tensor, hidden: int = 64, dropout: float = 0.0):
+    def __init__(self, vectors: torch.Tensor, hidden: int = 64):
         super().__init__(vectors, pooled_dim=2 * hidden)
         self.lstm = nn.LSTM(self.embed.dim, hidden, batch_first=True, bidirectional=True)
         self.query = nn.Linear(2 * hidden, 2 * hidden)
-        self.dropout = nn.Dropout(dropout)
 
     def states(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """LSTM states ``[B, T, 2H]`` of the real tokens only (zero at padding positions)."""
@@ -210,7 +209,7 @@ class AttentionLSTM(_GlobalAttention):
         return h
 
     def pool(self, e, mask):
-        h = self.dropout(self.states(e, mask))
+        h = self.states(e, mask)
         return attend(self.query(masked_mean(h, mask)), h, h, mask)
 
 
@@ -296,10 +295,19 @@ def load_data(cfg: TrainConfig) -> tuple[ImdbData, torch.Tensor]:
     return data, load_vectors(data.vocab, source=cfg.data["vectors"])
 
 
+def loaders(data, cfg: TrainConfig):
+    """:func:`tme_lib.batching.make_loaders`, with the validation reviews in a seeded random order
+    instead of length order: the trainer's entropy histograms keep the first reviews of each
+    pass, which in length order would be the shortest ones (and have the lowest entropies)."""
+    out = make_loaders(data, cfg.batch_size, cfg.seed)
+    out.val = BucketLoader(data.val, out.val.batch_size, shuffle=True, bucket=False, seed=cfg.seed)
+    return out
+
+
 def run(cfg: TrainConfig, data, vectors: torch.Tensor, progress: bool = True) -> RunRecord:
     """Load the record of ``cfg`` if it exists, else train it (:func:`tme_lib.records.load_or_train`)."""
     return load_or_train(cfg, lambda: build_model(cfg.model, vectors, **cfg.model_kwargs),
-                         lambda: make_loaders(data, cfg.batch_size, cfg.seed), progress=progress)
+                         lambda: loaders(data, cfg), progress=progress)
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ OURS = {
 }
 # The source project's model (vocabulary 30, as published) under a similar CPU budget.
 SOURCE = {
-    "full": dict(model=dict(), n_train=60_000, epochs=3, batch_size=64, lr=5e-4),
+    "full": dict(model=dict(), n_train=15_000, epochs=2, batch_size=64, lr=5e-4),
     "smoke": dict(model=dict(d_model=32, dim_feedforward=64, n_heads=4), n_train=None, epochs=2,
                   batch_size=64, lr=3e-4),
 }
