@@ -61,7 +61,7 @@ from tme_lib import config
 from tme_lib.aptamers import analysis, energy, runs
 from tme_lib.aptamers.baselines import BASELINES, fit_baseline
 from tme_lib.aptamers.data import SIZES, Splits, energy_splits
-from tme_lib.aptamers.models import AptamerTransformer, SourceTransformer
+from tme_lib.aptamers.models import SourceTransformer
 from tme_lib.aptamers.sequences import decode, encode
 from tme_lib.attention import merge_heads, scaled_dot_product_attention, split_heads
 from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge

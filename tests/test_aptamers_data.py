@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tme_lib.aptamers import data, energy
-from tme_lib.aptamers.sequences import decode, encode, load_csv, random_library, validate
+from tme_lib.aptamers.sequences import decode, encode, load_csv, random_library
 from tme_lib.aptamers.simulator import reverse_complement, simulate
 
 
