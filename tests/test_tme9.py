@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
+import jupytext
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from tme_lib.tme9 import MODELS, AttentionLSTM, build_model, masked_mean
+from tme_lib import tme9
+from tme_lib.checkers import ExerciseError
+from tme_lib.checkers import tme9 as checkers
+from tme_lib.exercises import solution_cells, stub_source
+from tme_lib.imdb import pack
+from tme_lib.tme9 import MODELS, AttentionLSTM, AttentionSimple, build_model, masked_mean, planted_attention
 
 VOCAB, DIM = 30, 50
 ATTENTION_MODELS = [name for name in MODELS if name != "baseline"]
@@ -128,8 +138,6 @@ def test_build_model_rejects_unknown_names(vectors):
 
 
 def test_run_configs_are_distinct_and_take_per_optimizer_settings(monkeypatch):
-    from tme_lib import tme9
-
     for profile in ("smoke", "full"):
         monkeypatch.setenv("TME_PROFILE", profile)
         plan = tme9.plan()
@@ -144,9 +152,6 @@ def test_run_configs_are_distinct_and_take_per_optimizer_settings(monkeypatch):
 
 
 def test_planted_attention_of_uniform_weights_is_the_uniform_share():
-    from tme_lib.imdb import pack
-    from tme_lib.tme9 import AttentionSimple, planted_attention
-
     split = pack([np.array([2, 3, 4, 5]), np.array([3, 2])], [1.0, 0.0])
     split.planted, split.planted_offsets = np.array([0, 3, 1]), np.array([0, 2, 3])
     model = AttentionSimple(torch.randn(VOCAB, DIM))  # zero query: uniform weights
@@ -158,15 +163,6 @@ def test_planted_attention_of_uniform_weights_is_the_uniform_share():
     assert planted_attention(model, split)["planted_mass"] > share["planted_mass"]
 
 # --- Exercise checkers: they reject the stub and plausible wrong answers, accept the solution ---
-
-import functools  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import jupytext  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from tme_lib.checkers import tme9 as checkers  # noqa: E402
-from tme_lib.exercises import solution_cells, stub_source  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_tme9_global_attention.py"
 CHECKS = {
@@ -181,7 +177,7 @@ CHECKS = {
 @functools.lru_cache(maxsize=2)
 def _exercises(stub: bool) -> dict:
     """The notebook's solution cells run in one namespace (as in the notebook), or their stubs."""
-    namespace = {"torch": torch, "F": F}
+    namespace = {"torch": torch, "F": F, "tme9": tme9}
     for source in solution_cells(jupytext.read(NOTEBOOK)):
         exec(stub_source(source) if stub else source, namespace)
     return namespace
@@ -199,7 +195,7 @@ def test_checker_accepts_the_solution(name, capsys):
 
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_checker_rejects_the_stub(name):
-    with pytest.raises(AssertionError, match="not written yet"):
+    with pytest.raises(ExerciseError, match="not implemented"):
         CHECKS[name](_exercises(stub=True)[name])
 
 
@@ -244,5 +240,5 @@ WRONG = [
 
 @pytest.mark.parametrize("name,wrong,message", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
 def test_checker_rejects_a_plausible_wrong_answer(name, wrong, message):
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises(ExerciseError, match=message):
         CHECKS[name](wrong)

@@ -362,7 +362,7 @@ def collapse_config() -> TrainConfig:
 def plan() -> list[TrainConfig]:
     """Every run of the chapter in the active profile, most important first: seed 0 of each
     model with Adam and of the cheap ones with SGD, the entropy sweep, the planted-word runs, the
-    other seeds of the cheap models, and last the LSTM with SGD (the most expensive run).
+    other seeds (the LSTM's last), and the LSTM with SGD (one seed: the most expensive run).
     ``tools/run_tme9.py`` trains them; the notebook loads them."""
     seeds = SEEDS[config.profile()]
     first = [run_config(m, "adam") for m in MODELS]
@@ -375,6 +375,7 @@ def plan() -> list[TrainConfig]:
             for m in ("baseline", "attention_simple", "attention_query", "attention_query_value")
             if (opt, m) != ("sgd", "attention_query")]
     more += [run_config(ENTROPY_SEEDED[0], "adam", seed, entropy_weight=ENTROPY_SEEDED[1]) for seed in seeds[1:]]
+    more += [run_config("attention_lstm", "adam", seed) for seed in seeds[1:]]
     return first + more + [run_config("attention_lstm", "sgd")]
 
 

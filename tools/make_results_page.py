@@ -60,6 +60,8 @@ def _device(series: pd.Series) -> str:
 
 def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
     table = pd.read_csv(csv)
+    if "name" in table.columns:  # runs on the planted-word corpus measure faithfulness, not IMDB
+        table = table[~table["name"].astype(str).str.startswith("toy-")]
     keys = [k for k in keys if k in table.columns]
     rows = []
     for group, runs in table.groupby(keys, sort=False, dropna=False):
@@ -86,7 +88,9 @@ def aptamer_table(csv: Path) -> str:
     table = table[[c for c in cols if c in table.columns]].copy()
     for c in ("test_mse", "test_r2", "pearson", "spearman"):
         if c in table:
-            table[c] = table[c].map(lambda v: f"{v:.3f}")
+            table[c] = table[c].map(lambda v: "—" if pd.isna(v) else f"{v + 0.0:.3f}".replace("-0.000", "0.000"))
+    if "epochs" in table:
+        table["epochs"] = table["epochs"].map(lambda v: "—" if pd.isna(v) else int(v))
     if "seconds" in table:
         table["seconds"] = table["seconds"].map(lambda v: f"{v:.0f}")
     if "device" in table:

@@ -2,7 +2,8 @@
 
 Each ``check_*`` calls the student's function on small random batches with padding, compares it
 with the library's version (:mod:`tme_lib.tme9`, :mod:`tme_lib.metrics`) and raises an
-``AssertionError`` that says what differs and what to look at; on success it prints one line.
+:class:`~tme_lib.checkers.ExerciseError` that says what differs and what to look at; on success
+it prints one line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tme_lib.checkers import ExerciseError, call_student, expect_close, passed
 from tme_lib.metrics import attention_entropy
 from tme_lib.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple, masked_mean
 
@@ -28,51 +30,29 @@ def _batch(seed: int = 0, lengths=(5, 2, 7, 1)):
     return e, mask
 
 
-def _call(fn, *args):
-    try:
-        return fn(*args)
-    except NotImplementedError as err:
-        raise AssertionError(
-            f"{fn.__name__} is not written yet (it raises NotImplementedError: {err}). "
-            "Replace the `raise` by your code and run the cell again."
-        ) from None
-
-
-def _same(what: str, got, want: torch.Tensor, advice: str) -> None:
-    if not isinstance(got, torch.Tensor):
-        raise AssertionError(f"{what} should be a tensor of shape {tuple(want.shape)}, got {type(got).__name__}.")
-    if got.shape != want.shape:
-        raise AssertionError(f"{what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}.")
-    if torch.isnan(got).any():
-        raise AssertionError(f"{what} contains NaN. {advice}")
-    if not torch.allclose(got.detach().float(), want.detach().float(), atol=1e-5, rtol=1e-4):
-        gap = (got.detach().float() - want.detach().float()).abs().max().item()
-        raise AssertionError(f"{what} differs from the expected values (largest gap {gap:.3g}). {advice}")
-
-
 def _pair(out, what: str):
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise AssertionError(f"{what} should return a pair (t_hat, weights).")
+        raise ExerciseError(f"{what} should return a pair (t_hat, weights).")
     return out
 
 
 def _check_weights(weights, mask, want_weights, name: str) -> None:
     if isinstance(weights, torch.Tensor) and weights.shape == mask.shape and (weights[~mask] != 0).any():
-        raise AssertionError(
+        raise ExerciseError(
             f"{name}: padding gets attention weight (up to {weights[~mask].abs().max().item():.3g}). "
             "Give padded positions a score of -inf (or the most negative float) before the softmax."
         )
-    _same(f"{name}: the weights", weights, want_weights,
-          "Check the scores q·e_i (no scaling) and that the softmax runs over the tokens (dim=1).")
+    expect_close(f"{name}: the weights", weights, want_weights,
+                 "Check the scores q·e_i (no scaling) and that the softmax runs over the tokens (dim=1).")
 
 
 def check_masked_mean(fn) -> None:
     """``fn(x [B, T, d], mask [B, T]) -> [B, d]``: mean over the real tokens only."""
     e, mask = _batch()
-    _same("masked mean", _call(fn, e, mask), masked_mean(e, mask),
-          "Sum the real tokens only (multiply by the mask) and divide by their number "
-          "mask.sum(1), not by the padded length T.")
-    print("✓ masked_mean agrees with tme_lib.tme9.masked_mean.")
+    expect_close("masked mean", call_student(fn, e, mask), masked_mean(e, mask),
+                 "Sum the real tokens only (multiply by the mask) and divide by their number "
+                 "mask.sum(1), not by the padded length T.")
+    passed("masked_mean (same as tme_lib.tme9.masked_mean)")
 
 
 def check_simple_attention(fn) -> None:
@@ -83,10 +63,11 @@ def check_simple_attention(fn) -> None:
     with torch.no_grad():
         model.query.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(3))
     want_t, want_w = model.pool(e, mask)
-    t_hat, weights = _pair(_call(fn, e, mask, model.query.detach()), "simple_attention")
+    t_hat, weights = _pair(call_student(fn, e, mask, model.query.detach()), "simple_attention")
     _check_weights(weights, mask, want_w, "simple_attention")
-    _same("simple_attention: t_hat", t_hat, want_t, "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).")
-    print("✓ simple_attention agrees with tme_lib.tme9.AttentionSimple.")
+    expect_close("simple_attention: t_hat", t_hat, want_t,
+                 "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).")
+    passed("simple_attention (same as tme_lib.tme9.AttentionSimple)")
 
 
 def check_query_value_attention(fn) -> None:
@@ -99,12 +80,12 @@ def check_query_value_attention(fn) -> None:
     nn.init.normal_(model.query.weight)  # the library starts from zero: make the query matter
     with torch.no_grad():
         want_t, want_w = model.pool(e, mask)
-        t_hat, weights = _pair(_call(fn, e, mask, model.query, model.value), "query_value_attention")
+        t_hat, weights = _pair(call_student(fn, e, mask, model.query, model.value), "query_value_attention")
     _check_weights(weights, mask, want_w,
                    "query_value_attention (is q(t) computed from the mean of the REAL tokens?)")
-    _same("query_value_attention: t_hat", t_hat, want_t,
-          "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.")
-    print("✓ query_value_attention agrees with tme_lib.tme9.AttentionQueryValue.")
+    expect_close("query_value_attention: t_hat", t_hat, want_t,
+                 "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.")
+    passed("query_value_attention (same as tme_lib.tme9.AttentionQueryValue)")
 
 
 def check_lstm_states(fn) -> None:
@@ -115,20 +96,22 @@ def check_lstm_states(fn) -> None:
     model = AttentionLSTM(torch.zeros(2, _DIM), hidden=4)
     with torch.no_grad():
         want = model.states(e, mask)
-        got = _call(fn, model.lstm, e, mask)
+        got = call_student(fn, model.lstm, e, mask)
     if isinstance(got, tuple):
-        raise AssertionError("lstm_states should return the states tensor only, not the LSTM's (output, (h, c)) pair.")
+        raise ExerciseError("lstm_states should return the states tensor only, "
+                            "not the LSTM's (output, (h, c)) pair.")
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
         forward_ok = torch.allclose(got[mask][:, :4], want[mask][:, :4], atol=1e-5)
         if forward_ok and not torch.allclose(got[mask], want[mask], atol=1e-5):
-            raise AssertionError(
+            raise ExerciseError(
                 "The forward direction is right but the backward one is not: it read the padding "
                 "before the last real word. Pack the batch with "
                 "pack_padded_sequence(e, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False) "
                 "and unpack with pad_packed_sequence(..., total_length=T)."
             )
-    _same("lstm_states", got, want, "Run the LSTM on a packed sequence; padded positions must hold zeros.")
-    print("✓ lstm_states agrees with tme_lib.tme9.AttentionLSTM.states.")
+    expect_close("lstm_states", got, want,
+                 "Run the LSTM on a packed sequence; padded positions must hold zeros.")
+    passed("lstm_states (same as tme_lib.tme9.AttentionLSTM.states)")
 
 
 def check_entropy_penalty(fn) -> None:
@@ -142,13 +125,16 @@ def check_entropy_penalty(fn) -> None:
     bce = F.binary_cross_entropy_with_logits(logits, y)
     mean_entropy = attention_entropy(weights, mask).mean()
     for lam in (0.0, 0.1, 2.0):
-        got = _call(fn, logits, y, weights, mask, lam)
+        got = call_student(fn, logits, y, weights, mask, lam)
+        if isinstance(got, torch.Tensor) and torch.isnan(got).any():
+            raise ExerciseError("Your loss is NaN: padding has weight 0 and log 0 = -inf. 0·log 0 counts "
+                                "as 0: clamp p away from zero inside the log.")
         if lam and isinstance(got, torch.Tensor) and torch.allclose(got, bce - lam * mean_entropy, atol=1e-5):
-            raise AssertionError(
+            raise ExerciseError(
                 "Your loss decreases when the entropy grows: the entropy is -Σ p log p (positive), "
                 "and the penalty ADDS lam times it to the loss."
             )
-        _same(f"loss with lam={lam}", got, bce + lam * mean_entropy,
-              "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
-              "mean binary cross-entropy plus lam times the MEAN entropy over the batch.")
-    print("✓ entropy_penalised_loss agrees with BCE + λ·tme_lib.metrics.attention_entropy (mean).")
+        expect_close(f"loss with lam={lam}", got, bce + lam * mean_entropy,
+                     "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
+                     "mean binary cross-entropy plus lam times the MEAN entropy over the batch.")
+    passed("entropy_penalised_loss (BCE + λ · mean of tme_lib.metrics.attention_entropy)")
