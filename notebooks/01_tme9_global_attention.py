@@ -128,7 +128,7 @@ plot_learning_curves([baseline], ["baseline"]);
 # \qquad \hat t = \sum_i p(a_i \mid t)\, x_i .$$
 #
 # Keys and values are the word vectors themselves. Padding must get exactly zero weight: give
-# its scores $-\infty$ before the softmax (the library's `tme9.masked_softmax` uses the most
+# its scores $-\infty$ before the softmax (the library's `attention.masked_softmax` uses the most
 # negative float and multiplies by the mask, so that a review without any real token gives zeros
 # rather than NaN). Unlike the self-attention of the next chapter, the scores are not divided by
 # $\sqrt d$: the query is learned, and a fixed scale would only slow down how fast it sharpens.

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tme_lib.checkers import ExerciseError
+from tme_lib.attention import merge_heads as merge, split_heads as split
 from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
 
 
@@ -53,16 +54,6 @@ def test_attention_checker_rejects_stub_and_mistakes(wrong):
 def test_attention_checker_rejects_a_version_without_heads():
     with pytest.raises((ExerciseError, RuntimeError)):
         check_attention(attention_3d_only)
-
-
-def split(x, n_heads):
-    b, t, d = x.shape
-    return x.view(b, t, n_heads, d // n_heads).transpose(1, 2)
-
-
-def merge(x):
-    b, h, t, dh = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * dh)
 
 
 def split_stub(x, n_heads):

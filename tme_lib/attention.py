@@ -24,6 +24,18 @@ def _key_mask(mask: torch.Tensor, ndim: int) -> torch.Tensor:
     return mask.reshape(mask.shape[0], *([1] * (ndim - 2)), mask.shape[-1])
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``p_i = exp(s_i) / Σ_{j real} exp(s_j)`` over the last dimension, with exactly ``p_i = 0``
+    where ``mask`` (broadcastable to ``scores``) is False; a row without any real position gives
+    all zeros, not NaN. Taught in TME 9, "Simple attention: one learned question"; used by
+    every attention of the course."""
+    # The most negative finite number (not -inf): exp() of it, minus the row's maximum, is exactly
+    # 0 whenever the row has a real position, and an all-padding row stays finite; multiplying by
+    # the mask then zeroes such rows.
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return scores.softmax(dim=-1) * mask
+
+
 def scaled_dot_product_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -45,15 +57,7 @@ def scaled_dot_product_attention(
     if mask is None:
         weights = scores.softmax(dim=-1)
         return weights @ value, weights
-    keep = _key_mask(mask, scores.ndim)
-    # Padding keys get the most negative finite number (not -inf): exp() of it, minus the row's
-    # maximum, is exactly 0 whenever the row has a real key, and a row without any stays finite
-    # (uniform) instead of 0/0 = NaN; the mask then zeroes such rows.
-    scores = scores + torch.zeros_like(keep, dtype=scores.dtype).masked_fill(
-        ~keep, torch.finfo(scores.dtype).min)
-    weights = scores.softmax(dim=-1)
-    if not mask.any(dim=-1).all():
-        weights = weights * keep
+    weights = masked_softmax(scores, _key_mask(mask, scores.ndim))
     return weights @ value, weights
 
 

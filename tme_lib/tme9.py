@@ -15,7 +15,7 @@ They differ only in the pooling:
 =========================  ===============================================================
 
 Padding (mask ``False``) never counts: the mean divides by the number of real tokens
-(:func:`masked_mean`) and the attention gives padding exactly zero weight (:func:`masked_softmax`,
+(:func:`masked_mean`) and the attention gives padding exactly zero weight (:func:`tme_lib.attention.masked_softmax`,
 :func:`attend`). Every model's ``forward(x, mask)`` returns ``(logit [B], weights [B, T] or None)``.
 
 The entropy penalty of section "Penalising the entropy" is not a model: any attention model
@@ -34,6 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tme_lib import config
 from tme_lib.batching import BucketLoader, make_loaders
 from tme_lib.imdb import ImdbData, load_imdb
+from tme_lib.attention import masked_softmax
 from tme_lib.records import RunRecord, load_or_train, read_record, record_path
 from tme_lib.toy import load_toy
 from tme_lib.train import TrainConfig
@@ -48,16 +49,6 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     weights = mask.unsqueeze(-1).to(x.dtype)
     return (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``p_i = exp(s_i) / Σ_{j real} exp(s_j)`` over the last dimension, with exactly ``p_i = 0``
-    where ``mask`` is False; a row without any real position gives all zeros (not NaN).
-    Section "Simple attention: one learned question"."""
-    # The most negative finite float (not -inf) keeps an all-padding row finite; multiplying by
-    # the mask then makes the padding weights exactly zero (same convention as tme_lib.attention).
-    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return scores.softmax(dim=-1) * mask
 
 
 def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
