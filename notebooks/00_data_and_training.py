@@ -105,7 +105,7 @@ print(f"out-of-vocabulary tokens in the test reviews: {(test_ids == OOV).mean():
 # returns `(x, mask)`: `x` of shape `(batch, longest)` with the ids at the start of each row and
 # `PAD` after them, `mask` a boolean tensor, True on real tokens.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def pad_batch(sequences):
     # BEGIN SOLUTION
     # HINT: compare torch.arange(longest) with each length to build the mask, then fill x[mask].

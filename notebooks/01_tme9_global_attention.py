@@ -91,7 +91,7 @@ def run(model, optimizer="adam", seed=0, entropy_weight=0.0):
 #
 # **Exercise.** Write `masked_mean(x, mask)` for `x` of shape `[B, T, d]` and `mask` `[B, T]`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def masked_mean(x, mask):
     """Mean of x [B, T, d] over the real tokens of mask [B, T]; returns [B, d]."""
     # BEGIN SOLUTION
@@ -138,7 +138,7 @@ plot_learning_curves([baseline], ["baseline"]);
 #
 # **Exercise.** Write `simple_attention(e, mask, q)` returning `(t_hat, weights)`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def simple_attention(e, mask, q):
     """e [B, T, d] word vectors, mask [B, T], q [d] -> (t_hat [B, d], weights [B, T])."""
     # BEGIN SOLUTION
@@ -274,7 +274,7 @@ print(f"query from the mean: test accuracy {query.final['test_acc']:.2%}")
 # are the model's `nn.Linear(50, 50)` layers. For the mean, use the library's `tme9.masked_mean`
 # (the answer to the first exercise), so that a slip there does not propagate here.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def query_value_attention(e, mask, query, value):
     """q(t) = query(mean of the real e_i); t_hat = sum_i p_i tanh(value(e_i)); returns (t_hat, weights)."""
     # BEGIN SOLUTION
@@ -347,7 +347,7 @@ plt.tight_layout()
 # **Exercise.** Write `lstm_states(lstm, e, mask)` for a bidirectional `nn.LSTM(batch_first=True)`:
 # states `[B, T, 2H]` of the real tokens, zero at padding.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -400,7 +400,7 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
 #
 # **Exercise.** Write `entropy_penalised_loss(logits, y, weights, mask, lam)`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def entropy_penalised_loss(logits, y, weights, mask, lam):
     """Mean binary cross-entropy + lam * mean attention entropy over the batch."""
     # BEGIN SOLUTION

@@ -75,7 +75,7 @@ print("profile:", config.profile())
 # `query [B, Tq, d]`, `key [B, Tk, d]`, `value [B, Tk, dv]` and `mask [B, Tk]`; return
 # `(values [B, Tq, dv], weights [B, Tq, Tk])`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def scaled_dot_product_attention(query, key, value, mask=None):
     """softmax(query keyᵀ / √d) over the keys; padding keys (mask False) get weight 0."""
     # BEGIN SOLUTION
@@ -152,7 +152,7 @@ print("weight on padding keys:", weights[1, :, :, 3:].abs().max().item())
 # `layer.norm_attention(x, mask)`, `layer.attention(x_tilde, mask=mask)` (returns
 # `(output, weights)`), `layer.dropout`, `layer.norm_mlp(z, mask)` and `layer.mlp`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def self_attention_layer(layer, x, mask):
     """x' = g(x + f(x̃)) with g(z) = z + dropout(mlp(z̃)); x [B, T, d], mask [B, T]."""
     # BEGIN SOLUTION
@@ -196,7 +196,7 @@ print("one layer:", layer_params, "parameters; whole model:",
 #
 # **Exercise.** Write `positional_encoding(n_positions, d)` returning a `[n_positions, d]` tensor.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def positional_encoding(n_positions, d):
     """pe[i, h] = sin(i / 10000^(h/d)) for even h, cos(i / 10000^((h-1)/d)) for odd h."""
     # BEGIN SOLUTION
@@ -243,7 +243,7 @@ plt.tight_layout()
 # **Exercise.** Write `prepend_cls(h, mask, cls)` for `h [B, T, d]`, `mask [B, T]` and a
 # learned `cls [d]`; return `(h' [B, T+1, d], mask' [B, T+1])`.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def prepend_cls(h, mask, cls):
     """Put cls in front of every sequence and a True in front of every mask row."""
     # BEGIN SOLUTION

@@ -176,7 +176,7 @@ main_baselines[["params", "n_train", "seconds", "test_mse", "test_r2", "pearson"
 # variance `d`; dividing by `√d` keeps the scores of order 1 whatever the width, so the softmax
 # neither saturates (one-hot weights, vanishing gradients) nor stays flat.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def attention(query, key, value):
     """(values, weights) with weights = softmax(query @ keyᵀ / √d) over the last dimension."""
     # BEGIN SOLUTION
@@ -196,7 +196,7 @@ check_attention(attention)
 # `h·d/H … (h+1)·d/H − 1` of every token), and `merge` is its inverse. Reshaping straight to
 # `[B, H, T, d/H]` has the right shape and the wrong content: check why.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def split(x, n_heads):
     """[B, T, d] -> [B, n_heads, T, d / n_heads]."""
     # BEGIN SOLUTION
@@ -227,7 +227,7 @@ check_split_merge(split, merge)
 # `True` for strands. Your `attention`, `split` and `merge` now agree with the library's
 # `scaled_dot_product_attention`, `split_heads` and `merge_heads`: use those.
 
-# %% tags=["solution"]
+# %% tags=["solution", "hide-input"]
 def encoder_layer(x, layer):
     """One pre-norm encoder layer: z = x + MHA(norm(x)); output z + MLP(norm(z))."""
     # BEGIN SOLUTION

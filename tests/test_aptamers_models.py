@@ -6,7 +6,7 @@ import torch
 
 from tme_lib.aptamers.baselines import fit_baseline, kmer_counts
 from tme_lib.aptamers.data import split
-from tme_lib.aptamers.models import AptamerTransformer, SourceTransformer
+from tme_lib.aptamers.models import AptamerTransformer, PairBias, SourceTransformer
 from tme_lib.aptamers.sequences import random_library
 
 
@@ -38,6 +38,39 @@ def test_our_model_returns_attention_rows_that_are_distributions():
     assert none is None and pred.shape == (5,) and weights.shape == (5, 2, 2, 30, 30)
     assert torch.allclose(weights.sum(-1), torch.ones(5, 2, 2, 30), atol=1e-5)
     assert torch.allclose(fast, pred, atol=1e-5)  # fused and explicit attention agree
+
+
+def test_stack_ids_encode_each_pair_and_its_inner_neighbour():
+    x = torch.tensor([[0, 1, 2, 3]])  # A C G T
+    ids = PairBias.stack_ids(x)[0]
+    digits = lambda v: [v // 125, v // 25 % 5, v // 5 % 5, v % 5]  # noqa: E731
+    assert digits(ids[0, 3].item()) == [0, 3, 1, 2]  # (x_0, x_3, x_1, x_2): A·T stacked on C·G
+    assert digits(ids[3, 0].item()) == [3, 0, 4, 4]  # both neighbours lie outside the strand
+    assert ids.max() < 5 ** 4 and ids.unique().numel() == 16  # 16 pairs, no two alike
+
+
+def test_pair_bias_reaches_every_layer_and_head_and_the_head():
+    torch.manual_seed(0)
+    model = AptamerTransformer(d_model=16, n_layers=2, n_heads=2, pair_channels=4).eval()
+    x = torch.randint(0, 4, (5, 30))
+    mask = torch.ones_like(x, dtype=torch.bool)
+    bias, summary = model.pairs(x)
+    assert bias.shape == (2, 5, 2, 30, 30) and summary.shape == (5, 4)
+    pred, weights = model(x, mask, need_weights=True)
+    torch.testing.assert_close(model(x, mask)[0], pred, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # a large bias towards one key must pull every head's weight onto it
+        model.pairs.to_bias.bias.fill_(0)
+        model.pairs.to_bias.weight.fill_(0)
+        model.pairs.offset.weight[29 + 7].fill_(1.0)  # offset j - i = 7
+        model.pairs.to_bias.weight[:, 0].fill_(100.0)
+        model.pairs.stack.weight[:, 0].fill_(0)
+        model.pairs.offset.weight[:, 0].fill_(0)
+        model.pairs.offset.weight[29 + 7, 0] = 1.0
+        for conv in model.pairs.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+    _, weights = model(x, mask, need_weights=True)
+    assert (weights[:, :, :, 0, 7] > 0.99).all()
 
 
 def test_our_model_depends_on_where_each_letter_is():

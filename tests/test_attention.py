@@ -83,6 +83,24 @@ def test_multi_head_explicit_and_fused_paths_agree(n_heads):
     torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
 
 
+def test_bias_is_added_to_the_scores_and_both_paths_agree():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(3, 6, 16)
+    mask = random_mask(3, 6, torch.Generator().manual_seed(1))
+    bias = torch.randn(3, 4, 6, 6)
+    explicit, weights = mha(x, mask=mask, need_weights=True, bias=bias)
+    fused, _ = mha(x, mask=mask, bias=bias)
+    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
+    assert (weights[~mask[:, None, None, :].expand_as(weights)] == 0).all()  # padding still 0
+    q = split_heads(mha.query(x), 4) / math.sqrt(4)
+    k = split_heads(mha.key(x), 4)
+    expected = (q @ k.transpose(-2, -1) + bias).masked_fill(~mask[:, None, None, :], -math.inf)
+    torch.testing.assert_close(weights, expected.softmax(-1))
+    unbiased, _ = mha(x, mask=mask, need_weights=True)
+    assert not torch.allclose(unbiased, explicit)  # the bias is not ignored
+
+
 def test_multi_head_equals_per_head_attention_by_hand():
     torch.manual_seed(0)
     mha = MultiHeadAttention(8, 2).eval()

@@ -53,3 +53,13 @@ def test_stub_is_rejected_and_solution_accepted(setup, solution, imports, calls)
     exec(solution, student)
     for call in calls:
         exec(call, student)
+
+
+def test_solutions_are_hidden_in_the_book():
+    """The book shows each exercise's solution behind a toggle (``hide-input``), never in plain
+    sight next to the exercise it answers."""
+    for path in NOTEBOOKS:
+        for cell in jupytext.read(path).cells:
+            tags = cell.metadata.get("tags", [])
+            if SOLUTION_TAG in tags:
+                assert "hide-input" in tags, f"{path.name}: a solution cell lacks 'hide-input'"

@@ -41,11 +41,15 @@ def scaled_dot_product_attention(
     key: torch.Tensor,
     value: torch.Tensor,
     mask: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention, returning the values and the weights.
 
-    ``weights = softmax(query @ keyᵀ / √d)`` over the keys, ``values = weights @ value``, where
-    ``d`` is the last dimension of ``query`` and ``key``. Section "Scaled dot-product attention".
+    ``weights = softmax(query @ keyᵀ / √d + bias)`` over the keys, ``values = weights @ value``,
+    where ``d`` is the last dimension of ``query`` and ``key`` and ``bias`` (optional, a float
+    tensor broadcastable to the scores ``[B, ..., Tq, Tk]``) adds what the model knows about each
+    (query, key) pair beyond their vectors (the aptamer chapter's base-pair bias). Section
+    "Scaled dot-product attention".
 
     Shapes: ``query [B, ..., Tq, d]``, ``key [B, ..., Tk, d]``, ``value [B, ..., Tk, dv]``;
     ``mask`` is a key-padding mask ``BoolTensor[B, Tk]`` (``True`` on real keys). Padding keys get
@@ -54,6 +58,8 @@ def scaled_dot_product_attention(
     """
     # Scaling the query rather than the scores divides d·Tq numbers instead of Tq·Tk.
     scores = (query / math.sqrt(query.shape[-1])) @ key.transpose(-2, -1)
+    if bias is not None:
+        scores = scores + bias
     if mask is None:
         weights = scores.softmax(dim=-1)
         return weights @ value, weights
@@ -106,9 +112,11 @@ class MultiHeadAttention(nn.Module):
         context: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         need_weights: bool = False,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Queries from ``x [B, Tq, d_model]``, keys and values from ``context [B, Tk, d_model]``
-        (``x`` itself when ``None``: self-attention). ``mask``: key padding ``[B, Tk]``.
+        (``x`` itself when ``None``: self-attention). ``mask``: key padding ``[B, Tk]``;
+        ``bias``: added to the scores, broadcastable to ``[B, n_heads, Tq, Tk]``.
         Returns ``(output [B, Tq, d_model], weights [B, n_heads, Tq, Tk] or None)``."""
         context = x if context is None else context
         q = split_heads(self.query(x), self.n_heads)
@@ -116,12 +124,15 @@ class MultiHeadAttention(nn.Module):
         v = split_heads(self.value(context), self.n_heads)
         p_drop = self.dropout if self.training else 0.0
         if need_weights:
-            values, weights = scaled_dot_product_attention(q, k, v, mask)
+            values, weights = scaled_dot_product_attention(q, k, v, mask, bias)
             if p_drop:
                 values = F.dropout(weights, p_drop, training=True) @ v
         else:
             keep = None if mask is None else _key_mask(mask, 4)
-            values = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p_drop)
+            attn_mask = keep
+            if bias is not None:  # one float mask: the bias, and -inf on padding keys
+                attn_mask = bias if keep is None else bias.masked_fill(~keep, -math.inf)
+            values = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p_drop)
             if mask is not None:
                 # Same convention as the explicit path: no real key, zero value.
                 values = values * keep.any(dim=-1, keepdim=True)

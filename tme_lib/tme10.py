@@ -91,11 +91,12 @@ class SelfAttentionLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, d_model))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x [B, T, d]``, ``mask [B, T]`` → ``(x' [B, T, d], weights [B, H, T, T] or None)``."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False,
+                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x [B, T, d]``, ``mask [B, T]`` → ``(x' [B, T, d], weights [B, H, T, T] or None)``;
+        ``bias`` is added to the attention scores (see :class:`MultiHeadAttention`)."""
         attended, weights = self.attention(self.norm_attention(x, mask), mask=mask,
-                                           need_weights=need_weights)
+                                           need_weights=need_weights, bias=bias)
         z = x + self.dropout(attended)
         return z + self.dropout(self.mlp(self.norm_mlp(z, mask))), weights
 

@@ -30,6 +30,11 @@ from tme_lib.metrics import attention_entropy, pearson, r2_score, spearman
 TASKS = ("classification", "regression")
 
 
+# Fields added to TrainConfig after run records were committed, with their defaults: a config
+# that leaves them at the default keeps the hash (and the record) it had before they existed.
+_LATER_FIELDS = {"entropy_every": 1}
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a run. Its hash names the run record (see ``records``)."""
@@ -52,6 +57,10 @@ class TrainConfig:
     grad_clip: float | None = None
     scheduler: str | None = None  # None, "cosine" or "onecycle" (stepped per batch)
     entropy_sample: int = 500  # per-example entropies kept per epoch for histograms
+    # Attention weights (for entropies) on every k-th evaluation batch only; the other batches
+    # use the model's fast path. Loaders are sorted by length, so every k-th batch is a sample
+    # stratified by length. Loss and accuracy always cover every batch.
+    entropy_every: int = 1
 
     def __post_init__(self):
         self.model = self.model or self.name
@@ -65,7 +74,11 @@ class TrainConfig:
 
     def hash(self) -> str:
         """Short hash of the config and the profile: a changed config gets a new record."""
-        payload = json.dumps({**self.to_dict(), "profile": config.profile()}, sort_keys=True)
+        fields = self.to_dict()
+        for name, default in _LATER_FIELDS.items():  # added after records existed: hashed if set
+            if fields[name] == default:
+                del fields[name]
+        payload = json.dumps({**fields, "profile": config.profile()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
@@ -157,17 +170,20 @@ class _Meter:
 
 @torch.no_grad()
 def evaluate(model, loader, task: str = "classification", device=None, prefix: str = "val",
-             entropy_sample: int = 500) -> dict:
-    """One pass without gradients: ``{prefix}_loss``, ``_acc`` or ``_r2``, ``_entropy``, ..."""
+             entropy_sample: int = 500, entropy_every: int = 1) -> dict:
+    """One pass without gradients: ``{prefix}_loss``, ``_acc`` or ``_r2``, ``_entropy``, ...
+
+    Attention weights are requested on batches ``0, k, 2k, ...`` (``k = entropy_every``) only,
+    so the entropies describe that sample of batches."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     meter = _Meter(task, keep_outputs=task == "regression", entropy_sample=entropy_sample)
-    with weights_on(model):
-        for batch in loader:
-            batch = batch.to(device)
+    for i, batch in enumerate(loader):
+        batch = batch.to(device)
+        with weights_on(model, i % entropy_every == 0):
             output, weights = model(batch.x, batch.mask)
-            meter.add(output, batch.y, loss_fn(output, batch.y, task).item(), weights, batch.mask)
+        meter.add(output, batch.y, loss_fn(output, batch.y, task).item(), weights, batch.mask)
     model.train(was_training)
     return meter.summary(prefix)
 
@@ -264,7 +280,8 @@ def train(cfg: TrainConfig, model: torch.nn.Module, loaders, device=None, progre
             meter.add(output, batch.y, loss.item(), weights, batch.mask)
             bar.set_postfix(loss=f"{meter.loss / meter.n:.4f}")
         entry = {"epoch": epoch + 1, **meter.summary("train")}
-        entry.update(evaluate(model, loaders.val, cfg.task, device, "val", cfg.entropy_sample))
+        entry.update(evaluate(model, loaders.val, cfg.task, device, "val", cfg.entropy_sample,
+                              cfg.entropy_every))
         entry["seconds"] = time.perf_counter() - t0
         seconds += entry["seconds"]
         history.append(entry)
@@ -297,7 +314,7 @@ def train(cfg: TrainConfig, model: torch.nn.Module, loaders, device=None, progre
 
 def final_test(model, loader, cfg: TrainConfig, device) -> dict:
     """The one evaluation on the test split: loss, accuracy or regression scores, entropy."""
-    out = evaluate(model, loader, cfg.task, device, "test", cfg.entropy_sample)
+    out = evaluate(model, loader, cfg.task, device, "test", cfg.entropy_sample, cfg.entropy_every)
     out.pop("test_entropy_sample", None)
     if "test_entropy" in out:
         out["mean_entropy"] = out.pop("test_entropy")

@@ -42,6 +42,56 @@ class SourceTransformer(nn.Module):
         return self.head(h.flatten(1)).squeeze(-1), None
 
 
+class PairBias(nn.Module):
+    """What each pair of positions ``(i, j)`` could contribute to a helix, as attention biases.
+
+    A helix is a run of stacked base pairs ``(i, j), (i+1, j-1), …``; the nearest-neighbour model
+    of folding gives each stack an energy that depends on its four bases. So each pair starts from
+    an embedding of its stack ``(x_i, x_j, x_{i+1}, x_{j-1})`` (a 5th letter marks "beyond the
+    strand's end") plus one of the offset ``j - i`` (a hairpin loop needs ≥ 3 unpaired bases),
+    ``channels`` features in all; ``conv_layers`` residual 3 × 3 convolutions over the ``L × L``
+    map let a pair see its neighbours along the helix. Two outputs:
+
+    * ``bias [n_layers, B, n_heads, L, L]``, added to the attention scores of each layer and
+      head: query ``i`` is told which keys ``j`` it could pair with;
+    * ``summary [B, channels]``: ``log Σ_{i,j} exp(z_ij)`` per channel, a soft maximum over all
+      pairs, shaped like the ensemble free energy ``-RT log Σ_s exp(-E_s / RT)``.
+    """
+
+    def __init__(self, n_layers: int, n_heads: int, channels: int = 16, conv_layers: int = 2,
+                 length: int = LENGTH):
+        super().__init__()
+        self.n_layers, self.n_heads, self.length = n_layers, n_heads, length
+        self.stack = nn.Embedding(5 ** 4, channels)
+        self.offset = nn.Embedding(2 * length - 1, channels)
+        self.convs = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1)
+                                   for _ in range(conv_layers))
+        self.to_bias = nn.Linear(channels, n_layers * n_heads)
+        offsets = torch.arange(length)[None, :] - torch.arange(length)[:, None] + length - 1
+        self.register_buffer("offsets", offsets, persistent=False)
+
+    @staticmethod
+    def stack_ids(x: torch.Tensor) -> torch.Tensor:
+        """``x [B, L]`` → ``[B, L, L]`` ids ``((x_i·5 + x_j)·5 + x_{i+1})·5 + x_{j-1}`` in
+        ``0 … 624``, with letter 4 for positions outside the strand."""
+        length = x.shape[1]
+        padded = nn.functional.pad(x, (1, 1), value=4)
+        here, after, before = padded[:, 1:-1], padded[:, 2:], padded[:, :-2]
+        return (((here[:, :, None] * 5 + here[:, None, :]) * 5 + after[:, :, None]) * 5
+                + before[:, None, :]).view(-1, length, length)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, length = x.shape
+        z = self.stack(self.stack_ids(x.long())) + self.offset(self.offsets[:length, :length])
+        z = z.permute(0, 3, 1, 2)  # [B, C, L, L]
+        for conv in self.convs:
+            z = z + nn.functional.gelu(conv(z))
+        summary = z.flatten(2).logsumexp(dim=-1)  # [B, C]
+        bias = self.to_bias(z.permute(0, 2, 3, 1))  # [B, L, L, n_layers·n_heads]
+        bias = bias.view(batch, length, length, self.n_layers, self.n_heads)
+        return bias.permute(3, 0, 4, 1, 2), summary
+
+
 class AptamerTransformer(nn.Module):
     """Our regressor: a convolution stem, then pre-norm self-attention layers, then a small head.
 
@@ -54,7 +104,9 @@ class AptamerTransformer(nn.Module):
     * ``n_layers`` × :class:`tme_lib.tme10.SelfAttentionLayer` (multi-head attention from
       :mod:`tme_lib.attention`, residual, LayerNorm, MLP);
     * mean over positions → ``Linear(d, d)`` → GELU → ``Linear(d, 1)``, rescaled as
-      ``ŷ = target_mean + target_scale · out`` so the network works on standardised targets.
+      ``ŷ = target_mean + target_scale · out`` so the network works on standardised targets;
+    * with ``pair_channels > 0``, a :class:`PairBias` adds a base-pair bias to every attention
+      score, and its soft maximum over pairs joins the pooled tokens at the head.
 
     ``attention`` is ``[B, n_layers, n_heads, L, L]`` when ``need_weights`` (an attribute, or the
     forward argument) is true, else ``None``.
@@ -63,7 +115,7 @@ class AptamerTransformer(nn.Module):
     def __init__(self, d_model: int = 64, n_layers: int = 4, n_heads: int = 4,
                  conv_width: int = 5, conv_layers: int = 1, ffn_mult: int = 2,
                  dropout: float = 0.0, length: int = LENGTH, target_mean: float = 0.0,
-                 target_scale: float = 1.0):
+                 target_scale: float = 1.0, pair_channels: int = 0):
         super().__init__()
         self.need_weights = False
         self.embedding = nn.Embedding(4, d_model)
@@ -77,7 +129,10 @@ class AptamerTransformer(nn.Module):
             for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, 1))
+        self.pairs = PairBias(n_layers, n_heads, pair_channels, length=length) \
+            if pair_channels else None
+        self.head = nn.Sequential(nn.Linear(d_model + pair_channels, d_model), nn.GELU(),
+                                  nn.Linear(d_model, 1))
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_scale", torch.tensor(float(target_scale)))
 
@@ -87,10 +142,13 @@ class AptamerTransformer(nn.Module):
         h = self.embedding(x) + self.position[: x.shape[1]]
         for conv in self.stem:
             h = h + nn.functional.gelu(conv(h.transpose(1, 2))).transpose(1, 2)
+        biases, summary = self.pairs(x) if self.pairs is not None else ([None] * len(self.layers), None)
         weights = []
-        for layer in self.layers:
-            h, w = layer(h, mask, need_weights)
+        for layer, bias in zip(self.layers, biases):
+            h, w = layer(h, mask, need_weights, bias)
             weights.append(w)
         pooled = self.norm(h).mean(dim=1)  # every position is real: no mask needed
+        if summary is not None:
+            pooled = torch.cat([pooled, summary], dim=-1)
         out = self.head(pooled).squeeze(-1) * self.target_scale + self.target_mean
         return out, (torch.stack(weights, dim=1) if need_weights else None)
