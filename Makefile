@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test unit nbtest lab full runs student bench clean
+.PHONY: help install book test unit nbtest lab full times runs student screenshots bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -43,12 +43,18 @@ runs: $(STAMP)  ## regenerate every full-profile run record and results table (h
 	TME_PROFILE=full $(BIN)/python tools/run_aptamers.py
 
 full: $(STAMP)  ## re-execute the notebooks in the full profile (loads the committed run records)
-	for nb in $(NOTEBOOKS); do TME_PROFILE=full $(BIN)/jupyter nbconvert --execute --to notebook \
-	  --inplace --ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	$(BIN)/python tools/execute_notebooks.py --profile full --inplace
+	$(BIN)/python tools/make_results_page.py
+
+times: $(STAMP)  ## time every notebook in the smoke profile, fresh cache (the intro's cost table)
+	$(BIN)/python tools/execute_notebooks.py --profile smoke
 	$(BIN)/python tools/make_results_page.py
 
 student: $(STAMP)  ## write the student notebooks (solutions replaced by stubs) into student/
 	$(BIN)/python tools/make_student.py
+
+screenshots: $(STAMP)  ## photograph every built page in headless Chromium (book/_build/screenshots)
+	$(BIN)/python tools/screenshots.py
 
 bench: $(STAMP)  ## data and training throughput benchmarks
 	$(BIN)/python benchmarks/bench_data.py

@@ -18,6 +18,13 @@ def test_results_page_is_up_to_date():
     assert page == make_results_page.render(), "run: python tools/make_results_page.py"
 
 
+def test_cost_table_is_up_to_date_and_covers_every_chapter():
+    text = (ROOT / "book" / "_generated" / "costs.md").read_text()
+    assert text == make_results_page.costs_table(), "run: python tools/make_results_page.py"
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        assert f"notebooks/{notebook.stem}" in text
+
+
 def test_results_page_shows_mean_and_sd_over_seeds(tmp_path):
     import pandas as pd
 

@@ -136,3 +136,33 @@ def test_evaluate_asks_for_weights_and_restores_the_flag():
     model = Lazy()
     res = evaluate(model, make_loaders().val, device="cpu")
     assert "val_entropy" in res and model.need_weights is False
+
+
+def test_entropy_every_samples_batches_but_scores_all_of_them():
+    class Lazy(BagOfTokens):
+        need_weights = False
+        calls = 0
+
+        def forward(self, x, mask):
+            logit, w = super().forward(x, mask)
+            Lazy.calls += self.need_weights
+            return logit, (w if self.need_weights else None)
+
+    model = Lazy()
+    val = make_loaders(n=256).val  # 4 batches of 32; the first two have 2 padding tokens each
+    every = evaluate(model, val, device="cpu", entropy_sample=1000)
+    Lazy.calls = 0
+    sampled = evaluate(model, val, device="cpu", entropy_sample=1000, entropy_every=3)
+    assert Lazy.calls == 2  # batches 0 and 3
+    assert sampled["val_loss"] == pytest.approx(every["val_loss"])  # loss over every batch
+    assert sampled["val_acc"] == every["val_acc"]
+    assert len(sampled["val_entropy_sample"]) == 64 and len(every["val_entropy_sample"]) == 128
+    import math
+    expected = (32 * math.log(4) + 32 * math.log(6)) / 64  # uniform weights: log n per review
+    assert sampled["val_entropy"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_fields_added_later_keep_the_hash_of_existing_records():
+    base = cfg()
+    assert cfg(entropy_every=1).hash() == base.hash()  # the default is not hashed
+    assert cfg(entropy_every=10).hash() != base.hash()

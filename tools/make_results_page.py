@@ -1,5 +1,6 @@
-"""Generate ``book/results.md`` from ``results/*.csv``: our measured numbers next to the reference
-works'. Run by ``make full``; a test fails when the page and the tables disagree.
+"""Generate ``book/results.md`` from ``results/*.csv`` (our measured numbers next to the reference
+works') and the intro's cost table ``book/_generated/costs.md``. Run by ``make full``; a test
+fails when the pages and the tables disagree.
 
     python tools/make_results_page.py [--check]
 """
@@ -7,6 +8,7 @@ works'. Run by ``make full``; a test fails when the page and the tables disagree
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -14,6 +16,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "results.md"
+COSTS = ROOT / "book" / "_generated" / "costs.md"  # included by book/intro.md
+NOTEBOOK_TIMES = ROOT / "results" / "notebook_times.csv"  # tools/execute_notebooks.py
+# Each chapter's notebook and the tables (or, for notebook 00, the run records) of its full runs.
+CHAPTERS = {
+    "00_data_and_training": "runs/data",
+    "01_tme9_global_attention": "tme9.csv",
+    "02_tme10_self_attention": "tme10.csv",
+    "03_aptamers": "aptamers.csv",
+}
 
 # Test accuracy (%) of the AMAL report (section 1.6: 42 epochs with Adam, 100 with SGD).
 REPORT_TME9 = {
@@ -98,6 +109,50 @@ def aptamer_table(csv: Path) -> str:
     return _markdown(table)
 
 
+def _training_seconds(source: str) -> tuple[float, int, str]:
+    """Total recorded wall time, number of runs and devices of one chapter's full runs."""
+    path = ROOT / "results" / source
+    if path.is_dir():
+        records = [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))]
+        table = pd.DataFrame({"seconds": [r["seconds"] for r in records],
+                              "device": [r["device"] for r in records]})
+    else:
+        table = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["seconds", "device"])
+    return float(table["seconds"].sum()), len(table), _device(table["device"]) if len(table) else "—"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "not measured"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def costs_table() -> str:
+    """How long each chapter takes: its notebook in each profile (``results/notebook_times.csv``)
+    and the recorded wall time of its full training runs."""
+    times = pd.read_csv(NOTEBOOK_TIMES) if NOTEBOOK_TIMES.exists() else \
+        pd.DataFrame(columns=["notebook", "profile", "seconds", "device"])
+    rows = []
+    for notebook, source in CHAPTERS.items():
+        def notebook_time(profile):
+            hit = times[(times["notebook"] == notebook) & (times["profile"] == profile)]
+            return (hit["seconds"].iloc[0], _device(hit["device"])) if len(hit) else (None, "")
+        smoke, smoke_device = notebook_time("smoke")
+        full, _ = notebook_time("full")
+        seconds, n_runs, device = _training_seconds(source)
+        rows.append({"chapter": f"{{doc}}`notebooks/{notebook}`",
+                     "smoke profile, first run": _duration(smoke),
+                     "full profile, records loaded": _duration(full),
+                     "full profile, training every run": f"{_duration(seconds)} ({n_runs} run{'s' * (n_runs != 1)})",
+                     "device": device})
+    note = ("Notebook times: `make times` (smoke, in an empty cache, so they include making the "
+            "small data sets) and `make full` (full, loading the committed run records), measured "
+            f"on {_device(times['device']) if len(times) else 'this machine'}. Training times: the "
+            "sum of the recorded wall times of the chapter's runs (its run script trains them; "
+            "the first full run also downloads and prepares the data).\n")
+    return _markdown(pd.DataFrame(rows)) + "\n\n" + note
+
+
 def render() -> str:
     parts = [INTRO]
     tme9, tme10, apt = (ROOT / "results" / f"{n}.csv" for n in ("tme9", "tme10", "aptamers"))
@@ -130,10 +185,14 @@ def render() -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the page is out of date")
-    page = render()
+    pages = {PAGE: render(), COSTS: costs_table()}
     if parser.parse_args().check:
-        if not PAGE.exists() or PAGE.read_text() != page:
-            sys.exit("book/results.md is out of date: run python tools/make_results_page.py")
+        stale = [p for p, text in pages.items() if not p.exists() or p.read_text() != text]
+        if stale:
+            sys.exit(f"{', '.join(str(p.relative_to(ROOT)) for p in stale)} out of date: "
+                     "run python tools/make_results_page.py")
     else:
-        PAGE.write_text(page)
-        print(f"wrote {PAGE.relative_to(ROOT)}")
+        for path, text in pages.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")

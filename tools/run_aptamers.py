@@ -5,7 +5,8 @@
 Steps (default: all, in this order): ``label`` (the ViennaRNA ΔG library, cached),
 ``baselines`` (mean, ridge, boosted trees on k-mer counts, several training-set sizes),
 ``planted`` (our transformer on the planted-answer simulation), ``transformer``, ``source``
-(the source project's model), ``curve`` (our transformer on smaller training sets), ``table``.
+(the source project's model), ``curve`` (our transformer on smaller training sets),
+``ablation`` (our transformer with and without its base-pair bias), ``table``.
 Training runs go through :func:`tme_lib.records.load_or_train`: a run whose record exists is
 loaded, never retrained; an interrupted run resumes from its last epoch's checkpoint.
 """
@@ -26,7 +27,7 @@ from tme_lib.aptamers.baselines import BASELINES, fit_baseline  # noqa: E402
 from tme_lib.aptamers.data import energy_splits  # noqa: E402
 from tme_lib.records import load_or_train, load_records  # noqa: E402
 
-STEPS = ("label", "baselines", "planted", "transformer", "source", "curve", "table")
+STEPS = ("label", "baselines", "planted", "transformer", "source", "curve", "ablation", "table")
 COLUMNS = ["model", "target", "params", "n_train", "epochs", "seconds", "device", "test_mse",
            "test_r2", "pearson", "spearman"]
 
@@ -102,6 +103,9 @@ def main(argv=None) -> int:
         elif step == "curve":
             for n_train in runs.CURVE_SIZES[config.profile()]:
                 train(lambda: runs.transformer_run(n_train=n_train))
+        elif step == "ablation":
+            for run in runs.ablation_runs():
+                train(lambda run=run: run)
         elif step == "table":
             table()
     return 0

@@ -1,0 +1,95 @@
+"""Execute the chapters' notebooks in one profile, and record how long each took.
+
+    python tools/execute_notebooks.py --profile smoke           # a student's first run
+    python tools/execute_notebooks.py --profile full --inplace  # the book's outputs (make full)
+
+``smoke`` runs each notebook in a fresh, empty cache folder (so the time includes generating the
+small data sets and training the tiny models, as on a student's first run) and discards the
+outputs. ``full`` runs them in the normal cache, loading the committed run records, and with
+``--inplace`` writes the outputs back into ``notebooks/*.ipynb`` for the book. Either way the
+wall time of each notebook goes to ``results/notebook_times.csv`` (one row per notebook and
+profile, replaced on each run), which the intro page's cost table is generated from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMES = ROOT / "results" / "notebook_times.csv"
+COLUMNS = ["notebook", "profile", "seconds", "device", "code_version", "date"]
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
+    """Run ``path`` top to bottom with ``TME_PROFILE=profile``; returns the wall time (s)."""
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"TME_PROFILE": profile}
+        if profile == "smoke":
+            env["TME_CACHE_DIR"] = cache
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # the kernel inherits this process's environment
+        try:
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            seconds = time.perf_counter() - start
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    if inplace:
+        nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=("smoke", "full"), required=True)
+    parser.add_argument("--inplace", action="store_true", help="write the outputs back (full only)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="default: every notebooks/[0-9]*.ipynb")
+    args = parser.parse_args(argv)
+    if args.inplace and args.profile != "full":
+        parser.error("--inplace writes the book's outputs, which come from the full profile only")
+    sys.path.insert(0, str(ROOT))
+    from tme_lib.records import code_version
+
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    rows = pd.read_csv(TIMES).to_dict("records") if TIMES.exists() else []
+    for path in paths:
+        seconds = execute(path.resolve(), args.profile, args.inplace, args.timeout)
+        print(f"{path.name} ({args.profile}): {seconds:.0f} s", flush=True)
+        rows = [r for r in rows if (r["notebook"], r["profile"]) != (path.stem, args.profile)]
+        rows.append(dict(notebook=path.stem, profile=args.profile, seconds=round(seconds, 1),
+                         device=_device(), code_version=code_version(),
+                         date=time.strftime("%Y-%m-%d")))
+        TIMES.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows, columns=COLUMNS).sort_values(["notebook", "profile"]).to_csv(
+            TIMES, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
