@@ -78,7 +78,7 @@ print(f"vocabulary: {len(vocab.itos)} entries")
 # all of most reviews while bounding the cost of the longest ones. The out-of-vocabulary rate
 # tells how much text the model cannot see.
 
-# %%
+# %% mystnb={"figure": {"caption": "Number of tokens per training review. The dashed line is the length cut: longer reviews keep their first tokens only."}}
 # NBVAL_IGNORE_OUTPUT
 full_lengths = np.diff(data.train.offsets)
 fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -188,7 +188,7 @@ run = load_or_train(cfg, lambda: Baseline(vectors), loaders, device=device)
 print(f"test accuracy {run.final['test_acc']:.1%} (best epoch {run.final['best_epoch']}, "
       f"{run.seconds:.0f} s on {run.device})")
 
-# %%
+# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the mean-of-embeddings baseline, on the training and validation splits."}}
 # NBVAL_IGNORE_OUTPUT
 plot_learning_curves([run], labels=["mean of embeddings"])
 plt.show()

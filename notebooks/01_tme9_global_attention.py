@@ -110,7 +110,7 @@ check_masked_mean(masked_mean)
 # It trains in seconds per epoch; the trainer keeps the epoch with the best validation accuracy
 # and evaluates the test set once, at the end.
 
-# %%
+# %% mystnb={"figure": {"caption": "Learning curves of the baseline: the mean of the frozen word vectors and a linear classifier."}}
 # NBVAL_IGNORE_OUTPUT
 baseline = run("baseline")
 print(f"baseline: test accuracy {baseline.final['test_acc']:.2%} "
@@ -153,7 +153,7 @@ def simple_attention(e, mask, q):
 # NBVAL_CHECK_OUTPUT
 check_simple_attention(simple_attention)
 
-# %%
+# %% mystnb={"figure": {"caption": "Learning curves of simple attention: one learned query, the same for every review."}}
 # NBVAL_IGNORE_OUTPUT
 simple = run("attention_simple")
 print(f"simple attention: test accuracy {simple.final['test_acc']:.2%}")
@@ -172,7 +172,7 @@ plot_learning_curves([baseline, simple], ["baseline", "simple attention"]);
 # length buckets those reviews came from. The validation histograms, computed after each epoch
 # on reviews in random order, show where the model stands.
 
-# %%
+# %% mystnb={"figure": {"caption": "Histograms of the per-review attention entropy on validation reviews, one per epoch; the dotted line is the entropy of a uniform attention."}}
 # NBVAL_IGNORE_OUTPUT
 uniform = float(np.mean(np.log(data.val.lengths)))
 plot_entropy_histograms(simple, reference=uniform);
@@ -290,7 +290,7 @@ def query_value_attention(e, mask, query, value):
 # NBVAL_CHECK_OUTPUT
 check_query_value_attention(query_value_attention)
 
-# %%
+# %% mystnb={"figure": {"caption": "Query computed from the review, with a learned value network: learning curves, then the attention entropy per epoch."}}
 # NBVAL_IGNORE_OUTPUT
 query_value = run("attention_query_value")
 print(f"query and learned values: test accuracy {query_value.final['test_acc']:.2%}")
@@ -310,7 +310,7 @@ plot_entropy_histograms(query_value, reference=uniform);
 # learning rate (0.02, 0.01 with learned values, chosen on validation) and gradient clipping
 # (norm 1).
 
-# %%
+# %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}}
 # NBVAL_IGNORE_OUTPUT
 pairs = {m: (run(m, "adam"), run(m, "sgd")) for m in ("baseline", "attention_simple", "attention_query_value")}
 fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.2), sharey=True)
@@ -371,7 +371,7 @@ check_lstm_states(lstm_states)
 # (32 per direction), larger batches (128 reviews) and bucketing (little padding to pack away)
 # keep it affordable; early stopping then needs only a few epochs.
 
-# %%
+# %% mystnb={"figure": {"caption": "Attention over a bidirectional LSTM: learning curves, then the attention entropy per epoch."}}
 # NBVAL_IGNORE_OUTPUT
 lstm = run("attention_lstm")
 print(f"attention over BiLSTM states: test accuracy {lstm.final['test_acc']:.2%} "
@@ -419,7 +419,7 @@ check_entropy_penalty(entropy_penalised_loss)
 # learned values, and plot test accuracy against the mean entropy of the test reviews
 # (unpenalised model: $\lambda = 0$).
 
-# %%
+# %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight \u03bb of the entropy penalty."}}
 # NBVAL_IGNORE_OUTPUT
 rows = []
 for model_name, lambdas in tme9.ENTROPY_LAMBDAS.items():
@@ -487,7 +487,7 @@ by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_ent
 # the first epoch the mean entropy falls below one nat, that is one or two words per review, and
 # accuracy stays at chance.
 
-# %%
+# %% mystnb={"figure": {"caption": "Entropy histograms per epoch of the report's collapse, reproduced: SGD with a large entropy penalty squeezes the attention onto very few tokens (dotted line: uniform attention)."}}
 # NBVAL_IGNORE_OUTPUT
 collapse = tme9.run(tme9.collapse_config(), data, vectors, progress=False)
 print(f"SGD with λ={tme9.COLLAPSE_LAMBDA:g}: test accuracy {collapse.final['test_acc']:.2%}, "

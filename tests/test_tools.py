@@ -50,3 +50,20 @@ def test_pair_checker_spots_an_edited_source(tmp_path):
 
 def test_notebooks_are_paired():
     assert check_pairs.out_of_sync(ROOT / "notebooks") == []
+
+
+def test_book_notebooks_show_full_profile_outputs_without_errors_or_training_logs():
+    """The committed notebooks are the book's pages: executed top to bottom in the full profile
+    (``make full``), every cell run, no error, no traceback, no training log (the runs are loaded
+    from their records, never retrained while the book is made)."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), f"{path.name}: unexecuted cells"
+        outputs = [o for c in code for o in c.get("outputs", [])]
+        texts = [o.get("text", "") for o in outputs if o.output_type == "stream"]
+        assert not [o for o in outputs if o.output_type == "error"], f"{path.name}: error output"
+        assert "profile: full" in "".join(texts[:2]), f"{path.name}: not run in the full profile"
+        for text in texts:
+            assert "Traceback" not in text, f"{path.name}: traceback in an output"
+            assert " epoch 1: {" not in text and "it/s]" not in text, \
+                f"{path.name}: a training log in the book; run the training script, then make full"

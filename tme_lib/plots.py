@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
@@ -28,6 +29,7 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
     names = {"loss": "loss", "acc": "accuracy", "r2": "R²"}
     for ax, key in zip(axes, ("loss", metric)):
         ax.set(xlabel="epoch", ylabel=names.get(key, key), title=f"{names.get(key, key).capitalize()} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=8)
     plt.tight_layout()

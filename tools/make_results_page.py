@@ -78,18 +78,26 @@ def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
     for group, runs in table.groupby(keys, sort=False, dropna=False):
         group = group if isinstance(group, tuple) else (group,)
         row = dict(zip(keys, group))
+        if "entropy_weight" in row:  # the λ of the entropy penalty
+            row["λ"] = row.pop("entropy_weight")
         ref = reference.get(tuple(row[k] for k in keys[:2])) or reference.get(row[keys[0]])
+        if row.get("λ", 0):  # the report has no run with this entropy penalty
+            ref = None
         row.update({
-            "test accuracy (%)": _pct(runs["test_acc"]),
+            "test acc. (%)": _pct(runs["test_acc"]),
             "seeds": len(runs),
-            "reference (%)": ref if ref is not None else "—",
+            "report (%)": ref if ref is not None else "—",
             "epochs": int(runs["epochs"].median()),
-            "mean entropy": f"{runs['mean_entropy'].mean():.2f}" if runs["mean_entropy"].notna().any() else "—",
-            "time per run (s)": f"{runs['seconds'].mean():.0f}",
+            "entropy (nats)": f"{runs['mean_entropy'].mean():.2f}" if runs["mean_entropy"].notna().any() else "—",
+            "s / run": f"{runs['seconds'].mean():.0f}",
             "device": _device(runs["device"]),
         })
         rows.append(row)
-    return _markdown(pd.DataFrame(rows))
+    # λ right after the optimiser (the key columns), then the measurements
+    frame = pd.DataFrame(rows)
+    if "λ" in frame:
+        frame.insert(2, "λ", frame.pop("λ"))
+    return _markdown(frame)
 
 
 def aptamer_table(csv: Path) -> str:
@@ -147,7 +155,8 @@ def costs_table() -> str:
                      "device": device})
     note = ("Notebook times: `make times` (smoke, in an empty cache, so they include making the "
             "small data sets) and `make full` (full, loading the committed run records), measured "
-            f"on {_device(times['device']) if len(times) else 'this machine'}. Training times: the "
+            f"on {', '.join(sorted(set(times['device']))) if len(times) else 'this machine'}. Training "
+            "times: the "
             "sum of the recorded wall times of the chapter's runs (its run script trains them; "
             "the first full run also downloads and prepares the data).\n")
     return _markdown(pd.DataFrame(rows)) + "\n\n" + note

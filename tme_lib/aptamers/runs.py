@@ -32,9 +32,10 @@ OURS = {
                              pair_channels=4),
                   n_train=None, epochs=4, batch_size=64, lr=3e-3),
 }
-# The source project's model (vocabulary 30, as published) under a similar CPU budget.
+# The source project's model (vocabulary 30, as published) under the CPU budget of ours: as
+# many strands as it trains on in the time our main run took (measured: about 140 strands/s).
 SOURCE = {
-    "full": dict(model=dict(), n_train=50_000, epochs=2, batch_size=64, lr=5e-4),
+    "full": dict(model=dict(), n_train=80_000, epochs=2, batch_size=64, lr=5e-4),
     "smoke": dict(model=dict(d_model=32, dim_feedforward=64, n_heads=4), n_train=None, epochs=2,
                   batch_size=64, lr=3e-4),
 }
