@@ -67,3 +67,14 @@ def test_book_notebooks_show_full_profile_outputs_without_errors_or_training_log
             assert "Traceback" not in text, f"{path.name}: traceback in an output"
             assert " epoch 1: {" not in text and "it/s]" not in text, \
                 f"{path.name}: a training log in the book; run the training script, then make full"
+
+
+def test_every_figure_of_the_book_has_a_caption():
+    """A cell that draws a figure carries ``mystnb.figure.caption`` (written in the ``.py`` cell
+    header), so the book shows the figure with a caption."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if images:
+                caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+                assert len(caption) > 20, f"{path.name}: a figure without a caption:\n{cell.source[:120]}"
