@@ -290,11 +290,13 @@ def query_value_attention(e, mask, query, value):
 # NBVAL_CHECK_OUTPUT
 check_query_value_attention(query_value_attention)
 
-# %% mystnb={"figure": {"caption": "Query computed from the review, with a learned value network: learning curves, then the attention entropy per epoch."}}
+# %% mystnb={"figure": {"caption": "Learning curves of simple attention, of a query computed from the review, and of the same with a learned value network."}}
 # NBVAL_IGNORE_OUTPUT
 query_value = run("attention_query_value")
 print(f"query and learned values: test accuracy {query_value.final['test_acc']:.2%}")
 plot_learning_curves([simple, query, query_value], ["simple", "query q(t)", "q(t) + values"]);
+
+# %% mystnb={"figure": {"caption": "Histograms of the per-review attention entropy of the query-and-values model on validation reviews, one per epoch; dotted line: uniform attention."}}
 plot_entropy_histograms(query_value, reference=uniform);
 
 # %% [markdown]
@@ -371,12 +373,14 @@ check_lstm_states(lstm_states)
 # (32 per direction), larger batches (128 reviews) and bucketing (little padding to pack away)
 # keep it affordable; early stopping then needs only a few epochs.
 
-# %% mystnb={"figure": {"caption": "Attention over a bidirectional LSTM: learning curves, then the attention entropy per epoch."}}
+# %% mystnb={"figure": {"caption": "Learning curves of the query-and-values model and of attention over the states of a bidirectional LSTM."}}
 # NBVAL_IGNORE_OUTPUT
 lstm = run("attention_lstm")
 print(f"attention over BiLSTM states: test accuracy {lstm.final['test_acc']:.2%} "
       f"({lstm.seconds / 60:.1f} min, {len(lstm.history)} epochs)")
 plot_learning_curves([query_value, lstm], ["q(t) + values", "BiLSTM + attention"]);
+
+# %% mystnb={"figure": {"caption": "Histograms of the per-review attention entropy of the attention over LSTM states on validation reviews, one per epoch; dotted line: uniform attention."}}
 plot_entropy_histograms(lstm, reference=uniform);
 for i in np.random.default_rng(0).choice(short, size=2, replace=False):
     show_review(lstm, int(i))

@@ -312,8 +312,10 @@ display(table.round(4))
 print("device:", records[0].device, "| total training time:",
       f"{sum(r.seconds for r in records) / 60:.1f} min")
 
-# %% mystnb={"figure": {"caption": "Learning curves of the four variants (seed 0), then their mean attention entropy on validation reviews per epoch; the dotted line is a uniform attention over a review."}}
-plot_learning_curves(list(runs.values()), list(runs))
+# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the four variants (seed 0), on the training and validation splits."}}
+plot_learning_curves(list(runs.values()), list(runs));
+
+# %% mystnb={"figure": {"caption": "Mean attention entropy of the four variants on validation reviews, per epoch; the dotted line is a uniform attention over a review."}}
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 for name, record in runs.items():
     epochs = [e["epoch"] for e in record.history]
@@ -335,13 +337,13 @@ plt.tight_layout()
 # %% [markdown]
 # ## What do the heads look at?
 #
-# The maps below show, for one short test review, the attention weights of every head (rows)
-# of every layer (columns) of the model with positional encodings: row $i$ of a map is the
+# The maps below show, for one short test review, the attention weights of every layer (rows)
+# and head (columns) of the model with positional encodings: row $i$ of a map is the
 # distribution of position $i$ over the positions $j$. Diagonal bands are heads that look at
 # neighbours (only possible with positional encodings); vertical stripes are words that every
 # position consults.
 
-# %% mystnb={"figure": {"caption": "Attention weights of every head (rows) of every layer (columns) for one short test review: row i of a map is the distribution of word i over the words j."}}
+# %% mystnb={"figure": {"caption": "Attention weights of every layer (rows) and head (columns) of the model with positional encodings, for one short test review: row i of a map is the distribution of word i over the words j."}}
 short = np.flatnonzero((data.test.lengths >= 12) & (data.test.lengths <= 30))
 review = int(short[0])
 ids, label = data.test[review]
@@ -349,18 +351,18 @@ words = vocab.decode(ids)
 
 
 def attention_maps(record, ids, words, title):
-    """One map per head (rows) and layer (columns); row i of a map: what token i attends to."""
+    """One map per layer (rows) and head (columns); row i of a map: what token i attends to."""
     logit, weights = tme10.review_attention(record.model, ids)
     labels = (["[CLS]"] if weights.shape[-1] > len(words) else []) + list(words)
     n_layers, n_heads = weights.shape[:2]
-    fig, axes = plt.subplots(n_heads, n_layers, figsize=(4.2 * n_layers, 4.2 * n_heads),
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=(5.5 * n_heads, 5.3 * n_layers),
                              squeeze=False)
-    for (head, layer), ax in np.ndenumerate(axes):
+    for (layer, head), ax in np.ndenumerate(axes):
         ax.imshow(weights[layer, head], cmap="Blues", vmin=0)
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(labels)), labels if layer == 0 else [], fontsize=6)
-        ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=9)
-    fig.suptitle(f"{title}: logit {logit:+.2f}", fontsize=10)
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(labels)), labels if head == 0 else [], fontsize=8)
+        ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=10)
+    fig.suptitle(f"{title}: logit {logit:+.2f}", fontsize=11)
     plt.tight_layout()
     return weights, labels
 
@@ -372,8 +374,10 @@ attention_maps(runs["self_attention_pe"], ids, words, "self_attention_pe");
 # What does the CLS token gather? Its row of the attention maps, averaged over the heads, layer by
 # layer, for the same review:
 
-# %% mystnb={"figure": {"caption": "The same maps for the model with a CLS token and positional encodings, then the attention of the CLS token over the review's words, mean over heads, per layer."}}
+# %% mystnb={"figure": {"caption": "The same maps for the model with a CLS token (first row and column) and positional encodings."}}
 weights, labels = attention_maps(runs["self_attention_cls_pe"], ids, words, "self_attention_cls_pe")
+
+# %% mystnb={"figure": {"caption": "Attention of the CLS token over the review's words, mean over heads, one line per layer."}}
 cls_row = weights[:, :, 0, :].mean(dim=1)  # [layers, T'], what position 0 attends to
 fig, ax = plt.subplots(figsize=(10, 2.8))
 for layer, row in enumerate(cls_row):

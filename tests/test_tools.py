@@ -76,5 +76,6 @@ def test_every_figure_of_the_book_has_a_caption():
         for cell in nbformat.read(path, as_version=4).cells:
             images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
             if images:
+                assert len(images) == 1, f"{path.name}: one figure per cell, so each has its caption"
                 caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
                 assert len(caption) > 20, f"{path.name}: a figure without a caption:\n{cell.source[:120]}"
