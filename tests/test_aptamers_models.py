@@ -49,7 +49,7 @@ def test_stack_ids_encode_each_pair_and_its_inner_neighbour():
     assert ids.max() < 5 ** 4 and ids.unique().numel() == 16  # 16 pairs, no two alike
 
 
-def test_pair_bias_reaches_every_layer_and_head_and_the_head():
+def test_pair_bias_reaches_every_layer_and_head():
     torch.manual_seed(0)
     model = AptamerTransformer(d_model=16, n_layers=2, n_heads=2, pair_channels=4).eval()
     x = torch.randint(0, 4, (5, 30))
@@ -58,19 +58,15 @@ def test_pair_bias_reaches_every_layer_and_head_and_the_head():
     assert bias.shape == (2, 5, 2, 30, 30) and summary.shape == (5, 4)
     pred, weights = model(x, mask, need_weights=True)
     torch.testing.assert_close(model(x, mask)[0], pred, atol=1e-5, rtol=1e-5)
-    with torch.no_grad():  # a large bias towards one key must pull every head's weight onto it
-        model.pairs.to_bias.bias.fill_(0)
-        model.pairs.to_bias.weight.fill_(0)
-        model.pairs.offset.weight[29 + 7].fill_(1.0)  # offset j - i = 7
-        model.pairs.to_bias.weight[:, 0].fill_(100.0)
-        model.pairs.stack.weight[:, 0].fill_(0)
-        model.pairs.offset.weight[:, 0].fill_(0)
-        model.pairs.offset.weight[29 + 7, 0] = 1.0
-        for conv in model.pairs.convs:
-            conv.weight.zero_()
-            conv.bias.zero_()
+    pairs = model.pairs
+    with torch.no_grad():  # channel 0 = "offset j - i is 7"; every bias = 100 × channel 0
+        for module in (pairs.stack, pairs.offset, pairs.to_bias, *pairs.convs):
+            for p in module.parameters():
+                p.zero_()
+        pairs.offset.weight[29 + 7, 0] = 1.0
+        pairs.to_bias.weight[:, 0] = 100.0
     _, weights = model(x, mask, need_weights=True)
-    assert (weights[:, :, :, 0, 7] > 0.99).all()
+    assert (weights[:, :, :, 0, 7] > 0.99).all()  # every layer and head: query 0 looks at key 7
 
 
 def test_our_model_depends_on_where_each_letter_is():
