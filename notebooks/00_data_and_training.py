@@ -200,4 +200,4 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(sorted(k for k in run.to_json() if k not in ("history", "final")))
+print("\n".join(sorted(k for k in run.to_json() if k not in ("history", "final"))))

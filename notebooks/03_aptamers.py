@@ -315,8 +315,8 @@ cfg_source, build_source, loaders_source = runs.source_run()
 source = load_or_train(cfg_source, build_source, loaders_source)
 for record in (ours, source):
     print(f"{record.name:20s} {record.n_params:>9,} parameters, {len(record.history)} epochs, "
-          f"{record.seconds / 60:.1f} min on {record.device}: test MSE "
-          f"{record.final['test_mse']:.3f}, R² {record.final['test_r2']:.3f}")
+          f"{record.seconds / 60:.1f} min on {record.device}")
+    print(f"{'':20s} test MSE {record.final['test_mse']:.3f}, R² {record.final['test_r2']:.3f}")
 
 # %% mystnb={"figure": {"caption": "Training and validation loss and R\u00b2 per epoch of our transformer and of the source project's model."}}
 # NBVAL_IGNORE_OUTPUT
@@ -511,9 +511,9 @@ stem_share, stem_uniform = analysis.attention_mass(sim_weights, masks["stem_righ
 for label, share, uniform in (("motif", motif_share, motif_uniform),
                               ("stem left → right", stem_share, stem_uniform)):
     layer, head, best = analysis.best_head(share)
-    print(f"{label:18s} uniform share {uniform:.2f}; best head (layer {layer + 1}, head "
-          f"{head + 1}) {best:.2f} = {best / uniform:.1f} × uniform; mean over heads "
-          f"{share.mean():.2f}")
+    print(f"{label}: uniform share {uniform:.2f}, mean over heads {share.mean():.2f}")
+    print(f"  best head (layer {layer + 1}, head {head + 1}): {best:.2f} = "
+          f"{best / uniform:.1f} × uniform")
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 for ax, share, uniform, title in ((axes[0], motif_share, motif_uniform, "on the motif"),
                                   (axes[1], stem_share, stem_uniform, "stem left → right")):

@@ -87,8 +87,9 @@ def load_or_train(cfg: TrainConfig, build_model: Callable[[], torch.nn.Module], 
         if weights.exists():
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         record.model = model.to(device)
-        print(f"Loaded run {cfg.chapter}/{path.stem}: trained in {record.seconds:.0f} s on "
-              f"{record.device}, code {record.code_version}")
+        device = record.device.split(" (")[0]  # "cpu (x86_64, 1 threads)" -> "cpu"
+        print(f"Loaded {cfg.chapter}/{cfg.name} ({record.seconds:.0f} s on {device}, "
+              f"code {record.code_version})")
         return record
 
     stale = sorted(p.name for p in path.parent.glob(f"{cfg.name}-*.json") if p != path)
