@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install tme_lib with the book and dev extras
 
+# --all: a full build takes seconds (nothing is executed), and an incremental one skips edits
+# that Sphinx does not track, such as book/_static/custom.css.
 book: $(STAMP)  ## build the HTML book into book/_build/html (never retrains)
-	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
+	$(BIN)/jupyter-book build book --all --warningiserror --nitpick --keep-going
 
 test: unit nbtest  ## unit tests (notebook pairs included), then every notebook in the smoke profile
 

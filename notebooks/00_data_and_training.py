@@ -138,7 +138,8 @@ print(mask)
 # NBVAL_IGNORE_OUTPUT
 for bucket in (False, True):
     loader = BucketLoader(data.train, batch_size=64, bucket=bucket)
-    print(f"bucketing {'on ' if bucket else 'off'}: {loader.padding_fraction():.1%} of the slots are padding")
+    waste = loader.padding_fraction()
+    print(f"bucketing {'on ' if bucket else 'off'}: {waste:.1%} of the slots are padding")
 
 # %% [markdown]
 # ## Frozen word vectors
@@ -156,7 +157,8 @@ vectors = load_vectors(vocab)
 print("vectors:", tuple(vectors.shape))
 probe = ("excellent", "awful", "boring", "loved") if config.is_full() else ("great", "awful")
 for word in probe:
-    print(f"{word:>10s}: " + ", ".join(w for w, _ in nearest_neighbours(vectors, vocab, word, k=6)))
+    neighbours = nearest_neighbours(vectors, vocab, word, k=6)
+    print(f"{word:>10s}: " + ", ".join(w for w, _ in neighbours))
 
 # %% [markdown]
 # ## The training loop, and the first baseline

@@ -114,7 +114,8 @@ check_masked_mean(masked_mean)
 # NBVAL_IGNORE_OUTPUT
 baseline = run("baseline")
 print(f"baseline: test accuracy {baseline.final['test_acc']:.2%} "
-      f"(epoch {baseline.final['best_epoch']} of {len(baseline.history)}, {baseline.seconds:.0f} s)")
+      f"(epoch {baseline.final['best_epoch']} of {len(baseline.history)}, "
+      f"{baseline.seconds:.0f} s)")
 plot_learning_curves([baseline], ["baseline"]);
 
 # %% [markdown]
@@ -276,7 +277,9 @@ print(f"query from the mean: test accuracy {query.final['test_acc']:.2%}")
 
 # %% tags=["solution", "hide-input"]
 def query_value_attention(e, mask, query, value):
-    """q(t) = query(mean of the real e_i); t_hat = sum_i p_i tanh(value(e_i)); returns (t_hat, weights)."""
+    """q(t) = query(mean of the real e_i); t_hat = sum_i p_i tanh(value(e_i)).
+
+    Returns (t_hat, weights)."""
     # BEGIN SOLUTION
     # HINT: q = query(tme9.masked_mean(e, mask)) is [B, d]; scores = (e @ q[:, :, None])[..., 0]; mask, softmax, then weight tanh(value(e)).
     q = query(tme9.masked_mean(e, mask))
@@ -314,13 +317,17 @@ plot_entropy_histograms(query_value, reference=uniform);
 
 # %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}}
 # NBVAL_IGNORE_OUTPUT
-pairs = {m: (run(m, "adam"), run(m, "sgd")) for m in ("baseline", "attention_simple", "attention_query_value")}
+pairs = {m: (run(m, "adam"), run(m, "sgd"))
+         for m in ("baseline", "attention_simple", "attention_query_value")}
 fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.2), sharey=True)
 for ax, (model_name, (adam, sgd)) in zip(axes, pairs.items()):
     for record, color in ((adam, "C0"), (sgd, "C3")):
         epochs = [e["epoch"] for e in record.history]
-        ax.plot(epochs, [e["train_acc"] for e in record.history], color=color, label=f"{record.config['optimizer']} train")
-        ax.plot(epochs, [e["val_acc"] for e in record.history], color=color, ls="--", label=f"{record.config['optimizer']} validation")
+        optimizer = record.config["optimizer"]
+        ax.plot(epochs, [e["train_acc"] for e in record.history], color=color,
+                label=f"{optimizer} train")
+        ax.plot(epochs, [e["val_acc"] for e in record.history], color=color, ls="--",
+                label=f"{optimizer} validation")
     ax.set(title=model_name, xlabel="epoch")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("accuracy")
@@ -429,11 +436,13 @@ rows = []
 for model_name, lambdas in tme9.ENTROPY_LAMBDAS.items():
     for lam in (0.0, *lambdas):
         record = run(model_name, entropy_weight=lam)
-        rows.append({"model": model_name, "lambda": lam, "mean_entropy": record.final["mean_entropy"],
+        rows.append({"model": model_name, "lambda": lam,
+                     "mean_entropy": record.final["mean_entropy"],
                      "test_acc": 100 * record.final["test_acc"]})
 trade = pd.DataFrame(rows)
 unpenalised = trade[trade["lambda"] == 0].set_index("model")
-trade["entropy_change_%"] = 100 * (trade["mean_entropy"] / trade["model"].map(unpenalised["mean_entropy"]) - 1)
+unpenalised_entropy = trade["model"].map(unpenalised["mean_entropy"])
+trade["entropy_change_%"] = 100 * (trade["mean_entropy"] / unpenalised_entropy - 1)
 trade["accuracy_change"] = trade["test_acc"] - trade["model"].map(unpenalised["test_acc"])
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for model_name, group in trade.groupby("model", sort=False):
@@ -459,7 +468,8 @@ model_name, lam = tme9.ENTROPY_SEEDED
 by_seed = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
 by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "adam")
                   & by_seed["entropy_weight"].isin([0.0, lam])]
-by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_entropy", "mean_entropy_sd"]]
+by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_entropy",
+         "mean_entropy_sd"]]
 
 # %% [markdown]
 # On both models a small $\lambda$ costs little. On the simple attention, a threshold follows:
@@ -516,8 +526,9 @@ REPORT = {  # test accuracy (%) of the reference report, table 1.6
     ("attention_lstm", "adam"): 82.99, ("attention_lstm", "sgd"): 81.56,
 }
 table = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
-table["report_test_acc"] = [REPORT.get((m, o)) if lam == 0 else None
-                            for m, o, lam in zip(table["model"], table["optimizer"], table["entropy_weight"])]
+table["report_test_acc"] = [
+    REPORT.get((m, o)) if lam == 0 else None
+    for m, o, lam in zip(table["model"], table["optimizer"], table["entropy_weight"])]
 table
 
 # %% [markdown]

@@ -306,8 +306,9 @@ records = [tme10.run(cfg, data, vectors, progress=False) for cfg in plan]
 runs = {r.config["model"]: r for r in records if r.config["seed"] == 0}  # seed 0, for the figures
 
 # %%
-table = results_table(records, ["name", "epochs", "train_loss", "train_acc", "val_loss", "val_acc",
-                                "test_loss", "test_acc", "mean_entropy", "seconds"]).set_index("name")
+table = results_table(records, ["name", "epochs", "train_loss", "train_acc", "val_loss",
+                                "val_acc", "test_loss", "test_acc", "mean_entropy", "seconds"])
+table = table.set_index("name")
 table["largest val-loss rise"] = [tme10.largest_rise([e["val_loss"] for e in r.history])
                                   for r in records]
 display(table.round(4))
@@ -358,14 +359,13 @@ def attention_maps(record, ids, words, title):
     labels = (["[CLS]"] if weights.shape[-1] > len(words) else []) + list(words)
     n_layers, n_heads = weights.shape[:2]
     fig, axes = plt.subplots(n_layers, n_heads, figsize=(5.5 * n_heads, 5.3 * n_layers),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")  # leaves room for the title
     for (layer, head), ax in np.ndenumerate(axes):
         ax.imshow(weights[layer, head], cmap="Blues", vmin=0)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
         ax.set_yticks(range(len(labels)), labels if head == 0 else [], fontsize=8)
         ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=10)
     fig.suptitle(f"{title}: logit {logit:+.2f}", fontsize=11)
-    plt.tight_layout()
     return weights, labels
 
 
@@ -378,7 +378,8 @@ attention_maps(runs["self_attention_pe"], ids, words, "self_attention_pe");
 # layer, for the same review:
 
 # %% mystnb={"figure": {"caption": "The same maps for the model with a CLS token (first row and column) and positional encodings."}}
-weights, labels = attention_maps(runs["self_attention_cls_pe"], ids, words, "self_attention_cls_pe")
+weights, labels = attention_maps(runs["self_attention_cls_pe"], ids, words,
+                                 "self_attention_cls_pe")
 
 # %% mystnb={"figure": {"caption": "Attention of the CLS token over the review's words, mean over heads, one line per layer."}}
 cls_row = weights[:, :, 0, :].mean(dim=1)  # [layers, T'], what position 0 attends to
@@ -436,7 +437,8 @@ if tme9_records:
               f"{best.loc[chapter, 'test_acc']:.2%} test accuracy")
     print(f"self-attention {gap:+.2f} points")
 else:
-    print("No TME 9 run recorded in this profile yet: run notebooks/01_tme9_global_attention first.")
+    print("No TME 9 run recorded in this profile yet: "
+          "run notebooks/01_tme9_global_attention first.")
 
 # %% [markdown]
 # One run per model is a noisy comparison: the LSTM's five seeds alone span more than a point

@@ -109,7 +109,8 @@ sizes = SIZES[config.profile()]
 splits = energy_splits(runs.OURS[config.profile()]["n_train"])
 for name in ("train", "val", "test"):
     ids, y = getattr(splits, name)
-    print(f"{name:5s}: {len(y):7d} strands, ΔG mean {y.mean():.2f}, variance {y.var():.2f} kcal²/mol²")
+    print(f"{name:5s}: {len(y):7d} strands, ΔG mean {y.mean():.2f}, "
+          f"variance {y.var():.2f} kcal²/mol²")
 
 # %% mystnb={"figure": {"caption": "Distribution of the ensemble free energy of the training strands (ViennaRNA, DNA parameters, 37 \u00b0C)."}}
 # NBVAL_IGNORE_OUTPUT
@@ -425,7 +426,8 @@ with torch.no_grad():
 strands = decode(splits.test[0][:500])
 pair_index = np.stack([energy.partners(energy.mfe_structure(s)[0]) for s in strands])
 example = int(np.argmin(splits.test[1][:500]))
-print(strands[example], energy.mfe_structure(strands[example])[0], f"ΔG {splits.test[1][example]:.2f}")
+structure = energy.mfe_structure(strands[example])[0]
+print(strands[example], structure, f"ΔG {splits.test[1][example]:.2f}")
 heads = weights.shape[2]
 fig, axes = plt.subplots(1, heads, figsize=(3 * heads, 3.2))
 pairs = [(i, j) for i, j in enumerate(pair_index[example]) if j >= 0]
