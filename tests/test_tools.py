@@ -33,7 +33,22 @@ def test_results_page_shows_mean_and_sd_over_seeds(tmp_path):
                   "epochs": [5, 5, 5], "test_acc": [0.80, 0.82, 0.84], "mean_entropy": [None] * 3,
                   "seconds": [10, 10, 10], "device": ["cpu (x, 1 threads)"] * 3}).to_csv(csv, index=False)
     table = make_results_page.classification_table(csv, make_results_page.REPORT_TME9, ["model", "optimizer"])
-    assert "82.00 ± 2.00" in table and "74.03" in table and "| cpu |" in table
+    # mean ± sd on one line (no-break spaces), the report's number beside it
+    assert "82.00\u00a0±\u00a02.00" in table and "74.03" in table
+    # one device for every run: a sentence, not a column
+    assert "| device |" not in table and table.endswith("ran on cpu.")
+
+
+def test_results_page_keeps_the_device_column_when_devices_differ(tmp_path):
+    import pandas as pd
+
+    csv = tmp_path / "t.csv"
+    pd.DataFrame({"model": ["baseline", "attention_simple"], "optimizer": ["adam"] * 2,
+                  "seed": [0, 0], "epochs": [5, 5], "test_acc": [0.8, 0.84],
+                  "mean_entropy": [None, 4.0], "seconds": [10, 3],
+                  "device": ["cpu (x, 1 threads)", "cuda (H100)"]}).to_csv(csv, index=False)
+    table = make_results_page.classification_table(csv, {}, ["model", "optimizer"])
+    assert "| device |" in table and "| cuda |" in table and "ran on" not in table
 
 
 def test_pair_checker_spots_an_edited_source(tmp_path):

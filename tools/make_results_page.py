@@ -55,7 +55,7 @@ def _pct(series: pd.Series) -> str:
     values = 100 * series.astype(float)
     if len(values) == 1:
         return f"{values.iloc[0]:.2f}"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+    return f"{values.mean():.2f}\u00a0±\u00a0{values.std(ddof=1):.2f}"  # no-break spaces: one line
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -67,6 +67,15 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def _device(series: pd.Series) -> str:
     return ", ".join(sorted({str(d).split(" (")[0] for d in series}))
+
+
+def _markdown_with_device(frame: pd.DataFrame) -> str:
+    """The table; a ``device`` column that holds one value everywhere becomes a sentence below
+    it instead (one column less to fit on the page)."""
+    devices = frame["device"].unique() if "device" in frame else []
+    if len(devices) != 1:
+        return _markdown(frame)
+    return _markdown(frame.drop(columns="device")) + f"\n\nEvery run of this table ran on {devices[0]}."
 
 
 def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
@@ -97,7 +106,12 @@ def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
     frame = pd.DataFrame(rows)
     if "λ" in frame:
         frame.insert(2, "λ", frame.pop("λ"))
-    return _markdown(frame)
+    return _markdown_with_device(frame)
+
+
+# One table per target of the aptamer chapter, in this order, under these titles.
+APTAMER_TARGETS = {"viennarna_dG": "Ensemble free energy ΔG from ViennaRNA (DNA parameters)",
+                   "planted": "Planted-answer simulation"}
 
 
 def aptamer_table(csv: Path) -> str:
@@ -105,6 +119,7 @@ def aptamer_table(csv: Path) -> str:
     cols = ["model", "target", "params", "n_train", "epochs", "test_mse", "test_r2", "pearson", "spearman",
             "seconds", "device"]
     table = table[[c for c in cols if c in table.columns]].copy()
+    table = table.sort_values("test_mse")  # best first
     for c in ("test_mse", "test_r2", "pearson", "spearman"):
         if c in table:
             table[c] = table[c].map(lambda v: "—" if pd.isna(v) else f"{v + 0.0:.3f}".replace("-0.000", "0.000"))
@@ -114,7 +129,15 @@ def aptamer_table(csv: Path) -> str:
         table["seconds"] = table["seconds"].map(lambda v: f"{v:.0f}")
     if "device" in table:
         table["device"] = table["device"].map(lambda d: str(d).split(" (")[0])
-    return _markdown(table)
+    for c in ("params", "n_train"):
+        table[c] = table[c].map(lambda v: f"{int(v):,}")
+    table = table.rename(columns={"n_train": "strands", "test_mse": "test MSE", "test_r2": "R²",
+                                  "pearson": "Pearson", "spearman": "Spearman", "seconds": "s"})
+    order = list(APTAMER_TARGETS) + sorted(set(table["target"]) - set(APTAMER_TARGETS))
+    parts = [f"**{APTAMER_TARGETS.get(target, target)}**\n\n"
+             + _markdown_with_device(table[table["target"] == target].drop(columns="target"))
+             for target in order if (table["target"] == target).any()]
+    return "\n\n".join(parts)
 
 
 def _training_seconds(source: str) -> tuple[float, int, str]:
