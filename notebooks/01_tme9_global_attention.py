@@ -178,8 +178,8 @@ plot_learning_curves([baseline, simple], ["baseline", "simple attention"]);
 uniform = float(np.mean(np.log(data.val.lengths)))
 plot_entropy_histograms(simple, reference=uniform);
 print(f"uniform attention: {uniform:.2f} nats on average (validation reviews)")
-print("simple attention, mean validation entropy per epoch:",
-      " ".join(f"{e['val_entropy']:.2f}" for e in simple.history))
+print("simple attention, mean validation entropy per epoch:")
+print(" ".join(f"{e['val_entropy']:.2f}" for e in simple.history))
 
 # %% [markdown]
 # The attention starts uniform (the query is zero). On IMDB it leaves the uniform line within

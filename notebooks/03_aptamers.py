@@ -51,6 +51,7 @@
 # %%
 # NBVAL_IGNORE_OUTPUT
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -139,7 +140,7 @@ print(encode(["ACGTacgt"], length=8))
 try:
     encode(["ACGTACGT", "ACGUACGT"], length=8)
 except ValueError as err:
-    print("ValueError:", err)
+    print(textwrap.fill(f"ValueError: {err}", width=88))
 
 # %% [markdown]
 # ## Baselines

@@ -84,6 +84,22 @@ def test_book_notebooks_show_full_profile_outputs_without_errors_or_training_log
                 f"{path.name}: a training log in the book; run the training script, then make full"
 
 
+# Characters of printed output that fit the book's column (code font of book/_static/custom.css).
+OUTPUT_WIDTH = 92
+
+
+def test_printed_outputs_fit_the_book_column():
+    """A longer line of printed text makes its output box scroll sideways in the book: wrap it
+    (``textwrap.fill``) or print it in parts."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "stream":
+                    continue
+                long = [line for line in output["text"].splitlines() if len(line) > OUTPUT_WIDTH]
+                assert not long, f"{path.name}: output wider than the book:\n{long[0]}"
+
+
 def test_every_figure_of_the_book_has_a_caption():
     """A cell that draws a figure carries ``mystnb.figure.caption`` (written in the ``.py`` cell
     header), so the book shows the figure with a caption."""

@@ -137,4 +137,4 @@ def check_entropy_penalty(fn) -> None:
         expect_close(f"loss with lam={lam}", got, bce + lam * mean_entropy,
                      "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
                      "mean binary cross-entropy plus lam times the MEAN entropy over the batch.")
-    passed("entropy_penalised_loss (BCE + λ · mean of tme_lib.metrics.attention_entropy)")
+    passed("entropy_penalised_loss (BCE + λ · mean attention entropy)")
