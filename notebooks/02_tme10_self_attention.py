@@ -275,8 +275,8 @@ check_prepend_cls(prepend_cls)
 #   position-wise MLP four times wider than $d$ (it costs $T d^2$ per layer, attention $T^2 d$:
 #   width there is cheap). About 40 k learned parameters.
 # - **Entropy on a sample.** To record the entropy, the trainer's evaluation must build every
-#   weight, $L \times H \times T^2$ numbers per review, about five times the cost of the fused
-#   kernel. It does so on every tenth validation batch only (`entropy_every`); since batches
+#   weight, $L \times n_h \times T^2$ numbers per review ($L$ layers, $n_h$ heads), about five
+#   times the cost of the fused kernel. It does so on every tenth validation batch only (`entropy_every`); since batches
 #   are sorted by length, that sample covers every length. Accuracy and loss use every batch.
 # - **Batch size** by measurement, not by memory: `benchmarks/bench_tme10.py` times training
 #   steps for 16 to 128 reviews of 400 tokens on one core. Throughput is flat over that range
