@@ -36,8 +36,8 @@ nbtest: $(STAMP)  ## run every notebook top to bottom in the smoke profile
 	cache=$$(mktemp -d) && TME_PROFILE=smoke TME_CACHE_DIR=$$cache $(BIN)/python -m pytest --nbval-lax \
 	  -p no:cacheprovider $(NOTEBOOKS); status=$$?; rm -rf $$cache; exit $$status
 
-lab: $(STAMP)  ## open the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks
+lab: $(STAMP)  ## open JupyterLab at the root (notebooks/: the chapters; student/notebooks/: yours)
+	$(BIN)/jupyter lab
 
 runs: $(STAMP)  ## regenerate every full-profile run record and results table (hours on a CPU)
 	TME_PROFILE=full $(BIN)/python tools/run_tme9.py

@@ -23,7 +23,8 @@ README = """# Student notebooks
 Each notebook teaches one chapter; the cells tagged `exercise` raise `NotImplementedError` with a
 hint until you complete them. Work like this:
 
-1. `make lab` at the root of the repository (or `jupyter lab student/notebooks`).
+1. `make lab` at the root of the repository, then open `student/notebooks/` in JupyterLab's
+   file browser (or run `jupyter lab student/notebooks`).
 2. Run a notebook top to bottom in the smoke profile first (the default, `TME_PROFILE=smoke`):
    it takes under a minute on a laptop CPU and uses a generated corpus.
 3. Complete an exercise, run the cell, then the checker cell below it (`check_...`): it says
