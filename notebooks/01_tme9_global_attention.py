@@ -529,7 +529,8 @@ table = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
 table["report_test_acc"] = [
     REPORT.get((m, o)) if lam == 0 else None
     for m, o, lam in zip(table["model"], table["optimizer"], table["entropy_weight"])]
-table
+table[["model", "optimizer", "entropy_weight", "runs", "epochs", "val_acc", "test_acc",
+       "test_acc_sd", "mean_entropy", "report_test_acc"]]
 
 # %% [markdown]
 # What the table says:

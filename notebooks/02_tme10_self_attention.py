@@ -306,11 +306,11 @@ records = [tme10.run(cfg, data, vectors, progress=False) for cfg in plan]
 runs = {r.config["model"]: r for r in records if r.config["seed"] == 0}  # seed 0, for the figures
 
 # %%
-table = results_table(records, ["name", "epochs", "train_loss", "train_acc", "val_loss",
-                                "val_acc", "test_loss", "test_acc", "mean_entropy", "seconds"])
+table = results_table(records, ["name", "epochs", "train_acc", "val_loss", "val_acc",
+                                "test_acc", "mean_entropy", "seconds"])
 table = table.set_index("name")
-table["largest val-loss rise"] = [tme10.largest_rise([e["val_loss"] for e in r.history])
-                                  for r in records]
+table["val-loss rise"] = [tme10.largest_rise([e["val_loss"] for e in r.history])
+                          for r in records]  # largest rise between two epochs
 display(table.round(4))
 print("device:", records[0].device, "| total training time:",
       f"{sum(r.seconds for r in records) / 60:.1f} min")
@@ -332,7 +332,7 @@ plt.tight_layout()
 # %% [markdown]
 # How to read these curves: the validation loss is the honest signal (the training loss is
 # measured with dropout on, while the weights move). The *largest rise* of the validation loss
-# from one epoch to the next, in the table, measures how unstable a run is: the report saw jumps
+# from one epoch to the next (column `val-loss rise` of the table) measures how unstable a run is: the report saw jumps
 # after ten epochs with batches of 16. The entropy says how spread the attention is: the
 # dotted line is the entropy of a uniform attention over a whole review; heads that look at a
 # few words fall far below it.
