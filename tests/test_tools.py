@@ -36,7 +36,7 @@ def test_results_page_shows_mean_and_sd_over_seeds(tmp_path):
     # mean ± sd on one line (no-break spaces), the report's number beside it
     assert "82.00\u00a0±\u00a02.00" in table and "74.03" in table
     # one device for every run: a sentence, not a column
-    assert "| device |" not in table and table.endswith("ran on cpu.")
+    assert "| device |" not in table and table.endswith("in this table: cpu.")
 
 
 def test_results_page_keeps_the_device_column_when_devices_differ(tmp_path):
@@ -48,7 +48,7 @@ def test_results_page_keeps_the_device_column_when_devices_differ(tmp_path):
                   "mean_entropy": [None, 4.0], "seconds": [10, 3],
                   "device": ["cpu (x, 1 threads)", "cuda (H100)"]}).to_csv(csv, index=False)
     table = make_results_page.classification_table(csv, {}, ["model", "optimizer"])
-    assert "| device |" in table and "| cuda |" in table and "ran on" not in table
+    assert "| device |" in table and "| cuda |" in table and "in this table" not in table
 
 
 def test_pair_checker_spots_an_edited_source(tmp_path):

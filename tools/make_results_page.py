@@ -75,7 +75,7 @@ def _markdown_with_device(frame: pd.DataFrame) -> str:
     devices = frame["device"].unique() if "device" in frame else []
     if len(devices) != 1:
         return _markdown(frame)
-    return _markdown(frame.drop(columns="device")) + f"\n\nEvery run of this table ran on {devices[0]}."
+    return _markdown(frame.drop(columns="device")) + f"\n\nDevice of every run in this table: {devices[0]}."
 
 
 def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
