@@ -75,3 +75,9 @@ def test_unknown_profile_is_rejected(monkeypatch):
     monkeypatch.setenv("TME_PROFILE", "fast")
     with pytest.raises(ValueError, match="smoke"):
         config.profile()
+
+
+def test_device_kind_keeps_the_kind_of_a_device_description():
+    assert records.device_kind("cpu (x86_64, 1 threads)") == "cpu"
+    assert records.device_kind("cuda (NVIDIA H100 80GB HBM3)") == "cuda"
+    assert records.device_kind("mps") == "mps"

@@ -69,6 +69,12 @@ def read_record(path: Path) -> RunRecord:
     return RunRecord(**json.loads(Path(path).read_text()))
 
 
+def device_kind(description: str) -> str:
+    """The kind of device of a record's description: ``"cpu (x86_64, 1 threads)"`` -> ``"cpu"``,
+    ``"cuda (NVIDIA H100)"`` -> ``"cuda"``."""
+    return str(description).split(" (")[0]
+
+
 def load_or_train(cfg: TrainConfig, build_model: Callable[[], torch.nn.Module], loaders,
                   device=None, progress: bool = True, retrain: bool = False) -> RunRecord:
     """Load the record (and weights) of ``cfg`` if it exists, else train and save it.
@@ -87,9 +93,8 @@ def load_or_train(cfg: TrainConfig, build_model: Callable[[], torch.nn.Module], 
         if weights.exists():
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         record.model = model.to(device)
-        device = record.device.split(" (")[0]  # "cpu (x86_64, 1 threads)" -> "cpu"
-        print(f"Loaded {cfg.chapter}/{cfg.name} ({record.seconds:.0f} s on {device}, "
-              f"code {record.code_version})")
+        print(f"Loaded {cfg.chapter}/{cfg.name} ({record.seconds:.0f} s on "
+              f"{device_kind(record.device)}, code {record.code_version})")
         return record
 
     stale = sorted(p.name for p in path.parent.glob(f"{cfg.name}-*.json") if p != path)

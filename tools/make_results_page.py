@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tme_lib.records import device_kind
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "results.md"
 COSTS = ROOT / "book" / "_generated" / "costs.md"  # included by book/intro.md
@@ -66,7 +68,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def _device(series: pd.Series) -> str:
-    return ", ".join(sorted({str(d).split(" (")[0] for d in series}))
+    return ", ".join(sorted({device_kind(d) for d in series}))
 
 
 def _markdown_with_device(frame: pd.DataFrame) -> str:
@@ -128,7 +130,7 @@ def aptamer_table(csv: Path) -> str:
     if "seconds" in table:
         table["seconds"] = table["seconds"].map(lambda v: f"{v:.0f}")
     if "device" in table:
-        table["device"] = table["device"].map(lambda d: str(d).split(" (")[0])
+        table["device"] = table["device"].map(device_kind)
     for c in ("params", "n_train"):
         table[c] = table[c].map(lambda v: f"{int(v):,}")
     table = table.rename(columns={"n_train": "strands", "test_mse": "test MSE", "test_r2": "R²",
