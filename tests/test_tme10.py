@@ -44,9 +44,9 @@ def train_some_steps(model, steps=3):
 
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
-@pytest.mark.parametrize("positional", [False, True])
-def test_padding_does_not_change_the_logit(norm, pooling, positional):
-    model = make_model(norm=norm, pooling=pooling, positional=positional)
+@pytest.mark.parametrize("positional,slope", [(False, 0.0), (True, 0.0), (False, 0.5)])
+def test_padding_does_not_change_the_logit(norm, pooling, positional, slope):
+    model = make_model(norm=norm, pooling=pooling, positional=positional, distance_slope=slope)
     train_some_steps(model)
     model.eval()
     x, mask = padded_batch()
@@ -59,8 +59,9 @@ def test_padding_does_not_change_the_logit(norm, pooling, positional):
 
 
 @pytest.mark.parametrize("pooling,extra", [("mean", 0), ("cls", 1)])
-def test_attention_shapes_and_padding_weights(pooling, extra):
-    model = make_model(pooling=pooling, n_layers=3).eval()
+@pytest.mark.parametrize("slope", [0.0, 0.7])
+def test_attention_shapes_and_padding_weights(pooling, extra, slope):
+    model = make_model(pooling=pooling, n_layers=3, distance_slope=slope).eval()
     x, mask = padded_batch()
     logits, attention = model(x, mask)
     assert logits.shape == (2,) and attention is None
@@ -70,6 +71,36 @@ def test_attention_shapes_and_padding_weights(pooling, extra):
     torch.testing.assert_close(logits_w, logits, atol=1e-5, rtol=1e-5)
     assert torch.all(attention[1, ..., extra + 3:] == 0)  # padding keys of review 1
     torch.testing.assert_close(attention.sum(-1), torch.ones(2, 3, 2, length))
+
+
+def test_distance_bias_formula():
+    bias = tme10.distance_bias(4, 0.5)
+    expected = torch.tensor([[0.0, -0.5, -1.0, -1.5], [-0.5, 0.0, -0.5, -1.0],
+                             [-1.0, -0.5, 0.0, -0.5], [-1.5, -1.0, -0.5, 0.0]])
+    torch.testing.assert_close(bias, expected)
+    with_cls = tme10.distance_bias(4, 0.5, cls=True)
+    assert torch.all(with_cls[0] == 0) and torch.all(with_cls[:, 0] == 0)
+    torch.testing.assert_close(with_cls[1:, 1:], expected[:3, :3])  # words: unchanged distances
+    assert tme10.distance_bias(4, 0.0) is None
+
+
+@pytest.mark.parametrize("pooling,extra", [("mean", 0), ("cls", 1)])
+def test_distance_bias_reaches_every_layer(pooling, extra):
+    """With the query map zeroed every score is 0, so each layer's weights are the distance
+    prior alone: row i ∝ exp(-slope·|i - j|) over the real keys (the CLS token: uniform)."""
+    slope = 0.8
+    model = make_model(pooling=pooling, n_layers=2, distance_slope=slope).eval()
+    for layer in model.layers:
+        torch.nn.init.zeros_(layer.attention.query.weight)
+        torch.nn.init.zeros_(layer.attention.query.bias)
+    x, mask = padded_batch()
+    _, attention = model(x, mask, need_weights=True)
+    length = 3 + extra  # review 1 has 3 real words
+    prior = tme10.distance_bias(length, slope, cls=extra == 1).exp()
+    prior = prior / prior.sum(-1, keepdim=True)
+    for layer in range(2):
+        for head in range(2):
+            torch.testing.assert_close(attention[1, layer, head, :length, :length], prior)
 
 
 def test_cls_token_is_prepended_with_a_real_mask():
@@ -124,8 +155,9 @@ def test_masked_batch_norm_ignores_padding_values():
 def test_variants_differ_only_in_pooling_and_positions():
     vectors = torch.randn(VOCAB, DIM)
     built = {name: tme10.build_model(name, vectors, d_model=8, n_heads=2) for name in tme10.VARIANTS}
-    assert [(m.pooling, m.positional) for m in built.values()] == [
-        ("mean", False), ("mean", True), ("cls", False), ("cls", True)]
+    assert [(m.pooling, m.positional, m.distance_slope) for m in built.values()] == [
+        ("mean", False, 0), ("mean", True, 0), ("cls", False, 0), ("cls", True, 0),
+        ("mean", False, 0.25)]
     assert {cfg.model for cfg in tme10.plan()} == set(tme10.VARIANTS)
     assert len({cfg.hash() for cfg in tme10.plan()}) == len(tme10.plan())
 

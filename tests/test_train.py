@@ -166,3 +166,13 @@ def test_fields_added_later_keep_the_hash_of_existing_records():
     base = cfg()
     assert cfg(entropy_every=1).hash() == base.hash()  # the default is not hashed
     assert cfg(entropy_every=10).hash() != base.hash()
+
+
+def test_get_device_flushes_denormals_on_the_cpu():
+    """Denormal floats (below 1.2e-38, e.g. exp of very negative scores) slow x86 CPUs tens of
+    times; get_device rounds them to 0."""
+    from tme_lib import config
+
+    if config.get_device(verbose=False).type != "cpu":
+        pytest.skip("flushing concerns the CPU")
+    assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
