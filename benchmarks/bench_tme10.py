@@ -1,6 +1,7 @@
 """Training throughput and peak memory of the TME 10 self-attention classifier.
 
     python benchmarks/bench_tme10.py [--steps 3] [--d-model 32] [--heads 1] [--layers 3]
+                                     [--distance-slope 0.25] [--keep-denormals]
 
 For a few batch sizes (at ``--length`` tokens) and a few lengths (at ``--batch``) it times
 training steps (forward, backward, Adam) with PyTorch's fused attention kernel; then, at the
@@ -11,6 +12,10 @@ length bucket. It prints reviews per second and the peak memory added by the pas
 CPU the peak is the growth of the process's peak resident memory (Linux ``ru_maxrss``), on a
 GPU ``torch.cuda.max_memory_allocated``. Set ``TME_THREADS`` to the thread count training
 will use. The batch size of the full TME 10 runs was chosen with this script.
+
+``--distance-slope`` adds the distance bias of ``self_attention_distance``; ``--keep-denormals``
+turns off the flushing of denormal floats to zero that ``config.get_device`` applies, to see
+what it saves (with the distance bias, many attention weights fall in the denormal range).
 """
 
 from __future__ import annotations
@@ -35,9 +40,13 @@ def _peak_rss_mib() -> float:
 def measure(batch_size: int, length: int, mode: str, args) -> dict:
     """Reviews per second and peak added memory (MiB) of ``args.steps`` steps of ``mode``."""
     device = config.get_device(verbose=False)
+    if args.keep_denormals:
+        torch.set_flush_denormal(False)
     config.set_seed(0)
     model = SelfAttentionClassifier(torch.randn(VOCAB, DIM), d_model=args.d_model,
-                                    n_layers=args.layers, n_heads=args.heads).to(device)
+                                    n_layers=args.layers, n_heads=args.heads,
+                                    ffn_mult=args.ffn_mult,
+                                    distance_slope=args.distance_slope).to(device)
     model.need_weights = mode != "train-fused"
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randint(2, VOCAB, (batch_size, length), device=device)
@@ -95,8 +104,9 @@ def main(args) -> None:
     jobs += [(args.batch, t, "train-fused") for t in args.lengths
              if t != args.length or args.batch not in args.batch_sizes]
     jobs += [(args.batch, args.length, mode) for mode in ("train-explicit", "eval-weights")]
-    print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads; "
-          f"{args.steps} timed steps per configuration")
+    print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads, MLP "
+          f"{args.ffn_mult}·d, distance slope {args.distance_slope:g}; denormals "
+          f"{'kept' if args.keep_denormals else 'flushed'}; {args.steps} timed steps per configuration")
     print(f"{'batch':>5} {'tokens':>6} {'mode':>14} {'reviews/s':>10} {'peak MiB':>9}  device")
     for job in jobs:
         r = run((*job, args))
@@ -110,6 +120,9 @@ if __name__ == "__main__":
     parser.add_argument("--d-model", type=int, default=32)
     parser.add_argument("--heads", type=int, default=1)
     parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--ffn-mult", type=int, default=4)
+    parser.add_argument("--distance-slope", type=float, default=0.0)
+    parser.add_argument("--keep-denormals", action="store_true")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--length", type=int, default=400, help="length of the batch-size sweep")
     parser.add_argument("--batch", type=int, default=32, help="batch size of the length sweep")

@@ -162,6 +162,20 @@ def test_variants_differ_only_in_pooling_and_positions():
     assert len({cfg.hash() for cfg in tme10.plan()}) == len(tme10.plan())
 
 
+def test_slope_search_configs(monkeypatch):
+    """The slope search replaces the variant's slope, is named after it and never collides
+    with a run of the plan (its runs stay out of the results table)."""
+    monkeypatch.setenv("TME_PROFILE", "full")
+    search = tme10.slope_search()
+    assert [cfg.model_kwargs["distance_slope"] for cfg in search] == list(tme10.OTHER_SLOPES["full"])
+    assert all(cfg.name.endswith(f"-m{cfg.model_kwargs['distance_slope']:g}") for cfg in search)
+    names = {cfg.name for cfg in tme10.plan()}
+    assert not names & {cfg.name for cfg in search}
+    model = tme10.build_model("self_attention_distance", torch.randn(VOCAB, DIM),
+                              **search[0].model_kwargs)
+    assert model.distance_slope == tme10.OTHER_SLOPES["full"][0] != 0.25
+
+
 def test_largest_rise():
     assert tme10.largest_rise([0.7, 0.5, 0.6, 0.55, 0.9, 0.4]) == pytest.approx(0.35)
     assert tme10.largest_rise([0.7, 0.6, 0.5]) == 0.0

@@ -2,10 +2,11 @@
 
     TME_PROFILE=full TME_DATA_DIR=<folder with aclImdb_v1.tar.gz> python tools/run_tme10.py
 
-Trains every run of :func:`tme_lib.tme10.plan` that has no record yet (an interrupted run
-resumes from its last epoch), then writes ``results/tme10.csv`` (one row per run, the columns of
-TME 9's table) and prints the mean ± sd summary and each run's largest epoch-to-epoch rise of
-the validation loss. ``--only PATTERN`` restricts to runs whose name contains a pattern;
+Trains every run of :func:`tme_lib.tme10.plan` and of the slope search
+(:func:`tme_lib.tme10.slope_search`) that has no record yet (an interrupted run resumes from its
+last epoch), then writes ``results/tme10.csv`` (one row per run of the plan, the columns of
+TME 9's table) and prints the mean ± sd summary, each run's largest epoch-to-epoch rise of the
+validation loss and the validation accuracy of each slope tried. ``--only PATTERN`` restricts to runs whose name contains a pattern;
 ``--table`` only rewrites the table. In the smoke profile the records and the table go to the
 cache folder, never to ``results/``.
 """
@@ -28,7 +29,8 @@ def table_path():
 
 
 def main(only: list[str], table_only: bool) -> None:
-    todo = [cfg for cfg in tme10.plan() if not only or any(p in cfg.name for p in only)]
+    todo = [cfg for cfg in tme10.plan() + tme10.slope_search()
+            if not only or any(p in cfg.name for p in only)]
     if not table_only:
         loaded = None  # data and vectors, loaded once (all runs share them)
         for k, cfg in enumerate(todo, 1):
@@ -47,6 +49,9 @@ def main(only: list[str], table_only: bool) -> None:
     for record in records:
         rise = tme10.largest_rise([e["val_loss"] for e in record.history])
         print(f"{record.name}: largest rise of the validation loss between epochs {rise:.4f}")
+    for record in tme10.existing_records(tme10.slope_search()):
+        print(f"{record.name}: validation accuracy {record.final['val_acc']:.4f} "
+              f"(slope {record.config['model_kwargs']['distance_slope']:g})")
     print(f"{len(table)} runs in {table_path()}")
 
 
