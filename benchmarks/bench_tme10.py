@@ -106,7 +106,8 @@ def main(args) -> None:
     jobs += [(args.batch, args.length, mode) for mode in ("train-explicit", "eval-weights")]
     print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads, MLP "
           f"{args.ffn_mult}·d, distance slope {args.distance_slope:g}; denormals "
-          f"{'kept' if args.keep_denormals else 'flushed'}; {args.steps} timed steps per configuration")
+          f"{'kept' if args.keep_denormals else 'flushed'}; "
+          f"{args.steps} timed steps per configuration")
     print(f"{'batch':>5} {'tokens':>6} {'mode':>14} {'reviews/s':>10} {'peak MiB':>9}  device")
     for job in jobs:
         r = run((*job, args))

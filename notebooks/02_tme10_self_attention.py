@@ -456,6 +456,23 @@ plt.tight_layout()
 attention_maps(runs["self_attention_distance"], ids, words, "self_attention_distance");
 
 # %% [markdown]
+# How far does each layer look, on average? For the first 256 validation reviews, the distance
+# $|i - j|$ weighted by the attention, $\sum_j \alpha_{ij} |i - j|$, averaged over the words $i$
+# (`metrics.attention_distance`), for the three mean-pooling models; a uniform attention over a
+# review of $n$ words would give $(n^2 - 1)/(3n)$.
+
+# %%
+n_reviews = 256
+lengths = data.val.lengths[:n_reviews].astype(float)
+mean_pooling = ("self_attention", "self_attention_pe", "self_attention_distance")
+reach = pd.DataFrame(
+    {name: tme10.mean_attention_distance(runs[name].model, data.val, n_reviews).numpy()
+     for name in mean_pooling},
+    index=[f"layer {k + 1}" for k in range(len(runs["self_attention"].model.layers))]).T
+reach["uniform"] = float(np.mean((lengths**2 - 1) / (3 * lengths)))
+display(reach.round(1))
+
+# %% [markdown]
 # What the maps show, for the review of the book (full profile: a short negative review that ends
 # with a mark, "( 3 / 10 )"):
 #

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tme_lib.metrics import accuracy, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
+from tme_lib.metrics import accuracy, attention_distance, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
 
 
 def test_entropy_of_uniform_is_log_n():
@@ -58,3 +58,20 @@ def test_regression_scores():
     assert pearson(2 * y + 1, y) == pytest.approx(1.0)
     assert spearman(y ** 3, y) == pytest.approx(1.0)
     assert spearman(-y, y) == pytest.approx(-1.0)
+
+
+def test_attention_distance_uniform_identity_and_padding():
+    n, T = 5, 7
+    mask = torch.tensor([[True] * n + [False] * (T - n)])
+    uniform = torch.zeros(1, 2, T, T)  # [B, heads, T, T]
+    uniform[..., :n] = 1 / n
+    uniform[..., n:, :] = 0.5  # rows of padding queries: whatever they hold must not count
+    expected = (n * n - 1) / (3 * n)
+    torch.testing.assert_close(attention_distance(uniform, mask), torch.full((1, 2), expected))
+    identity = torch.eye(T).expand(1, 2, T, T)
+    torch.testing.assert_close(attention_distance(identity, mask), torch.zeros(1, 2))
+    neighbour = torch.diag(torch.ones(T - 1), 1)[None]  # query i looks at i + 1 only
+    torch.testing.assert_close(attention_distance(neighbour, torch.ones(1, T, dtype=torch.bool)),
+                               torch.tensor([(T - 1) / T]))
+    with pytest.raises(ValueError, match="words only"):
+        attention_distance(torch.zeros(1, T + 1, T + 1), mask)

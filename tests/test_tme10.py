@@ -103,6 +103,28 @@ def test_distance_bias_reaches_every_layer(pooling, extra):
             torch.testing.assert_close(attention[1, layer, head, :length, :length], prior)
 
 
+def test_mean_attention_distance_shrinks_with_the_slope():
+    """Query maps zeroed: every layer attends by the distance prior alone, uniform at slope 0
+    ((n² - 1)/(3n) over n words) and much closer with a steep slope."""
+    import numpy as np
+
+    from tme_lib.imdb import TokenSplit
+
+    rng = np.random.default_rng(0)  # six reviews of nine words
+    split = TokenSplit(rng.integers(2, VOCAB, 54).astype(np.int32), np.arange(0, 55, 9),
+                       np.array([0, 1] * 3, dtype=np.float32))
+    distances = {}
+    for slope in (0.0, 2.0):
+        model = make_model(n_layers=2, distance_slope=slope)
+        for layer in model.layers:
+            torch.nn.init.zeros_(layer.attention.query.weight)
+            torch.nn.init.zeros_(layer.attention.query.bias)
+        distances[slope] = tme10.mean_attention_distance(model, split, n_reviews=4, batch_size=2)
+        assert distances[slope].shape == (2,)
+    torch.testing.assert_close(distances[0.0], torch.full((2,), (81 - 1) / 27))
+    assert torch.all(distances[2.0] < 0.5)
+
+
 def test_cls_token_is_prepended_with_a_real_mask():
     model = make_model(pooling="cls", positional=False)
     x, mask = padded_batch()

@@ -48,6 +48,23 @@ def attention_entropy(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return per_query_mean.reshape(h.shape[0], -1).mean(-1)
 
 
+def attention_distance(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """How far self-attention looks: ``Σ_j α_ij |i - j|`` for each real query ``i``, averaged over
+    the real queries of each example.
+
+    ``weights`` ``[B, ..., T, T]`` (layers, heads), ``mask`` ``[B, T]`` True on real tokens, with
+    no special token (the positions must be the words'). Returns ``[B, ...]``. A uniform
+    attention over ``n`` words gives ``(n² - 1) / (3n)``; attending to oneself gives 0.
+    """
+    if weights.shape[-1] != mask.shape[-1]:
+        raise ValueError(f"attention over {weights.shape[-1]} positions but mask has "
+                         f"{mask.shape[-1]}: attention_distance needs weights over words only")
+    position = torch.arange(mask.shape[-1], device=weights.device, dtype=weights.dtype)
+    per_query = (weights * (position[:, None] - position[None, :]).abs()).sum(-1)  # [B, ..., T]
+    q = mask.to(weights.dtype).reshape(mask.shape[0], *([1] * (per_query.dim() - 2)), mask.shape[1])
+    return (per_query * q).sum(-1) / q.sum(-1).clamp_min(1.0)
+
+
 def uniform_entropy(mask: torch.Tensor) -> torch.Tensor:
     """Entropy log n of the uniform distribution over each example's n real tokens."""
     return torch.log(mask.sum(-1).clamp_min(1).to(torch.float32))

@@ -19,6 +19,8 @@ from torch import nn
 
 from . import config
 from .attention import MultiHeadAttention, positional_encoding
+from .batching import BucketLoader
+from .metrics import attention_distance
 from .records import RunRecord, load_or_train, read_record, record_path
 from .tme9 import load_data, make_loaders
 from .train import TrainConfig
@@ -263,7 +265,8 @@ MORE_SEEDS = {"full": {"self_attention": (1, 2, 3, 4), "self_attention_distance"
 
 def plan() -> list[TrainConfig]:
     """The runs of the chapter's results table in the active profile: the five variants, seed by
-    seed, then the extra seeds (the slope search is :func:`slope_search`). ``tools/run_tme10.py`` trains them; the notebook loads them."""
+    seed, then the extra seeds (the slope search is :func:`slope_search`).
+    ``tools/run_tme10.py`` trains them; the notebook loads them."""
     runs = [run_config(name, seed) for seed in SEEDS[config.profile()] for name in VARIANTS]
     return runs + [run_config(name, seed) for name, seeds in MORE_SEEDS[config.profile()].items()
                    for seed in seeds]
@@ -294,6 +297,26 @@ def largest_rise(values: list[float]) -> float:
     """Largest increase between consecutive values (``max_e v[e] - v[e-1]``, 0 if it never
     rises): applied to the validation loss per epoch, it measures how unstable a run is."""
     return max([0.0] + [b - a for a, b in zip(values, values[1:])])
+
+
+@torch.no_grad()
+def mean_attention_distance(model: SelfAttentionClassifier, split, n_reviews: int = 256,
+                            batch_size: int = 32) -> torch.Tensor:
+    """Average distance ``|i - j|`` under the attention of each layer, ``[n_layers]``, over the
+    first ``n_reviews`` reviews of ``split``, rounded up to whole batches (mean over real
+    queries, heads and reviews; see :func:`tme_lib.metrics.attention_distance`). For models
+    without a CLS token. Section "What do the heads look at?"."""
+    model.eval()
+    device = next(model.parameters()).device
+    totals, count = 0.0, 0
+    for batch in BucketLoader(split, batch_size, shuffle=False, bucket=False):
+        batch = batch.to(device)
+        _, weights = model(batch.x, batch.mask, need_weights=True)  # [B, L, H, T, T]
+        totals = totals + attention_distance(weights, batch.mask).mean(-1).sum(0).cpu()
+        count += len(batch.x)
+        if count >= n_reviews:
+            break
+    return totals / count
 
 
 @torch.no_grad()
