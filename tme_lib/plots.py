@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 
@@ -15,6 +16,7 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     labels = labels or [r.name for r in records]
+    has_train = False
     for record, label, color in zip(records, labels, plt.cm.tab10.colors * 3):
         epochs = [e["epoch"] for e in record.history]
         best = record.final.get("best_epoch")
@@ -23,6 +25,7 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
             val = [e.get(f"val_{key}") for e in record.history]
             if any(v is not None for v in train):
                 ax.plot(epochs, train, color=color, label=f"{label} (train)")
+                has_train = True
             ax.plot(epochs, val, color=color, ls="--", label=f"{label} (validation)")
             if best:
                 ax.plot(best, val[best - 1], "o", color=color)
@@ -31,7 +34,12 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
         ax.set(xlabel="epoch", ylabel=names.get(key, key), title=f"{names.get(key, key).capitalize()} per epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=8)
+    # One legend entry per run (its colour) and one per line style, beside the axes.
+    handles = [Line2D([], [], color=color, label=label)
+               for label, color in zip(labels, plt.cm.tab10.colors * 3)]
+    handles += [Line2D([], [], color="grey", label="training")] if has_train else []
+    handles += [Line2D([], [], color="grey", ls="--", label="validation")]
+    axes[-1].legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     plt.tight_layout()
     return axes
 
