@@ -42,6 +42,7 @@ from IPython.display import display
 
 from tme_lib import attention, config, tme10
 from tme_lib.checkers.tme10 import (
+    check_distance_bias,
     check_positional_encoding,
     check_prepend_cls,
     check_scaled_dot_product_attention,
@@ -283,6 +284,23 @@ check_prepend_cls(prepend_cls)
 # `bias` argument of `attention.scaled_dot_product_attention`, which the aptamer chapter uses
 # for base pairs).
 #
+# **Exercise.** Write `distance_bias(length, slope)` returning the `[length, length]` matrix
+# $b_{ij} = -m\,|i - j|$ (no CLS token).
+
+# %% tags=["solution", "hide-input"]
+def distance_bias(length, slope):
+    """b[i, j] = -slope * |i - j| for positions i, j of one sequence."""
+    # BEGIN SOLUTION
+    # HINT: position = torch.arange(length, dtype=torch.float32); broadcast position[:, None] against position[None, :].
+    position = torch.arange(length, dtype=torch.float32)
+    return -slope * (position[:, None] - position[None, :]).abs()
+    # END SOLUTION
+
+
+# %%
+check_distance_bias(distance_bias)
+
+# %% [markdown]
 # A note on speed: with this bias many scores are very negative, and their exponentials fall
 # below $10^{-38}$, the range of *denormal* floats, which x86 CPUs process tens of times more
 # slowly. `config.get_device` therefore rounds them to 0 (`torch.set_flush_denormal`). On one

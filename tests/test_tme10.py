@@ -232,6 +232,7 @@ EXERCISES = {
     "positional_encoding": checkers.check_positional_encoding,
     "self_attention_layer": checkers.check_self_attention_layer,
     "prepend_cls": checkers.check_prepend_cls,
+    "distance_bias": checkers.check_distance_bias,
 }
 
 
@@ -367,3 +368,26 @@ def cls_marked_as_padding(h, mask, cls):
 def test_cls_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_prepend_cls(wrong)
+
+
+def bias_positive(length, slope):
+    return -SOLUTIONS["distance_bias"](length, slope)
+
+
+def bias_without_abs(length, slope):
+    position = torch.arange(length, dtype=torch.float32)
+    return -slope * (position[:, None] - position[None, :])
+
+
+def bias_squared(length, slope):
+    return -slope * SOLUTIONS["distance_bias"](length, 1.0) ** 2
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (bias_positive, "sign is reversed"),
+    (bias_without_abs, "absolute value"),
+    (bias_squared, "values differ|-slope"),
+])
+def test_distance_bias_checker_rejects_wrong_answers(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        checkers.check_distance_bias(wrong)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from tme_lib.attention import positional_encoding, scaled_dot_product_attention
-from tme_lib.tme10 import SelfAttentionLayer
+from tme_lib.tme10 import SelfAttentionLayer, distance_bias
 
 from . import ExerciseError, call_student, expect_close, passed
 
@@ -156,5 +156,26 @@ def check_prepend_cls(fn) -> None:
     passed(name)
 
 
+def check_distance_bias(fn) -> None:
+    """``fn(length, slope) -> FloatTensor[length, length]`` with ``b[i, j] = -slope·|i - j|``."""
+    name = "distance_bias"
+    for length, slope in [(5, 0.25), (9, 1.5)]:
+        got = call_student(fn, length, slope)
+        expected = distance_bias(length, slope)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+            got = got.float()
+            if torch.allclose(got, -expected):
+                raise ExerciseError(f"{name}: the sign is reversed: far words must lose score, "
+                                    "b[i, j] = -m·|i - j| (a negative number off the diagonal).")
+            position = torch.arange(length, dtype=torch.float32)
+            if torch.allclose(got, -slope * (position[:, None] - position[None, :])) or \
+                    torch.allclose(got, -slope * (position[None, :] - position[:, None])):
+                raise ExerciseError(f"{name}: the distance needs an absolute value, |i - j|: a "
+                                    "word before the query is as far as a word after it.")
+        expect_close(f"{name}({length}, {slope})", got, expected,
+                     "b[i, j] = -slope·|i - j|: 0 on the diagonal, -slope next to it, and so on.")
+    passed(name)
+
+
 __all__ = ["check_scaled_dot_product_attention", "check_positional_encoding",
-           "check_self_attention_layer", "check_prepend_cls"]
+           "check_self_attention_layer", "check_prepend_cls", "check_distance_bias"]
