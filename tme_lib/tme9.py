@@ -343,7 +343,7 @@ ENTROPY_SEEDED = ("attention_query_value", 0.01)
 COLLAPSE_LAMBDA = 1.0
 SEEDS = {"full": (0, 1, 2), "smoke": (0,)}
 # Models with more seeds than ``SEEDS``: in the full profile the LSTM, the model TME 10's best
-# variant is compared with (five seeds a side, as ``tme10.MORE_SEEDS``).
+# variant is compared with (eight seeds a side, as ``tme10.MORE_SEEDS``).
 MORE_SEEDS = {"full": {"attention_lstm": (3, 4, 5, 6, 7)}, "smoke": {}}
 
 
