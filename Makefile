@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+JOBS ?= 1
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: help install book test unit nbtest lab full times runs student screenshots bench clean
@@ -40,9 +41,7 @@ lab: $(STAMP)  ## open JupyterLab at the root (notebooks/: the chapters; student
 	$(BIN)/jupyter lab
 
 runs: $(STAMP)  ## regenerate every full-profile run record and results table (hours on a CPU)
-	TME_PROFILE=full $(BIN)/python tools/run_tme9.py
-	TME_PROFILE=full $(BIN)/python tools/run_tme10.py
-	TME_PROFILE=full $(BIN)/python tools/run_aptamers.py
+	TME_PROFILE=full $(BIN)/python -m tme_lib.runs all --jobs $(JOBS)
 
 full: $(STAMP)  ## re-execute the notebooks in the full profile (loads the committed run records)
 	$(BIN)/python tools/execute_notebooks.py --profile full --inplace

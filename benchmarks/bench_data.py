@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import torch
 
 from tme_lib import config
-from tme_lib.batching import BucketLoader
+from tme_lib.data.batching import BucketLoader
 
 BATCH, MAX_LEN = 64, 400
 
@@ -44,7 +44,7 @@ def timed(fn):
 
 
 def bench_tokenising() -> None:
-    from tme_lib import imdb
+    from tme_lib.data import imdb
 
     with temporary_cache():
         _, extract = timed(imdb.imdb_root)
@@ -64,12 +64,8 @@ def bench_padding(data) -> None:
 
 
 def bench_baseline(data, device: torch.device) -> None:
-    try:
-        from tme_lib.tme9 import Baseline
-    except ImportError:
-        print("tme_lib.tme9.Baseline not available: throughput skipped")
-        return
-    from tme_lib.vectors import load_vectors
+    from tme_lib.blocks.embedding import Baseline
+    from tme_lib.data.vectors import load_vectors
 
     torch.manual_seed(0)
     model = Baseline(load_vectors(data.vocab)).to(device)
@@ -94,9 +90,9 @@ def main() -> None:
         print("smoke profile: numbers below are for the toy corpus (set TME_PROFILE=full for IMDB)")
     else:
         bench_tokenising()
-    from tme_lib.imdb import load_imdb
+    from tme_lib.data.corpus import data_settings, load_corpus
 
-    data = load_imdb()
+    data = load_corpus(data_settings())
     bench_padding(data)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:

@@ -28,7 +28,7 @@ import time
 import torch
 
 from tme_lib import config
-from tme_lib.tme10 import SelfAttentionClassifier
+from tme_lib.chapters.tme10 import SelfAttentionClassifier
 
 VOCAB, DIM = 2000, 50
 

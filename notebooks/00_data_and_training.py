@@ -12,17 +12,18 @@
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from tme_lib import config
-from tme_lib.batching import BucketLoader, make_loaders
-from tme_lib.imdb import OOV, PAD, load_imdb, tokenize
+from tme_lib.chapters import data_and_training as chapter
+from tme_lib.data.batching import BucketLoader
+from tme_lib.data.text import OOV, PAD, tokenize
+from tme_lib.data.vectors import nearest_neighbours
 from tme_lib.plots import plot_learning_curves
-from tme_lib.records import load_or_train
-from tme_lib.train import TrainConfig
-from tme_lib.vectors import load_vectors, nearest_neighbours
 
 device = config.get_device()
 print("profile:", config.profile())
@@ -58,8 +59,9 @@ print(f"PAD = {PAD}, OOV = {OOV}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-MAX_LEN = 400 if config.is_full() else None
-data = load_imdb(max_len=MAX_LEN)
+spec = chapter.spec()  # the one run of this chapter: its data, vectors, model and training
+MAX_LEN = spec.data["max_len"]
+data = chapter.load_data(spec)[0]
 vocab = data.vocab
 for name in ("train", "val", "test"):
     split = getattr(data, name)
@@ -153,8 +155,8 @@ for bucket in (False, True):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-vectors = load_vectors(vocab)
-print("vectors:", tuple(vectors.shape))
+vectors = chapter.load_data(spec)[1]  # load_vectors(vocab, **spec.inputs)
+print("vectors:", tuple(vectors.shape), "from", spec.inputs)
 probe = ("excellent", "awful", "boring", "loved") if config.is_full() else ("great", "awful")
 for word in probe:
     neighbours = nearest_neighbours(vectors, vocab, word, k=6)
@@ -171,22 +173,29 @@ for word in probe:
 # 51 parameters. It ignores word order and gives every word the same weight; the next chapter
 # lets the model choose which words to average.
 #
-# Training goes through `load_or_train`. It hashes the configuration; if a run record with that
-# hash exists (the book's records are committed in `results/runs/`) it loads it, otherwise it
-# trains — with a progress bar, the validation accuracy after each epoch, the best epoch kept,
-# one evaluation on the test split, and a checkpoint after each epoch so that an interrupted run
-# resumes where it stopped.
+# A run is described by one **experiment spec**: the data (dataset, validation draw,
+# vocabulary, cut), the inputs (the word vectors and every setting they were trained with), the
+# model (its name and every constructor argument) and the training (optimizer, learning rate,
+# schedule, epochs, batch sizes, evaluation order), plus the seed. Its **key** is a hash of all
+# of it, so changing any one setting names a new run.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from tme_lib.tme9 import Baseline
+for section in ("data", "inputs", "model"):
+    print(textwrap.fill(f"{section}: {getattr(spec, section)}", 92, subsequent_indent="    "))
+print(textwrap.fill(f"training: {spec.training}", 92, subsequent_indent="    "))
+print("key:", spec.key())
 
-cfg = TrainConfig(chapter="data", name="baseline", model="baseline",
-                  data={"max_len": MAX_LEN, "vectors": "word2vec"},
-                  optimizer="adam", lr=1e-2 if config.is_full() else 3e-2, batch_size=64,
-                  epochs=20 if config.is_full() else 5, patience=3, seed=0)
-loaders = make_loaders(data, batch_size=cfg.batch_size, seed=cfg.seed)
-run = load_or_train(cfg, lambda: Baseline(vectors), loaders, device=device)
+# %% [markdown]
+# Training goes through `load_or_train`. If a run record with that key exists (the book's
+# records are committed in `results/runs/`) it checks it and loads it; otherwise it trains —
+# with a progress bar, the validation accuracy after each epoch, the best epoch kept, one
+# evaluation on the test split, and a checkpoint after each epoch so that an interrupted run
+# resumes where it stopped. `python -m tme_lib.runs data` does the same from a terminal.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+run = chapter.run(spec)
 print(f"test accuracy {run.final['test_acc']:.1%} (best epoch {run.final['best_epoch']}, "
       f"{run.seconds:.0f} s on {run.device})")
 
@@ -196,9 +205,9 @@ plot_learning_curves([run], labels=["mean of embeddings"])
 plt.show()
 
 # %% [markdown]
-# The record holds everything needed to trust and regenerate the number above: the configuration
-# and its hash, the seed, the version of the code, the device, the wall time and the history of
-# every epoch.
+# The record holds everything needed to trust and regenerate the number above: the whole spec
+# and its key, the commit of the code that trained it, the SHA-256 of the weights file (checked
+# on every load), the device, the wall time and the history of every epoch.
 
 # %%
 # NBVAL_CHECK_OUTPUT

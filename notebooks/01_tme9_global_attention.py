@@ -23,7 +23,7 @@
 # Along the way we look at what the attention does: how peaked it is (its entropy, epoch after
 # epoch) and which words it picks.
 #
-# Every model lives in `tme_lib/tme9.py`; every run goes through the course's one trainer and is
+# Every model lives in `tme_lib/chapters/tme9.py`; every run goes through the course's one trainer and is
 # recorded (`results/runs/tme9/`). With `TME_PROFILE=full` this notebook loads those records; the
 # default smoke profile trains tiny models on the planted-word corpus in under a minute.
 
@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
-from tme_lib import config, tme9
+from tme_lib import config
+from tme_lib.chapters import tme9
 from tme_lib.checkers.tme9 import (
     check_entropy_penalty,
     check_lstm_states,
@@ -45,7 +46,7 @@ from tme_lib.checkers.tme9 import (
     check_simple_attention,
 )
 from tme_lib.plots import plot_entropy_histograms, plot_learning_curves, show_attention_text
-from tme_lib.records import results_table
+from tme_lib.training.records import results_table
 
 device = config.get_device()
 FULL = config.is_full()
@@ -63,19 +64,18 @@ print("profile:", config.profile())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-base_cfg = tme9.run_config("baseline")
-data, vectors = tme9.load_data(base_cfg)
+base_spec = tme9.spec("baseline")
+data, vectors = tme9.load_data(base_spec)
 vocab = data.vocab
 print(f"{len(data.train)} train / {len(data.val)} validation / {len(data.test)} test reviews")
 print(f"vocabulary of {len(vocab.itos)} words, vectors {tuple(vectors.shape)}")
-print("reviews cut at", base_cfg.data["max_len"], "tokens; median length",
+print("reviews cut at", base_spec.data["max_len"], "tokens; median length",
       int(np.median(data.train.lengths)))
 
 
 def run(model, optimizer="adam", seed=0, entropy_weight=0.0):
     """Load the recorded run (or train it, in the smoke profile)."""
-    cfg = tme9.run_config(model, optimizer, seed, entropy_weight)
-    return tme9.run(cfg, data, vectors, progress=False)
+    return tme9.run(tme9.spec(model, optimizer, seed, entropy_weight), progress=False)
 
 
 # %% [markdown]
@@ -164,7 +164,7 @@ plot_learning_curves([baseline, simple], ["baseline", "simple attention"]);
 # ## How peaked is the attention?
 #
 # The entropy of a review's attention, $H = -\sum_i p(a_i\mid t) \log p(a_i \mid t)$
-# (`tme_lib.metrics.entropy`), measures how many words it really uses: $\log n$ nats when it is
+# (`tme_lib.training.metrics.entropy`), measures how many words it really uses: $\log n$ nats when it is
 # uniform over the $n$ words, $0$ when it sits on one word, $\log k$ when it is spread evenly on
 # $k$ words. The trainer records a sample of per-review entropies at every epoch, on the training
 # and on the validation reviews. The dotted line is the mean of $\log n$, the entropy of the
@@ -222,11 +222,11 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-toy_cfgs = {m: tme9.run_config(m, settings="smoke") for m in tme9.MODELS if m != "baseline"}
-toy_data, toy_vectors = tme9.load_data(next(iter(toy_cfgs.values())))
+toy_specs = {m: tme9.spec(m, settings="smoke") for m in tme9.MODELS if m != "baseline"}
+toy_data = tme9.load_data(next(iter(toy_specs.values())))[0]
 rows = []
-for model_name, cfg in toy_cfgs.items():
-    record = tme9.run(cfg, toy_data, toy_vectors, progress=False)
+for model_name, toy_spec in toy_specs.items():
+    record = tme9.run(toy_spec, progress=False)
     share = tme9.planted_attention(record.model, toy_data.test)
     rows.append({"model": model_name, "test_acc": record.final["test_acc"], **share,
                  "ratio": share["planted_mass"] / share["uniform_share"]})
@@ -323,7 +323,7 @@ fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.2), sharey=Tr
 for ax, (model_name, (adam, sgd)) in zip(axes, pairs.items()):
     for record, color in ((adam, "C0"), (sgd, "C3")):
         epochs = [e["epoch"] for e in record.history]
-        optimizer = record.config["optimizer"]
+        optimizer = record.training["optimizer"]
         ax.plot(epochs, [e["train_acc"] for e in record.history], color=color,
                 label=f"{optimizer} train")
         ax.plot(epochs, [e["val_acc"] for e in record.history], color=color, ls="--",
@@ -405,7 +405,7 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
 #
 # $$L_\lambda = \text{BCE} + \lambda \cdot \frac{1}{B}\sum_{b=1}^{B} H\big(p(\cdot \mid t_b)\big).$$
 #
-# The trainer does this when `TrainConfig.entropy_weight` is $\lambda$. Two traps: the weights of
+# The trainer does this when `Training.entropy_weight` is $\lambda$. Two traps: the weights of
 # padding are exactly zero and $0 \log 0$ must count as $0$ (a naive `p * p.log()` gives NaN);
 # and the sign: the entropy is positive, and the penalty *adds* it.
 #
@@ -503,7 +503,7 @@ by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_ent
 
 # %% mystnb={"figure": {"caption": "Entropy histograms per epoch of the report's collapse, reproduced: SGD with a large entropy penalty squeezes the attention onto very few tokens (dotted line: uniform attention)."}}
 # NBVAL_IGNORE_OUTPUT
-collapse = tme9.run(tme9.collapse_config(), data, vectors, progress=False)
+collapse = tme9.run(tme9.collapse_spec(), progress=False)
 print(f"SGD with λ={tme9.COLLAPSE_LAMBDA:g}: test accuracy {collapse.final['test_acc']:.2%}, "
       f"mean entropy {collapse.final['mean_entropy']:.2f} nats (unpenalised: "
       f"{simple.final['mean_entropy']:.2f})")
@@ -514,7 +514,7 @@ plot_entropy_histograms(collapse, reference=uniform);
 #
 # Test accuracy, mean ± standard deviation over seeds (each run stops early on validation and is
 # tested once), next to the report's numbers (42 epochs of Adam, 100 of SGD, GloVe vectors).
-# `tools/run_tme9.py` regenerates every run and writes `results/tme9.csv`.
+# `python -m tme_lib.runs tme9` regenerates every run and writes `results/tme9.csv`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -25,9 +25,10 @@
 # 8. what the heads look at,
 # 9. self-attention against the global attention of TME 9.
 #
-# The formulas live in `tme_lib/attention.py` (shared with the aptamer chapter) and the models in
-# `tme_lib/tme10.py`. With `TME_PROFILE=full` this notebook loads the recorded runs of
-# `results/runs/tme10/`; the default smoke profile trains small models on the planted-word
+# The formulas live in `tme_lib/blocks/attention.py` and the layer in `tme_lib/blocks/layers.py`
+# (shared with the aptamer chapter), the models and the chapter's runs in
+# `tme_lib/chapters/tme10.py`. With `TME_PROFILE=full` this notebook loads the recorded runs
+# of `results/runs/tme10/`; the default smoke profile trains small models on the planted-word
 # corpus in under a minute.
 
 # %%
@@ -40,7 +41,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from tme_lib import attention, config, tme10
+from tme_lib import config
+from tme_lib.blocks import attention
+from tme_lib.chapters import tme9, tme10
 from tme_lib.checkers.tme10 import (
     check_distance_bias,
     check_positional_encoding,
@@ -49,7 +52,7 @@ from tme_lib.checkers.tme10 import (
     check_self_attention_layer,
 )
 from tme_lib.plots import plot_learning_curves
-from tme_lib.records import load_records, results_table
+from tme_lib.training.records import results_table
 
 device = config.get_device()
 FULL = config.is_full()
@@ -98,7 +101,7 @@ def scaled_dot_product_attention(query, key, value, mask=None):
 check_scaled_dot_product_attention(scaled_dot_product_attention)
 
 # %% [markdown]
-# The library's version, `tme_lib.attention.scaled_dot_product_attention`, is the same code for
+# The library's version, `tme_lib.blocks.attention.scaled_dot_product_attention`, is the same code for
 # any number of leading dimensions (batch, heads). It is the only masked softmax of the course:
 # TME 9's global attention calls it with a single query. For training, PyTorch's fused kernel
 # `torch.nn.functional.scaled_dot_product_attention` computes the same values without ever storing
@@ -144,7 +147,7 @@ print("weight on padding keys:", weights[1, :, :, 3:].abs().max().item())
 #
 # - **Normalise the input of $f$, not the residual sum** ("pre-norm"): the path
 #   $x^{(0)} \to x^{(L)}$ then has no normalisation on it, and gradients reach the first layers
-#   intact. `tme_lib.tme10` offers LayerNorm (per token) and a BatchNorm whose mean and variance
+#   intact. `tme_lib.chapters.tme10` offers LayerNorm (per token) and a BatchNorm whose mean and variance
 #   are taken over *real* tokens only: with padding counted, a review's representation would
 #   depend on the length of the other reviews in its batch.
 # - **Keep $g$ residual too**: $g(z) = z + \mathrm{MLP}(\tilde z)$ with a two-layer ReLU network
@@ -152,7 +155,7 @@ print("weight on padding keys:", weights[1, :, :, 3:].abs().max().item())
 #   washing out the signal.
 # - **Dropout** on the output of $f$ and of the MLP.
 #
-# **Exercise.** Write the forward pass of a `tme10.SelfAttentionLayer` from its parts:
+# **Exercise.** Write the forward pass of a `SelfAttentionLayer` (`tme_lib.blocks.layers`) from its parts:
 # `layer.norm_attention(x, mask)`, `layer.attention(x_tilde, mask=mask)` (returns
 # `(output, weights)`), `layer.dropout`, `layer.norm_mlp(z, mask)` and `layer.mlp`.
 
@@ -178,7 +181,7 @@ check_self_attention_layer(self_attention_layer)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-sizes = tme10.PROFILE_SETTINGS["full"]["model_kwargs"]
+sizes = tme10.SETTINGS["full"]["model"]
 demo = tme10.build_model("self_attention_pe", torch.zeros(100, 50), **sizes)
 layer_params = sum(p.numel() for p in demo.layers[0].parameters())
 total = sum(p.numel() for p in demo.parameters())
@@ -280,7 +283,7 @@ check_prepend_cls(prepend_cls)
 # a window: a key with a large enough score can still be reached from anywhere, and the mean
 # pooling on top still covers the whole review. A CLS token, at no place in the text, is left out
 # of the penalty (its row and column of the bias are 0). The bias is the same for every layer; it
-# is computed by `tme10.distance_bias` and added to the scores by the attention function (the
+# is computed by `attention.distance_bias` and added to the scores by the attention function (the
 # `bias` argument of `attention.scaled_dot_product_attention`, which the aptamer chapter uses
 # for base pairs).
 #
@@ -317,7 +320,7 @@ check_distance_bias(distance_bias)
 length, middle = 41, 20
 fig, ax = plt.subplots(figsize=(6, 2.8))
 for slope in (0.25, 1.0):
-    prior = tme10.distance_bias(length, slope)[middle].softmax(dim=0)
+    prior = attention.distance_bias(length, slope)[middle].softmax(dim=0)
     ax.plot(prior.numpy(), "o-", ms=3, label=f"m = {slope:g}")
 ax.axhline(1 / length, color="grey", ls=":", label="m = 0 (uniform)")
 ax.set(xlabel="key position j", ylabel="prior weight", title=f"Query at position i = {middle}")
@@ -361,13 +364,13 @@ plt.tight_layout()
 # layers.
 
 # %%
-plan = tme10.plan()
+plan = tme10.table_plan()
 data, vectors = tme10.load_data(plan[0])
 vocab = data.vocab
 print(f"{len(data.train)} train / {len(data.val)} validation / {len(data.test)} test reviews, "
       f"reviews cut at {plan[0].data['max_len']} tokens")
-records = [tme10.run(cfg, data, vectors, progress=False) for cfg in plan]
-runs = {r.config["model"]: r for r in records if r.config["seed"] == 0}  # seed 0, for the figures
+records = [tme10.run(spec, progress=False) for spec in plan]
+runs = {r.model_name: r for r in records if r.seed == 0}  # seed 0, for the figures
 
 # %%
 table = results_table(records, ["name", "epochs", "train_acc", "val_loss", "val_acc",
@@ -387,8 +390,8 @@ print("device:", records[0].device, "| total training time:",
 # %%
 chosen = tme10.VARIANTS["self_attention_distance"]["distance_slope"]
 tried = {0.0: runs["self_attention"], chosen: runs["self_attention_distance"]}
-tried |= {cfg.model_kwargs["distance_slope"]: tme10.run(cfg, data, vectors, progress=False)
-          for cfg in tme10.slope_search()}
+tried |= {spec.model["distance_slope"]: tme10.run(spec, progress=False)
+          for spec in tme10.slope_search()}
 display(pd.DataFrame({"val_acc": [r.final["val_acc"] for r in tried.values()],
                       "test_acc": [r.final["test_acc"] for r in tried.values()]},
                      index=pd.Index(list(tried), name="slope m")).sort_index().round(4))
@@ -533,9 +536,9 @@ display(reach.astype(float).round(1))
 # excluded), then compares the two chapters' best models, picked on validation.
 
 # %%
-corpus = plan[0].data["corpus"]
-tme9_records = [r for r in load_records("tme9")
-                if r.config["data"].get("corpus") == corpus and not r.config["entropy_weight"]]
+corpus = plan[0].data["dataset"]
+tme9_records = [r for r in tme9.plan_records()
+                if r.spec["data"]["dataset"] == corpus and not r.training["entropy_weight"]]
 columns = ["model", "optimizer", "val_acc", "test_acc", "params", "seconds"]
 both = pd.concat([results_table(tme9_records, columns).assign(chapter="TME 9"),
                   results_table(records, columns).assign(chapter="TME 10")])
@@ -567,14 +570,14 @@ from scipy.stats import ttest_ind
 def test_accuracies(records_, model, optimizer):
     """Test accuracies of the seeds of one model and optimiser, as a NumPy array."""
     return np.array([r.final["test_acc"] for r in records_
-                     if r.config["model"] == model and r.config["optimizer"] == optimizer])
+                     if r.model_name == model and r.training["optimizer"] == optimizer])
 
 
 if tme9_records:
     lstm = test_accuracies(tme9_records, best.loc["TME 9", "model"], best.loc["TME 9", "optimizer"])
     print(f"TME 9  {best.loc['TME 9', 'model']:24s} {100 * lstm.mean():.2f} ± "
           f"{100 * lstm.std(ddof=1) if len(lstm) > 1 else 0:.2f} % over {len(lstm)} seed(s)")
-    several = [m for m in dict.fromkeys(r.config["model"] for r in records)
+    several = [m for m in dict.fromkeys(r.model_name for r in records)
                if len(test_accuracies(records, m, "adamw")) > 1 and len(lstm) > 1]
     if not several:
         print("No TME 10 model has several seeds in this profile (tme10.MORE_SEEDS).")
@@ -625,5 +628,5 @@ if tme9_records:
 # (11–14 minutes).
 #
 # To push self-attention further: more seeds (`tme10.SEEDS`, `tme10.MORE_SEEDS`), other slopes
-# (`tme10.OTHER_SLOPES`), more epochs or a wider model (`tme10.PROFILE_SETTINGS`);
-# `tools/run_tme10.py` retrains what changed and rewrites `results/tme10.csv`.
+# (`tme10.OTHER_SLOPES`), more epochs or a wider model (`tme10.SETTINGS`);
+# `python -m tme_lib.runs tme10` retrains what changed and rewrites `results/tme10.csv`.

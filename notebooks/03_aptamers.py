@@ -60,16 +60,15 @@ import torch
 from IPython.display import display
 
 from tme_lib import config
-from tme_lib.aptamers import analysis, energy, runs
-from tme_lib.aptamers.baselines import BASELINES, fit_baseline
-from tme_lib.aptamers.data import SIZES, Splits, energy_splits
-from tme_lib.aptamers.models import SourceTransformer
-from tme_lib.aptamers.sequences import decode, encode
-from tme_lib.attention import merge_heads, scaled_dot_product_attention, split_heads
+from tme_lib.chapters.aptamers import analysis, energy, runs
+from tme_lib.chapters.aptamers.baselines import BASELINES, fit_baseline
+from tme_lib.chapters.aptamers.data import Splits
+from tme_lib.chapters.aptamers.models import SourceTransformer
+from tme_lib.chapters.aptamers.sequences import decode, encode
+from tme_lib.blocks.attention import merge_heads, scaled_dot_product_attention, split_heads
 from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
 from tme_lib.plots import plot_learning_curves
-from tme_lib.records import load_or_train
-from tme_lib.train import predict
+from tme_lib.training.trainer import predict
 
 device = config.get_device()
 print("profile:", config.profile())
@@ -106,8 +105,8 @@ print(f"ensemble ΔG: DNA parameters {dna:.2f}, RNA parameters {rna:.2f} kcal/mo
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-sizes = SIZES[config.profile()]
-splits = energy_splits(runs.OURS[config.profile()]["n_train"])
+spec = runs.transformer_spec()  # the main run: its data section says which strands
+splits = runs.splits_of(spec.data)
 for name in ("train", "val", "test"):
     ids, y = getattr(splits, name)
     print(f"{name:5s}: {len(y):7d} strands, ΔG mean {y.mean():.2f}, "
@@ -151,11 +150,12 @@ except ValueError as err:
 # halves of a stem are both present in the right places and orientation. We fit a ridge
 # regression and gradient-boosted trees on the training split and score them on the test split
 # that every model of this chapter uses. (In the full profile the numbers come from
-# `tools/run_aptamers.py`, which fits them on the same training sets as the transformers.)
+# `python -m tme_lib.runs aptamers`, which fits them on the same training sets as the
+# transformers.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-baseline_file = config.results_dir(runs.CHAPTER) / "baselines.csv"
+baseline_file = runs.baseline_file()
 if config.is_full() and baseline_file.exists():
     baselines = pd.read_csv(baseline_file)
 else:
@@ -171,7 +171,7 @@ main_baselines[["params", "n_train", "seconds", "test_mse", "test_r2", "pearson"
 # A transformer layer lets every letter look at every other letter. For a folding strand that
 # is exactly what is needed: a letter's contribution depends on which distant letters it can
 # pair with. Three exercises rebuild the pieces; each is checked against the library
-# (`tme_lib.attention`, which the models below use).
+# (`tme_lib.blocks.attention`, which the models below use).
 #
 # **Exercise 1.** Scaled dot-product attention: `weights = softmax(q kᵀ / √d)` over the keys,
 # `values = weights @ v`, for inputs with any number of leading dimensions (`[B, T, d]` or
@@ -298,7 +298,8 @@ print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f
 # 2. a **convolution stem** (width 5): each letter describes its neighbourhood, so a single
 #    query–key dot product can score how well a whole segment pairs with another one;
 # 3. **learned position embeddings**: every strand has length 30, and loop lengths matter;
-# 4. four pre-norm self-attention layers from `tme_lib.tme10` (built on `tme_lib.attention`),
+# 4. four pre-norm self-attention layers from `tme_lib.blocks.layers` (built on
+#    `tme_lib.blocks.attention`),
 #    **mean pooling**, and a small head whose output is rescaled by the mean and standard
 #    deviation of the training labels, so the network works on standardised targets;
 # 5. training with AdamW, a one-cycle learning-rate schedule and batches of 256 strands, two
@@ -307,14 +308,12 @@ print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f
 # It has about a ninth of the source model's parameters and much less arithmetic per strand,
 # so in the same CPU time it sees many more strands. Both runs go through the course's trainer
 # and are recorded: in the full profile the cell loads the committed records instead of
-# training (`tools/run_aptamers.py` regenerates them).
+# training (`python -m tme_lib.runs aptamers` regenerates them).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-cfg, build, loaders = runs.transformer_run()
-ours = load_or_train(cfg, build, loaders)
-cfg_source, build_source, loaders_source = runs.source_run()
-source = load_or_train(cfg_source, build_source, loaders_source)
+ours = runs.run(spec)
+source = runs.run(runs.source_spec())
 for record in (ours, source):
     print(f"{record.name:20s} {record.n_params:>9,} parameters, {len(record.history)} epochs, "
           f"{record.seconds / 60:.1f} min on {record.device}")
@@ -349,7 +348,7 @@ plt.tight_layout()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-ablation = [load_or_train(*run) for run in runs.ablation_runs()]
+ablation = [runs.run(s) for s in runs.ablation_specs()]
 display(pd.DataFrame([dict(model=r.name, params=r.n_params, minutes=r.seconds / 60,
                            val_mse=r.history[-1]["val_loss"], test_mse=r.final["test_mse"],
                            test_r2=r.final["test_r2"]) for r in ablation]).round(3))
@@ -364,7 +363,7 @@ display(pd.DataFrame([dict(model=r.name, params=r.n_params, minutes=r.seconds / 
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-rows = [dict(model=r.name, params=r.n_params, n_train=r.config["data"]["n_train"],
+rows = [dict(model=r.name, params=r.n_params, n_train=r.spec["data"]["n_train"],
              minutes=r.seconds / 60, test_mse=r.final["test_mse"], test_r2=r.final["test_r2"])
         for r in (ours, source)]
 rows += [dict(model=name, params=b.params, n_train=b.n_train, minutes=b.seconds / 60,
@@ -389,7 +388,7 @@ pd.DataFrame(rows).round(3)
 #
 # How does the test MSE fall with the number of training strands? The baselines are cheap to
 # refit on nested training sets; for the transformer we have the main run plus, in the full
-# profile, runs on smaller training sets (`curve` step of `tools/run_aptamers.py`) with the same
+# profile, runs on smaller training sets (`python -m tme_lib.runs aptamers --only transformer_n`) with the same
 # two epochs — so a smaller set also means fewer gradient steps. Boosted trees win on 10,000
 # strands; from 50,000 on the transformer is ahead, and the gap widens with data: the trees
 # gain little from ten times more strands, the transformer keeps learning.
@@ -401,7 +400,7 @@ for name, group in baselines[baselines.model != "mean"].groupby("model"):
     group = group.sort_values("n_train")
     ax.plot(group.n_train, group.test_mse, "o-", label=name)
 curve = [r for r in runs.curve_records() if r.name.startswith("transformer")] + [ours]
-points = sorted((r.config["data"]["n_train"], r.final["test_mse"]) for r in curve)
+points = sorted((r.spec["data"]["n_train"], r.final["test_mse"]) for r in curve)
 ax.plot(*zip(*points), "s-", color="black", label="our transformer")
 ax.axhline(np.var(y_test), color="grey", ls=":", label="predict the mean")
 ax.set(xscale="log", xlabel="training strands", ylabel="test MSE (kcal²/mol²)",
@@ -488,8 +487,9 @@ plt.tight_layout()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-cfg_planted, build_planted, loaders_planted, sim = runs.planted_run()
-planted = load_or_train(cfg_planted, build_planted, loaders_planted)
+planted_spec = runs.planted_spec()
+planted = runs.run(planted_spec)
+sim, sim_splits = runs.planted_data(planted_spec)
 print(f"noise ceiling R² = {sim.noise_ceiling:.3f}; transformer test R² = "
       f"{planted.final['test_r2']:.3f} (gap {sim.noise_ceiling - planted.final['test_r2']:.3f})")
 
@@ -501,7 +501,6 @@ print(f"noise ceiling R² = {sim.noise_ceiling:.3f}; transformer test R² = "
 
 # %% mystnb={"figure": {"caption": "Planted-answer problem: share of attention on the motif, and from one stem half to the other, per layer and head, as a multiple of the uniform share."}}
 # NBVAL_IGNORE_OUTPUT
-_, sim_splits = runs.planted_data()
 n_show = min(2000, len(sim_splits.test[1]))
 x_sim = torch.as_tensor(sim_splits.test[0][:n_show].astype(np.int64))
 with torch.no_grad():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from tme_lib.aptamers.analysis import attention_mass, best_head, partner_attention
-from tme_lib.aptamers.energy import partners
+from tme_lib.chapters.aptamers.analysis import attention_mass, best_head, partner_attention
+from tme_lib.chapters.aptamers.energy import partners
 
 
 def test_partners_of_a_dot_bracket_structure():

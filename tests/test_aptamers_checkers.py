@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tme_lib.checkers import ExerciseError
-from tme_lib.attention import merge_heads as merge, split_heads as split
+from tme_lib.blocks.attention import merge_heads as merge, split_heads as split
 from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
 
 

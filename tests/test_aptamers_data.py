@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tme_lib.aptamers import data, energy
-from tme_lib.aptamers.sequences import decode, encode, load_csv, random_library
-from tme_lib.aptamers.simulator import reverse_complement, simulate
+from tme_lib.chapters.aptamers import data, energy
+from tme_lib.chapters.aptamers.sequences import decode, encode, load_csv, random_library
+from tme_lib.chapters.aptamers.simulator import reverse_complement, simulate
 
 
 def test_encode_maps_letters_to_ids_in_either_case_and_decode_inverts_it():

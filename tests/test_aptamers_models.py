@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from tme_lib.aptamers.baselines import fit_baseline, kmer_counts
-from tme_lib.aptamers.data import split
-from tme_lib.aptamers.models import AptamerTransformer, PairBias, SourceTransformer
-from tme_lib.aptamers.sequences import random_library
+from tme_lib.chapters.aptamers.baselines import fit_baseline, kmer_counts
+from tme_lib.chapters.aptamers.data import split
+from tme_lib.chapters.aptamers.models import AptamerTransformer, PairBias, SourceTransformer
+from tme_lib.chapters.aptamers.sequences import random_library
 
 
 def n_params(model):

@@ -1,36 +1,47 @@
-"""Aptamer chapter: the run definitions shared by the notebook and tools/run_aptamers.py."""
+"""Aptamer chapter: the runs declared once for the notebook and the run tool."""
 
 import numpy as np
 import pytest
 
-from tme_lib.aptamers import runs
+from tme_lib.chapters.aptamers import runs
+from tme_lib.chapters.aptamers import data as aptamer_data
 
 
 @pytest.fixture
 def tiny_sizes(monkeypatch):
-    monkeypatch.setitem(runs.SIZES, "smoke", dict(n=300, n_val=50, n_test=50))
-    monkeypatch.setitem(runs.PLANTED, "smoke", dict(runs.PLANTED["smoke"], n=200))
+    monkeypatch.setitem(aptamer_data.SIZES, "smoke", dict(n=300, n_val=50, n_test=50))
+    monkeypatch.setitem(runs.PLANTED, "smoke",
+                        runs.deep_merge(runs.PLANTED["smoke"], dict(data=dict(n=200))))
 
 
 def test_energy_runs_share_one_split_and_record_their_training_size(tiny_sizes):
-    cfg, build, loaders = runs.transformer_run()
-    small, _, _ = runs.transformer_run(n_train=100)
-    source, _, source_loaders = runs.source_run()
-    assert (cfg.name, small.name, source.name) == ("transformer", "transformer_n100",
-                                                   "source_transformer")
-    assert cfg.data["n_train"] == 200 and small.data["n_train"] == 100
-    assert len({cfg.hash(), small.hash(), source.hash()}) == 3
-    assert cfg.task == "regression"
-    ours_test = np.concatenate([b.y.numpy() for b in loaders().test])
-    source_test = np.concatenate([b.y.numpy() for b in source_loaders().test])
-    assert np.array_equal(ours_test, source_test)  # every model is scored on the same strands
-    model = build()
-    assert model.target_mean.item() == pytest.approx(cfg.model_kwargs["target_mean"])
+    ours, small, source = runs.transformer_spec(), runs.transformer_spec(n_train=100), \
+        runs.source_spec()
+    assert (ours.name, small.name, source.name) == ("transformer", "transformer_n100",
+                                                    "source_transformer")
+    assert ours.data["n_train"] == 200 and small.data["n_train"] == 100
+    assert len({ours.key(), small.key(), source.key()}) == 3
+    assert ours.training.task == "regression"
+    splits, source_splits = runs.splits_of(ours.data), runs.splits_of(source.data)
+    assert np.array_equal(splits.test[1], source_splits.test[1])  # scored on the same strands
+    model = runs.build_model(ours, splits)
+    assert model.target_mean.item() == pytest.approx(splits.train[1].mean(), abs=1e-4)
+    assert "target_mean" not in ours.model  # fitted on the data, saved with the weights
 
 
-def test_planted_run_trains_on_the_simulation_it_returns(tiny_sizes):
-    cfg, build, loaders, sim = runs.planted_run()
-    _, splits = runs.planted_data()
-    assert cfg.data["source"] == "simulator" and cfg.data["n_train"] == 160
+def test_planted_run_trains_on_the_simulation_its_spec_describes(tiny_sizes):
+    spec = runs.planted_spec()
+    sim, splits = runs.planted_data(spec)
+    assert spec.data["source"] == "simulator" and spec.data["noise"] == 0.5
     assert np.array_equal(splits.test[1], sim.target[:20])
-    assert len(loaders().train.x) == 160
+    assert len(splits.train[1]) == 160
+    louder = spec.replace({"data.noise": 1.0})
+    assert louder.key() != spec.key()
+    assert not np.array_equal(runs.planted_data(louder)[0].target, sim.target)
+
+
+def test_data_of_another_profile_is_refused(tiny_sizes, monkeypatch):
+    spec = runs.transformer_spec()
+    monkeypatch.setenv("TME_PROFILE", "full")
+    with pytest.raises(ValueError, match="TME_PROFILE=smoke"):
+        runs.splits_of(spec.data)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tme_lib.attention import (
+from tme_lib.blocks.attention import (
     MultiHeadAttention,
     merge_heads,
     positional_encoding,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tme_lib.batching import Batch, BucketLoader, TensorLoader, make_loaders
-from tme_lib.imdb import pack
-from tme_lib.toy import load_toy
+from tme_lib.data.batching import Batch, BucketLoader, TensorLoader, make_loaders
+from tme_lib.data.text import pack
+from tme_lib.data.toy import load_toy
 
 
 def _split(lengths, seed=0):
@@ -103,7 +103,7 @@ def test_make_loaders_shuffles_train_only():
 
 @pytest.mark.real_data
 def test_real_imdb_bucketing_wastes_under_ten_percent(real_data):
-    from tme_lib.imdb import load_imdb
+    from tme_lib.data.imdb import load_imdb
 
     train = load_imdb().train
     bucketed = BucketLoader(train, 64).padding_fraction()

@@ -9,8 +9,8 @@ import urllib.error
 
 import pytest
 
-from tme_lib import download, imdb
-from tme_lib.download import MARKER, DataError
+from tme_lib.data import download, imdb
+from tme_lib.data.download import MARKER, DataError
 
 
 def _no_download(*args, **kwargs):

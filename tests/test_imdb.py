@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tme_lib import imdb
-from tme_lib.imdb import OOV, PAD, TokenSplit, Vocab, load_imdb, tokenize
+from tme_lib.data import imdb
+from tme_lib.data.imdb import load_imdb
+from tme_lib.data.text import OOV, PAD, TokenSplit, Vocab, tokenize
 
 
 @pytest.fixture
@@ -97,7 +98,9 @@ def test_token_stream_has_train_and_unsup_but_never_test(full_tiny):
 
 
 def test_smoke_profile_gives_the_toy_corpus():
-    data = load_imdb()
+    from tme_lib.data.corpus import data_settings, load_corpus
+
+    data = load_corpus(data_settings())
     assert data.source == "toy" and len(data.train) > 1000
     assert data.train.planted_positions(0).size >= 1
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tme_lib.metrics import accuracy, attention_distance, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
+from tme_lib.training.metrics import accuracy, attention_distance, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
 
 
 def test_entropy_of_uniform_is_log_n():

@@ -1,72 +1,145 @@
-"""Run records: load-or-train, stale configs, where records go in each profile."""
+"""Run records: load-or-train, where records go, and every way a record can lie."""
 
 import json
 
 import pytest
 import torch
 
-from tme_lib import config, records
-from tme_lib.records import load_or_train, load_records, results_table
-from tme_lib.train import TrainConfig
+from tme_lib import config
+from tme_lib.training import records
+from tme_lib.training.records import RecordError, load_or_train, results_table
 
-from test_train import BagOfTokens, make_loaders
+from test_train import BagOfTokens, make_loaders, make_spec
 
 
-def cfg(**kw):
-    return TrainConfig(**{**dict(chapter="rec", name="bag", epochs=2, lr=0.05, entropy_sample=5), **kw})
+def spec(**kw):
+    return make_spec(chapter="rec", **{**dict(epochs=2, entropy_sample=5), **kw})
+
+
+def trained(s):
+    return load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False)
 
 
 def test_second_call_loads_the_record_and_weights(monkeypatch):
-    first = load_or_train(cfg(), BagOfTokens, make_loaders(), device="cpu", progress=False)
+    first = trained(spec())
 
     def no_training(*args, **kwargs):
         raise AssertionError("load_or_train retrained a run whose record exists")
 
     monkeypatch.setattr(records, "train", no_training)
-    again = load_or_train(cfg(), BagOfTokens, make_loaders, device="cpu", progress=False)
+    again = load_or_train(spec(), BagOfTokens, make_loaders, device="cpu", progress=False)
     assert again.final == first.final
     for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu())
 
 
-def test_record_holds_what_regenerates_a_run():
-    rec = load_or_train(cfg(name="meta"), BagOfTokens, make_loaders(), device="cpu", progress=False)
-    saved = json.loads(records.record_path(cfg(name="meta")).read_text())
-    for key in ("config", "config_hash", "code_version", "device", "seconds", "history", "final", "torch_version"):
+def test_record_holds_the_whole_spec_and_the_hash_of_its_weights():
+    s = spec(name="meta")
+    rec = trained(s)
+    path = records.find_record(s)
+    saved = json.loads(path.read_text())
+    assert saved["spec"] == s.to_dict() and saved["key"] == s.key()
+    assert path.name == f"meta-{s.key()}.json"
+    assert saved["weights_sha256"] == records.sha256sum(path.with_suffix(".pt"))
+    for key in ("code_version", "device", "seconds", "history", "final", "torch_version"):
         assert key in saved
-    assert saved["config"]["seed"] == 0 and saved["config_hash"] == cfg(name="meta").hash()
     assert rec.n_params == 8 * 4 + 4 + 1
 
 
-def test_changed_config_trains_anew_and_keeps_the_old_record(capsys):
-    load_or_train(cfg(name="stale"), BagOfTokens, make_loaders(), device="cpu", progress=False)
-    changed = cfg(name="stale", lr=0.01)
-    assert changed.hash() != cfg(name="stale").hash()
-    load_or_train(changed, BagOfTokens, make_loaders(), device="cpu", progress=False)
+def test_changed_spec_trains_anew_and_keeps_the_old_record(capsys):
+    trained(spec(name="stale"))
+    changed = spec(name="stale", lr=0.01)
+    assert changed.key() != spec(name="stale").key()
+    trained(changed)
     assert "changed" in capsys.readouterr().out
-    assert len(list(config.results_dir("rec").glob("stale-*.json"))) == 2
+    assert len(list(records.write_dir("rec").glob("stale-*.json"))) == 2
 
 
-def test_smoke_records_never_land_in_results(monkeypatch, tmp_path):
+def _broken(s, damage):
+    trained(s)
+    path = records.find_record(s)
+    damage(path)
+    return path
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.with_suffix(".pt").unlink(), "has no weights file"),
+    (lambda p: p.with_suffix(".pt").write_bytes(b"0" * 100), "SHA-256 differs"),
+    (lambda p: p.write_text(p.read_text()[:200]), "cannot be read"),
+    (lambda p: p.write_text(p.read_text().replace('"lr": 0.05', '"lr": 0.5')),
+     "does not match its key"),
+])
+def test_a_damaged_record_is_refused_with_a_message_that_names_it(damage, message):
+    s = spec(name="damaged")
+    path = _broken(s, damage)
+    with pytest.raises(RecordError, match=message) as error:
+        load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False)
+    assert path.name in str(error.value) and "--retrain" in str(error.value)
+    again = load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False,
+                          retrain=True)  # the way out the message gives
+    assert records.read_record(records.find_record(s), s).key == s.key()
+    assert again.model is not None
+
+
+def test_weights_replaced_by_another_runs_are_refused():
+    a, b = spec(name="a-run"), spec(name="b-run", seed=1)
+    trained(a)
+    trained(b)
+    pa, pb = records.find_record(a), records.find_record(b)
+    pa.with_suffix(".pt").write_bytes(pb.with_suffix(".pt").read_bytes())
+    with pytest.raises(RecordError, match="SHA-256"):
+        load_or_train(a, BagOfTokens, make_loaders(), device="cpu", progress=False)
+
+
+def test_a_record_renamed_to_another_spec_is_refused():
+    a, b = spec(name="same"), spec(name="same", lr=0.02)
+    trained(a)
+    pa = records.find_record(a)
+    target = pa.with_name(records.record_file(b))
+    pa.rename(target)
+    pa.with_suffix(".pt").rename(target.with_suffix(".pt"))
+    with pytest.raises(RecordError):
+        load_or_train(b, BagOfTokens, make_loaders(), device="cpu", progress=False)
+
+
+def test_where_records_go_in_each_profile_and_state_of_the_tree(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
     monkeypatch.setenv("TME_PROFILE", "smoke")
-    assert tmp_path / "results" not in config.results_dir("rec").parents
+    assert tmp_path / "results" not in records.write_dir("rec", clean=True).parents
     monkeypatch.setenv("TME_PROFILE", "full")
-    assert config.results_dir("rec") == tmp_path / "results" / "runs" / "rec"
+    assert records.write_dir("rec", clean=True) == tmp_path / "results" / "runs" / "rec"
+    scratch = records.write_dir("rec", clean=False)
+    assert tmp_path / "results" not in scratch.parents and "scratch" in str(scratch)
 
 
-def test_profile_is_part_of_the_hash(monkeypatch):
-    monkeypatch.setenv("TME_PROFILE", "smoke")
-    smoke = cfg().hash()
+def test_full_profile_run_with_uncommitted_changes_goes_to_scratch(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
     monkeypatch.setenv("TME_PROFILE", "full")
-    assert cfg().hash() != smoke
+    monkeypatch.setattr(records, "code_version", lambda: ("a" * 40, False))
+    rec = trained(spec(name="dirty"))
+    assert "scratch folder" in capsys.readouterr().out
+    assert not (tmp_path / "results").exists()
+    assert rec.code_version.endswith("-dirty")
+    monkeypatch.setattr(records, "code_version", lambda: ("b" * 40, True))
+    assert records.find_record(spec(name="dirty")) is None  # never read at a clean commit
+    rec = trained(spec(name="dirty"))
+    assert rec.code_version == "b" * 40
+    assert records.find_record(spec(name="dirty")).parent == tmp_path / "results" / "runs" / "rec"
+
+
+def test_loaded_line_is_short_and_names_the_commit(capsys, monkeypatch):
+    monkeypatch.setattr(records, "code_version", lambda: ("0123456789" + "a" * 30, True))
+    trained(spec(name="line"))
+    capsys.readouterr()
+    trained(spec(name="line"))
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("Loaded rec/line") and "code 0123456789)" in line
+    assert "dirty" not in line and len(line) < 92
 
 
 def test_results_table_has_one_row_per_run():
-    for seed in (0, 1):
-        load_or_train(cfg(name=f"tab-s{seed}", model="bag", seed=seed), BagOfTokens, make_loaders(),
-                      device="cpu", progress=False)
-    table = results_table([r for r in load_records("rec") if r.name.startswith("tab")])
+    recs = [trained(spec(name=f"tab-s{seed}", seed=seed)) for seed in (0, 1)]
+    table = results_table(recs)
     assert list(table["seed"]) == [0, 1] and set(table["model"]) == {"bag"}
     assert table["test_acc"].between(0, 1).all() and (table["epochs"] == 2).all()
 

@@ -8,11 +8,13 @@ import jupytext
 import pytest
 import torch
 
-from tme_lib import tme10
+from tme_lib.chapters import tme10
 from tme_lib.checkers import ExerciseError
 from tme_lib.checkers import tme10 as checkers
 from tme_lib.exercises import solution_cells, stub_source
-from tme_lib.tme10 import MaskedBatchNorm, SelfAttentionClassifier, SelfAttentionLayer
+from tme_lib.blocks.attention import distance_bias
+from tme_lib.blocks.layers import MaskedBatchNorm, SelfAttentionLayer
+from tme_lib.chapters.tme10 import SelfAttentionClassifier
 
 VOCAB, DIM = 30, 10
 
@@ -74,14 +76,14 @@ def test_attention_shapes_and_padding_weights(pooling, extra, slope):
 
 
 def test_distance_bias_formula():
-    bias = tme10.distance_bias(4, 0.5)
+    bias = distance_bias(4, 0.5)
     expected = torch.tensor([[0.0, -0.5, -1.0, -1.5], [-0.5, 0.0, -0.5, -1.0],
                              [-1.0, -0.5, 0.0, -0.5], [-1.5, -1.0, -0.5, 0.0]])
     torch.testing.assert_close(bias, expected)
-    with_cls = tme10.distance_bias(4, 0.5, cls=True)
+    with_cls = distance_bias(4, 0.5, cls=True)
     assert torch.all(with_cls[0] == 0) and torch.all(with_cls[:, 0] == 0)
     torch.testing.assert_close(with_cls[1:, 1:], expected[:3, :3])  # words: unchanged distances
-    assert tme10.distance_bias(4, 0.0) is None
+    assert distance_bias(4, 0.0) is None
 
 
 @pytest.mark.parametrize("pooling,extra", [("mean", 0), ("cls", 1)])
@@ -96,7 +98,7 @@ def test_distance_bias_reaches_every_layer(pooling, extra):
     x, mask = padded_batch()
     _, attention = model(x, mask, need_weights=True)
     length = 3 + extra  # review 1 has 3 real words
-    prior = tme10.distance_bias(length, slope, cls=extra == 1).exp()
+    prior = distance_bias(length, slope, cls=extra == 1).exp()
     prior = prior / prior.sum(-1, keepdim=True)
     for layer in range(2):
         for head in range(2):
@@ -108,7 +110,7 @@ def test_mean_attention_distance_shrinks_with_the_slope():
     ((n² - 1)/(3n) over n words) and much closer with a steep slope."""
     import numpy as np
 
-    from tme_lib.imdb import TokenSplit
+    from tme_lib.data.text import TokenSplit
 
     rng = np.random.default_rng(0)  # six reviews of nine words
     split = TokenSplit(rng.integers(2, VOCAB, 54).astype(np.int32), np.arange(0, 55, 9),
@@ -180,8 +182,8 @@ def test_variants_differ_only_in_pooling_and_positions():
     assert [(m.pooling, m.positional, m.distance_slope) for m in built.values()] == [
         ("mean", False, 0), ("mean", True, 0), ("cls", False, 0), ("cls", True, 0),
         ("mean", False, 0.25)]
-    assert {cfg.model for cfg in tme10.plan()} == set(tme10.VARIANTS)
-    assert len({cfg.hash() for cfg in tme10.plan()}) == len(tme10.plan())
+    assert {s.model_name for s in tme10.plan()} == set(tme10.VARIANTS)
+    assert len({s.key() for s in tme10.plan()}) == len(tme10.plan())
 
 
 def test_slope_search_configs(monkeypatch):
@@ -189,9 +191,9 @@ def test_slope_search_configs(monkeypatch):
     with a run of the plan (its runs stay out of the results table)."""
     monkeypatch.setenv("TME_PROFILE", "full")
     search = tme10.slope_search()
-    assert [cfg.model_kwargs["distance_slope"] for cfg in search] == list(tme10.OTHER_SLOPES["full"])
-    assert all(cfg.name.endswith(f"-m{cfg.model_kwargs['distance_slope']:g}") for cfg in search)
-    names = {cfg.name for cfg in tme10.plan()}
+    assert [s.model["distance_slope"] for s in search] == list(tme10.OTHER_SLOPES["full"])
+    assert all(s.name.endswith(f"-m{s.model['distance_slope']:g}") for s in search)
+    names = {s.name for s in tme10.table_plan()}
     assert not names & {cfg.name for cfg in search}
     model = tme10.build_model("self_attention_distance", torch.randn(VOCAB, DIM),
                               **search[0].model_kwargs)

@@ -1,4 +1,4 @@
-"""Tests of the TME 9 models (tme_lib.tme9) on tiny synthetic reviews."""
+"""Tests of the TME 9 models (tme_lib.chapters.tme9) on tiny synthetic reviews."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tme_lib import tme9
+from tme_lib.chapters import tme9
 from tme_lib.checkers import ExerciseError
 from tme_lib.checkers import tme9 as checkers
 from tme_lib.exercises import solution_cells, stub_source
-from tme_lib.imdb import pack
-from tme_lib.tme9 import MODELS, AttentionLSTM, AttentionSimple, build_model, masked_mean, planted_attention
+from tme_lib.data.text import pack
+from tme_lib.blocks.embedding import masked_mean
+from tme_lib.chapters.tme9 import MODELS, AttentionLSTM, AttentionSimple, build_model, planted_attention
 
 VOCAB, DIM = 30, 50
 ATTENTION_MODELS = [name for name in MODELS if name != "baseline"]
@@ -142,13 +143,15 @@ def test_run_configs_are_distinct_and_take_per_optimizer_settings(monkeypatch):
         monkeypatch.setenv("TME_PROFILE", profile)
         plan = tme9.plan()
         assert len({c.name for c in plan}) == len(plan), "two runs would share a record name"
-        assert len({c.hash() for c in plan}) == len(plan)
+        assert len({c.key() for c in plan}) == len(plan)
     monkeypatch.setenv("TME_PROFILE", "full")
-    adam, sgd = tme9.run_config("attention_lstm", "adam"), tme9.run_config("attention_lstm", "sgd")
-    assert (adam.optimizer, sgd.optimizer) == ("adam", "sgd") and adam.lr != sgd.lr
-    assert tme9.run_config("baseline").lr == 5 * tme9.OPTIMIZER_SETTINGS["adam"]["lr"]
-    toy = tme9.run_config("attention_simple", settings="smoke")
-    assert toy.name.startswith("toy-") and toy.data["corpus"] == "toy"
+    adam, sgd = tme9.spec("attention_lstm", "adam"), tme9.spec("attention_lstm", "sgd")
+    assert (adam.training.optimizer, sgd.training.optimizer) == ("adam", "sgd")
+    assert adam.training.lr != sgd.training.lr and adam.model["hidden"] == 32
+    assert tme9.spec("baseline").training.lr == 5 * tme9.spec("attention_simple").training.lr
+    toy = tme9.spec("attention_simple", settings="smoke")
+    assert toy.name.startswith("toy-") and toy.data["dataset"] == "toy"
+    assert toy.inputs["corpus"] == "toy" and toy.data["profile"] == "full"
 
 
 def test_planted_attention_of_uniform_weights_is_the_uniform_share():

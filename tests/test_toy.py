@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from tme_lib import toy
-from tme_lib.imdb import OOV, PAD
-from tme_lib.toy import NEGATIVE, POSITIVE, load_toy
+from tme_lib.data import toy
+from tme_lib.data.text import OOV, PAD
+from tme_lib.data.toy import NEGATIVE, POSITIVE, load_toy
 
 
 def _bags(split, size, keep):

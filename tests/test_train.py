@@ -5,8 +5,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tme_lib.batching import Batch
-from tme_lib.train import TrainConfig, evaluate, train
+from tme_lib.data.batching import Batch
+from tme_lib.training.spec import Spec, Training
+from tme_lib.training.trainer import checkpoint_path, evaluate, train
 
 
 class BagOfTokens(torch.nn.Module):
@@ -40,9 +41,14 @@ def make_loaders(n=256, seed=0, random_labels=False):
     return SimpleNamespace(train=split(n), val=split(n // 2), test=split(n // 2))
 
 
-def cfg(**kw):
-    base = dict(chapter="test", name="bag", epochs=4, lr=0.05, seed=0, entropy_sample=20)
-    return TrainConfig(**{**base, **kw})
+def make_spec(chapter="test", name="bag", seed=0, model="bag", **training) -> Spec:
+    """A spec for the tiny task: ``training`` keywords go to :class:`Training`."""
+    training = {**dict(epochs=4, lr=0.05, entropy_sample=20), **training}
+    return Spec(chapter=chapter, name=name, seed=seed, data={"dataset": "bag-of-tokens"},
+                inputs={}, model={"name": model, "vocab": 8}, training=Training(**training))
+
+
+cfg = make_spec
 
 
 def test_learns_and_records_history():
@@ -162,10 +168,38 @@ def test_entropy_every_samples_batches_but_scores_all_of_them():
     assert sampled["val_entropy"] == pytest.approx(expected, rel=1e-4)
 
 
-def test_fields_added_later_keep_the_hash_of_existing_records():
-    base = cfg()
-    assert cfg(entropy_every=1).hash() == base.hash()  # the default is not hashed
-    assert cfg(entropy_every=10).hash() != base.hash()
+def test_corrupt_checkpoint_is_set_aside_and_the_run_starts_again(capsys):
+    c = cfg(name="corrupt-ckpt")
+    torch.manual_seed(0)
+    reference = train(cfg(name="clean-ckpt"), BagOfTokens(), make_loaders(), device="cpu",
+                      progress=False)
+    checkpoint_path(c).write_bytes(b"not a checkpoint")
+    torch.manual_seed(0)
+    out = train(c, BagOfTokens(), make_loaders(), device="cpu", progress=False)
+    assert "starts from scratch" in capsys.readouterr().out
+    assert checkpoint_path(c).with_suffix(".corrupt").exists()
+    assert [e["epoch"] for e in out["history"]] == [1, 2, 3, 4]
+    assert out["final"]["test_acc"] == reference["final"]["test_acc"]
+
+
+def test_non_finite_loss_before_any_epoch_names_no_checkpoint():
+    with pytest.raises(FloatingPointError, match="no checkpoint"):
+        train(cfg(name="nan-first"), BagOfTokens(broken=True), make_loaders(), device="cpu",
+              progress=False)
+
+
+def test_one_cycle_schedule_uses_every_parameter_of_the_spec():
+    from tme_lib.training.spec import schedule
+    from tme_lib.training.trainer import make_optimizer, make_scheduler
+
+    def peak_start(**params):
+        training = Training(lr=1.0, epochs=1, schedule=schedule("onecycle", **params))
+        optimizer = make_optimizer(training, BagOfTokens().parameters())
+        make_scheduler(training, optimizer, steps_per_epoch=10)
+        return optimizer.param_groups[0]["lr"]
+
+    assert peak_start() == pytest.approx(1 / 25)  # PyTorch's default div_factor
+    assert peak_start(div_factor=10.0) == pytest.approx(1 / 10)
 
 
 def test_get_device_flushes_denormals_on_the_cpu():

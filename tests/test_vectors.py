@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from tme_lib import vectors
-from tme_lib.download import DataError
-from tme_lib.imdb import OOV, PAD, Vocab
-from tme_lib.toy import load_toy
+from tme_lib.data import vectors
+from tme_lib.data.download import DataError
+from tme_lib.data.text import OOV, PAD, Vocab
+from tme_lib.data.toy import load_toy
 
 TRAIN_TWICE = """
 import hashlib
 import numpy as np
-from tme_lib.vectors import train_word2vec
+from tme_lib.data.vectors import train_word2vec
 rng = np.random.default_rng(0)
 words = [f"w{i}" for i in range(60)]
 sentences = [[words[j] for j in rng.zipf(1.5, 25) % 60] for _ in range(300)]

@@ -62,15 +62,6 @@ def data_dir() -> Path:
     return path
 
 
-def results_dir(chapter: str) -> Path:
-    """Where run records go: ``results/runs/<chapter>`` in the full profile (committed), a cache
-    folder in the smoke profile, so that smoke numbers are never mistaken for results."""
-    root = REPO_ROOT / "results" / "runs" if is_full() else cache_dir() / "smoke-runs"
-    path = root / chapter
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def get_device(verbose: bool = True) -> torch.device:
     """CUDA if available, then Apple's MPS, then the CPU; ``TME_DEVICE`` overrides."""
     name = os.environ.get("TME_DEVICE")

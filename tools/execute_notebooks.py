@@ -74,7 +74,11 @@ def main(argv=None) -> int:
     if args.inplace and args.profile != "full":
         parser.error("--inplace writes the book's outputs, which come from the full profile only")
     sys.path.insert(0, str(ROOT))
-    from tme_lib.records import code_version
+    from tme_lib.training.records import code_version
+
+    def _version(version: tuple[str, bool]) -> str:
+        commit, clean = version
+        return commit if clean else f"{commit}-dirty"
 
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
     rows = pd.read_csv(TIMES).to_dict("records") if TIMES.exists() else []
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
         print(f"{path.name} ({args.profile}): {seconds:.0f} s", flush=True)
         rows = [r for r in rows if (r["notebook"], r["profile"]) != (path.stem, args.profile)]
         rows.append(dict(notebook=path.stem, profile=args.profile, seconds=round(seconds, 1),
-                         device=_device(), code_version=code_version(),
+                         device=_device(), code_version=_version(code_version()),
                          date=time.strftime("%Y-%m-%d")))
         TIMES.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=COLUMNS).sort_values(["notebook", "profile"]).to_csv(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tme_lib.records import device_kind
+from tme_lib.training.records import device_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "results.md"
@@ -197,14 +197,14 @@ def render() -> str:
                      "100 epochs SGD, GloVe vectors).\n")
         parts.append(classification_table(tme9, REPORT_TME9, ["model", "optimizer", "entropy_weight"]))
     else:
-        parts.append("No run recorded yet (`python tools/run_tme9.py`).")
+        parts.append("No run recorded yet (`python -m tme_lib.runs tme9`).")
     parts.append("\n## TME 10 — self-attention\n")
     if tme10.exists():
         parts.append("Reference: the AMAL report {cite}`amal2021report`, section 2 (approximate "
                      "accuracies read from its text).\n")
         parts.append(classification_table(tme10, REPORT_TME10, ["model", "optimizer"]))
     else:
-        parts.append("No run recorded yet (`python tools/run_tme10.py`).")
+        parts.append("No run recorded yet (`python -m tme_lib.runs tme10`).")
     parts.append("\n## Aptamers — folding free energy of DNA 30-mers\n")
     if apt.exists():
         parts.append(aptamer_table(apt))
@@ -213,7 +213,7 @@ def render() -> str:
         parts.append(_markdown(pd.DataFrame({"model": list(SOURCE_APTAMERS),
                                              "test MSE": list(SOURCE_APTAMERS.values())})))
     else:
-        parts.append("No run recorded yet (`python tools/run_aptamers.py`).")
+        parts.append("No run recorded yet (`python -m tme_lib.runs aptamers`).")
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -1,7 +1,7 @@
 """Checkers of the aptamer chapter's exercises (``notebooks/03_aptamers``).
 
 Each ``check_<exercise>(fn)`` runs the student's function on small seeded inputs, compares it
-with the library (:mod:`tme_lib.attention`, :class:`tme_lib.tme10.SelfAttentionLayer`) and
+with the library (:mod:`tme_lib.blocks.attention`, :class:`tme_lib.chapters.tme10.SelfAttentionLayer`) and
 says what differs.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from tme_lib.attention import merge_heads, scaled_dot_product_attention, split_heads
-from tme_lib.tme10 import SelfAttentionLayer
+from tme_lib.blocks.attention import merge_heads, scaled_dot_product_attention, split_heads
+from tme_lib.blocks.layers import SelfAttentionLayer
 
 from . import ExerciseError, call_student, expect_close, passed
 
@@ -47,7 +47,7 @@ def check_split_merge(split, merge) -> None:
 
 def check_encoder_layer(fn) -> None:
     """``fn(x, layer)`` must compute ``layer(x, mask)[0]`` for a
-    :class:`~tme_lib.tme10.SelfAttentionLayer` ``layer`` (pre-norm, dropout off) and strands
+    :class:`~tme_lib.chapters.tme10.SelfAttentionLayer` ``layer`` (pre-norm, dropout off) and strands
     ``x [B, L, d]`` without padding, from the layer's parts."""
     torch.manual_seed(2)
     layer = SelfAttentionLayer(d_model=16, n_heads=4, dropout=0.0).eval()

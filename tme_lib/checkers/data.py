@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tme_lib.batching import BucketLoader
+from tme_lib.data.batching import BucketLoader
 from tme_lib.checkers import ExerciseError, call_student, passed
-from tme_lib.imdb import pack
+from tme_lib.data.text import pack
 
 _CASES = (
     [[5, 6, 7], [8], [9, 10, 11, 12, 13]],

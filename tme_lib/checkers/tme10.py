@@ -1,15 +1,16 @@
 """Checkers of the TME 10 exercises (``notebooks/02_tme10_self_attention``).
 
 Each ``check_<exercise>(fn)`` runs the student's function on small seeded inputs, compares it
-with the library (:mod:`tme_lib.attention`, :mod:`tme_lib.tme10`) and says what differs.
+with the library (:mod:`tme_lib.blocks.attention`, :mod:`tme_lib.chapters.tme10`) and says what differs.
 """
 
 from __future__ import annotations
 
 import torch
 
-from tme_lib.attention import positional_encoding, scaled_dot_product_attention
-from tme_lib.tme10 import SelfAttentionLayer, distance_bias
+from tme_lib.blocks.attention import positional_encoding, scaled_dot_product_attention
+from tme_lib.blocks.attention import distance_bias
+from tme_lib.blocks.layers import SelfAttentionLayer
 
 from . import ExerciseError, call_student, expect_close, passed
 

@@ -1,7 +1,7 @@
 """Checkers for the exercises of TME 9 (``notebooks/01_tme9_global_attention``).
 
 Each ``check_*`` calls the student's function on small random batches with padding, compares it
-with the library's version (:mod:`tme_lib.tme9`, :mod:`tme_lib.metrics`) and raises an
+with the library's version (:mod:`tme_lib.chapters.tme9`, :mod:`tme_lib.training.metrics`) and raises an
 :class:`~tme_lib.checkers.ExerciseError` that says what differs and what to look at; on success
 it prints one line.
 """
@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tme_lib.checkers import ExerciseError, call_student, expect_close, passed
-from tme_lib.metrics import attention_entropy
-from tme_lib.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple, masked_mean
+from tme_lib.training.metrics import attention_entropy
+from tme_lib.blocks.embedding import masked_mean
+from tme_lib.chapters.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple
 
 _DIM = 6
 
@@ -52,7 +53,7 @@ def check_masked_mean(fn) -> None:
     expect_close("masked mean", call_student(fn, e, mask), masked_mean(e, mask),
                  "Sum the real tokens only (multiply by the mask) and divide by their number "
                  "mask.sum(1), not by the padded length T.")
-    passed("masked_mean (same as tme_lib.tme9.masked_mean)")
+    passed("masked_mean (same as tme_lib.chapters.tme9.masked_mean)")
 
 
 def check_simple_attention(fn) -> None:
@@ -67,7 +68,7 @@ def check_simple_attention(fn) -> None:
     _check_weights(weights, mask, want_w, "simple_attention")
     expect_close("simple_attention: t_hat", t_hat, want_t,
                  "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).")
-    passed("simple_attention (same as tme_lib.tme9.AttentionSimple)")
+    passed("simple_attention (same as tme_lib.chapters.tme9.AttentionSimple)")
 
 
 def check_query_value_attention(fn) -> None:
@@ -85,7 +86,7 @@ def check_query_value_attention(fn) -> None:
                    "query_value_attention (is q(t) computed from the mean of the REAL tokens?)")
     expect_close("query_value_attention: t_hat", t_hat, want_t,
                  "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.")
-    passed("query_value_attention (same as tme_lib.tme9.AttentionQueryValue)")
+    passed("query_value_attention (same as tme_lib.chapters.tme9.AttentionQueryValue)")
 
 
 def check_lstm_states(fn) -> None:
@@ -111,7 +112,7 @@ def check_lstm_states(fn) -> None:
             )
     expect_close("lstm_states", got, want,
                  "Run the LSTM on a packed sequence; padded positions must hold zeros.")
-    passed("lstm_states (same as tme_lib.tme9.AttentionLSTM.states)")
+    passed("lstm_states (same as tme_lib.chapters.tme9.AttentionLSTM.states)")
 
 
 def check_entropy_penalty(fn) -> None:

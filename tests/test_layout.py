@@ -1,0 +1,137 @@
+"""The library's architecture and the provenance of the committed records."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tme_lib import config
+from tme_lib.chapters import CHAPTERS
+from tme_lib.training import records
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "tme_lib"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """The ``tme_lib`` modules ``path`` imports (relative imports resolved), at any depth."""
+    here = module_name(path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("tme_lib")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([base] if base else []))
+            if base.startswith("tme_lib"):
+                out.add(base)
+                out |= {f"{base}.{a.name}" for a in node.names}
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    return {m for m in out if m in modules} - {module_name(path)}
+
+
+GRAPH = {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def chapter_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "chapters" else None
+
+
+def test_no_chapter_imports_another():
+    for module, deps in GRAPH.items():
+        mine = chapter_of(module)
+        for dep in deps:
+            theirs = chapter_of(dep)
+            assert not (mine and theirs and theirs != mine), f"{module} imports {dep}"
+
+
+def test_shared_layers_never_import_a_chapter():
+    for module, deps in GRAPH.items():
+        if module.split(".")[1:2] and module.split(".")[1] in ("data", "blocks", "training",
+                                                                "config"):
+            assert not any(d.startswith("tme_lib.chapters") for d in deps), module
+
+
+def test_the_import_graph_has_no_cycle():
+    state: dict[str, int] = {}
+
+    def visit(module, stack):
+        state[module] = 1
+        for dep in GRAPH.get(module, ()):
+            if state.get(dep) == 1 and dep != module:
+                # a package's __init__ importing its own submodules is not a cycle of modules
+                if not (dep.startswith(module + ".") or module.startswith(dep + ".")):
+                    pytest.fail("import cycle: " + " -> ".join([*stack, module, dep]))
+            if dep not in state:
+                visit(dep, [*stack, module])
+        state[module] = 2
+
+    for module in GRAPH:
+        if module not in state:
+            visit(module, [])
+
+
+def test_every_chapter_declares_a_plan_and_a_runner():
+    import importlib
+
+    for name, path in CHAPTERS.items():
+        module = importlib.import_module(path)
+        assert module.CHAPTER == name and callable(module.plan) and callable(module.run)
+
+
+def committed_records() -> list[Path]:
+    return sorted((ROOT / "results" / "runs").rglob("*.json"))
+
+
+def git(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_committed_records_are_tied_to_an_ancestor_commit_and_check_out():
+    if git("rev-parse", "HEAD").returncode != 0:
+        pytest.skip("not a git checkout")
+    if git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.skip("a shallow clone lacks the history the records point to")
+    tracked = set(git("ls-files", "results/runs").stdout.split())
+    for path in committed_records():
+        if str(path.relative_to(ROOT)) not in tracked:
+            continue  # a run still being trained here, not committed
+        data = json.loads(path.read_text(encoding="utf-8"))
+        version = data.get("code_version", "")
+        assert re.fullmatch(r"[0-9a-f]{40}", version), f"{path.name}: code version {version!r}"
+        ancestor = git("merge-base", "--is-ancestor", version, "HEAD")
+        assert ancestor.returncode == 0, f"{path.name}: {version} is not an ancestor of HEAD"
+        record = records.read_record(path)  # spec, key and file name agree
+        assert data["spec"]["data"]["profile"] == "full"
+        assert records.sha256sum(path.with_suffix(".pt")) == record.weights_sha256, path.name
+
+
+def test_no_committed_file_is_a_record_of_the_old_format():
+    for path in committed_records():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert "config" not in data and data.get("format") == records.FORMAT, path.name
+
+
+def test_results_tables_are_written_by_the_run_tool_only_from_a_clean_tree(monkeypatch, tmp_path):
+    from tme_lib import runs
+
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv("TME_PROFILE", "full")
+    monkeypatch.setattr(records, "code_version", lambda: ("c" * 40, False))
+    assert tmp_path / "results" not in runs.table_dir().parents
+    monkeypatch.setattr(records, "code_version", lambda: ("c" * 40, True))
+    assert runs.table_dir() == tmp_path / "results"

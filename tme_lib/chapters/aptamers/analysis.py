@@ -1,0 +1,62 @@
+"""Where does the attention go? Scores for the planted-answer simulation.
+
+Taught in ``notebooks/03_aptamers`` (section "Does attention find the planted features?").
+``weights`` are self-attention weights ``[N, layers, heads, L, L]`` (query, key), ``masks`` the
+``bool[N, L]`` positions of a feature from :class:`~tme_lib.chapters.aptamers.simulator.Simulation`.
+
+* **mass on a feature**: the share of attention that lands on the feature's positions,
+  ``Σ_{j ∈ F} a_ij`` averaged over the queries ``i`` of strands that contain the feature; a head
+  that ignores where the feature is gives it the *uniform share* ``|F| / L`` on average;
+* **stem to stem**: the same share, but only for queries inside the left stem half and keys
+  inside the right half — high when attention links the two halves that pair.
+
+Both are returned per (layer, head), with the uniform share they are compared with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _as_tensors(weights, keys, queries=None):
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    k = torch.as_tensor(np.asarray(keys), dtype=torch.float64)
+    q = torch.ones_like(k) if queries is None else torch.as_tensor(np.asarray(queries), dtype=torch.float64)
+    rows = (k.sum(1) > 0) & (q.sum(1) > 0)  # strands that have the feature
+    return w[rows], k[rows], q[rows]
+
+
+def attention_mass(weights, keys, queries=None) -> tuple[np.ndarray, float]:
+    """``(share [layers, heads], uniform_share)``: mean over strands having the feature and over
+    the selected queries (``queries`` mask, default all) of ``Σ_{j: keys[j]} a_ij``."""
+    w, k, q = _as_tensors(weights, keys, queries)
+    if len(w) == 0:
+        raise ValueError("no strand contains the feature: nothing to measure.")
+    on_keys = (w * k[:, None, None, None, :]).sum(-1)  # [N, layers, heads, L]
+    per_strand = (on_keys * q[:, None, None, :]).sum(-1) / q.sum(1)[:, None, None]
+    uniform = (k.sum(1) / k.shape[1]).mean().item()
+    return per_strand.mean(0).numpy(), uniform
+
+
+def best_head(share: np.ndarray) -> tuple[int, int, float]:
+    """``(layer, head, share)`` of the head that puts the most attention on the feature."""
+    layer, head = np.unravel_index(int(np.argmax(share)), share.shape)
+    return int(layer), int(head), float(share[layer, head])
+
+
+def partner_attention(weights, pair_index) -> tuple[np.ndarray, float]:
+    """``(share [layers, heads], uniform_share)``: the weight a query letter gives to the letter
+    it pairs with in the strand's most stable structure, averaged over paired letters.
+
+    ``pair_index`` is ``int[N, L]`` from :func:`tme_lib.chapters.aptamers.energy.partners` (−1 when
+    unpaired); the uniform share is ``1 / L``."""
+    w = torch.as_tensor(weights, dtype=torch.float64)  # [N, layers, heads, L, L]
+    pairs = torch.as_tensor(np.asarray(pair_index), dtype=torch.long)
+    paired = pairs >= 0
+    if not paired.any():
+        raise ValueError("no strand has a base pair: nothing to measure.")
+    index = pairs.clamp_min(0)[:, None, None, :, None].expand(*w.shape[:-1], 1)
+    to_partner = w.gather(-1, index).squeeze(-1)  # [N, layers, heads, L]
+    share = (to_partner * paired[:, None, None, :]).sum((0, 3)) / paired.sum()
+    return share.numpy(), 1.0 / w.shape[-1]

@@ -1,0 +1,268 @@
+"""The chapter's training runs, declared once for the notebook and the run tool.
+
+Each run is a :class:`~tme_lib.training.spec.Spec`: its ``data`` section says which strands
+(the ViennaRNA ΔG library, or the planted-answer simulation, with every setting of either), its
+``model`` section every argument of the model. :func:`run` rebuilds data and model from the
+spec alone, then loads the record or trains. Sizes depend on the profile: the smoke profile
+trains tiny models for a couple of epochs, the full profile the runs reported in the book.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ... import config
+from ...training.records import RunRecord, existing_records, load_or_train, read_dirs
+from ...training.spec import Spec, Training, deep_merge, model_settings, schedule
+from .data import SIZES, Splits, labelled_library, split
+from .energy import DEFAULT_PARAMS
+from .models import AptamerTransformer, SourceTransformer
+from .sequences import LENGTH
+from .simulator import simulate
+
+CHAPTER = "aptamers"
+MODELS = {"aptamer_transformer": AptamerTransformer, "source_transformer": SourceTransformer}
+# Set from the training targets when the model is built (standardised targets), and saved with
+# the weights: statistics of the data, which the data section determines, not settings.
+FITTED = ("target_mean", "target_scale")
+
+# Our transformer on ViennaRNA ΔG, with the base-pair bias (``pair_channels``). Full: sized so
+# that training fits in 30 minutes on one CPU thread (two passes over 500,000 strands rather than
+# more passes over fewer: fresh strands are free); smoke: a few seconds.
+OURS = {
+    "full": dict(model=dict(d_model=64, n_layers=4, n_heads=4, conv_width=5, conv_layers=2,
+                            pair_channels=16),
+                 data=dict(n_train=500_000), training=dict(epochs=2, batch_size=256, lr=2e-3)),
+    "smoke": dict(model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=5, conv_layers=1,
+                             pair_channels=4),
+                  data=dict(n_train=None), training=dict(epochs=4, batch_size=64, lr=3e-3)),
+}
+# The source project's model (vocabulary 30, as published) under the CPU budget of ours: as
+# many strands as it trains on in the time our main run took (measured: about 140 strands/s).
+SOURCE = {
+    "full": dict(model=dict(), data=dict(n_train=80_000),
+                 training=dict(epochs=2, batch_size=64, lr=5e-4)),
+    "smoke": dict(model=dict(d_model=32, dim_feedforward=64, n_heads=4), data=dict(n_train=None),
+                  training=dict(epochs=2, batch_size=64, lr=3e-4)),
+}
+# Smaller training sets for the learning curve (our transformer, same epochs), and the sizes the
+# baselines are refitted on (these plus the main training set).
+CURVE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
+BASELINE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
+# The base-pair bias, on and off, everything else equal (smaller runs than the main one).
+ABLATION = {"full": dict(data=dict(n_train=100_000), training=dict(epochs=2)),
+            "smoke": dict(data=dict(n_train=None), training=dict(epochs=2))}
+# The planted-answer problem: one motif, one stem, noise 0.5 (see ``simulator``).
+PLANTED = {
+    "full": dict(data=dict(n=40_000), model=dict(d_model=48, n_layers=2, n_heads=4, conv_width=3),
+                 training=dict(epochs=6, batch_size=128, lr=3e-3)),
+    "smoke": dict(data=dict(n=3_000), model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=3),
+                  training=dict(epochs=4, batch_size=64, lr=3e-3)),
+}
+TRAINING = dict(task="regression", optimizer="adamw", weight_decay=0.01,
+                schedule=schedule("onecycle"), grad_clip=1.0, eval_batch_size=2_048)
+
+
+def energy_data(n_train: int | None, seed: int = 0) -> dict:
+    """The ``data`` section of a run on the ViennaRNA library of the active profile: library
+    size and seed, strand length, energy parameters, split sizes."""
+    sizes = SIZES[config.profile()]
+    left = sizes["n"] - sizes["n_val"] - sizes["n_test"]
+    return dict(source="viennarna", profile=config.profile(), params=DEFAULT_PARAMS,
+                temperature=37.0, length=LENGTH, library_seed=seed, **sizes,
+                n_train=left if n_train is None else n_train, standardise_targets=True)
+
+
+def planted_data_settings(n: int, seed: int = 0) -> dict:
+    """The ``data`` section of a run on the planted-answer simulation: every argument of
+    :func:`~tme_lib.chapters.aptamers.simulator.simulate` and the split sizes."""
+    sim = model_settings("simulate", simulate, exclude=("n", "seed"))
+    sim.pop("name")
+    return dict(source="simulator", profile=config.profile(), n=n, seed=seed, **sim,
+                n_val=n // 10, n_test=n // 10, standardise_targets=True)
+
+
+def _spec(name: str, model: str, settings: dict, data: dict, seed: int) -> Spec:
+    s = deep_merge(dict(training=TRAINING), settings)
+    return Spec(chapter=CHAPTER, name=name, seed=seed, data=data, inputs={},
+                model=model_settings(model, MODELS[model], exclude=FITTED, **s["model"]),
+                training=Training(**s["training"]))
+
+
+def transformer_spec(seed: int = 0, n_train: int | None = None) -> Spec:
+    """Our :class:`AptamerTransformer` on the ViennaRNA ΔG library; with ``n_train``, the same
+    run on a smaller training set (named ``transformer_n<n_train>``), for the learning curve."""
+    settings = OURS[config.profile()]
+    name = "transformer" if n_train is None else f"transformer_n{n_train}"
+    n_train = settings["data"]["n_train"] if n_train is None else n_train
+    return _spec(name, "aptamer_transformer", settings, energy_data(n_train), seed)
+
+
+def ablation_specs(seed: int = 0) -> list[Spec]:
+    """Our transformer with and without :class:`~tme_lib.chapters.aptamers.models.PairBias`, on
+    the same strands, epochs and seed: ``ablation_pairs`` and ``ablation_no_pairs``."""
+    settings = deep_merge(OURS[config.profile()], ABLATION[config.profile()])
+    data = energy_data(settings["data"]["n_train"])
+    without = deep_merge(settings, dict(model=dict(pair_channels=0)))
+    return [_spec("ablation_pairs", "aptamer_transformer", settings, data, seed),
+            _spec("ablation_no_pairs", "aptamer_transformer", without, data, seed)]
+
+
+def source_spec(seed: int = 0) -> Spec:
+    """The source project's :class:`SourceTransformer` on the same split."""
+    settings = SOURCE[config.profile()]
+    return _spec("source_transformer", "source_transformer", settings,
+                 energy_data(settings["data"]["n_train"]), seed)
+
+
+def planted_spec(seed: int = 0) -> Spec:
+    """Our transformer on the planted-answer simulation."""
+    settings = PLANTED[config.profile()]
+    return _spec("transformer_planted", "aptamer_transformer", settings,
+                 planted_data_settings(settings["data"]["n"], seed), seed)
+
+
+def curve_specs(seed: int = 0) -> list[Spec]:
+    """The learning-curve runs: our transformer on the smaller training sets."""
+    return [transformer_spec(seed, n) for n in CURVE_SIZES[config.profile()]]
+
+
+def plan() -> list[Spec]:
+    """Every training run of the chapter, cheapest first."""
+    return [planted_spec(), transformer_spec(), source_spec(), *curve_specs(), *ablation_specs()]
+
+
+# --- From a spec to data, model and record ---------------------------------------------------------
+
+
+def splits_of(data: dict) -> Splits:
+    """The splits a ``data`` section describes, labelled or simulated once per process."""
+    if data["profile"] != config.profile():
+        raise ValueError(f"these data settings are for the {data['profile']} profile; "
+                         f"set TME_PROFILE={data['profile']}.")
+    return _splits(json.dumps(data, sort_keys=True))
+
+
+@lru_cache(maxsize=4)
+def _splits(key: str) -> Splits:
+    data = json.loads(key)
+    if data["source"] == "simulator":
+        return _planted(key)[1]
+    if data["params"] != DEFAULT_PARAMS or data["temperature"] != 37.0:
+        raise ValueError(f"only {DEFAULT_PARAMS} at 37 °C is implemented, not "
+                         f"{data['params']} at {data['temperature']} °C.")
+    ids, y = labelled_library(data["n"], seed=data["library_seed"], length=data["length"])
+    return split(ids, y, data["n_val"], data["n_test"], data["n_train"])
+
+
+@lru_cache(maxsize=2)
+def _planted(key: str):
+    data = json.loads(key)
+    keys = {"n", "seed", *model_settings("simulate", simulate, exclude=("n", "seed"))} - {"name"}
+    sim = simulate(**{k: v if not isinstance(v, list) else tuple(v) for k, v in data.items()
+                      if k in keys})
+    return sim, split(sim.ids, sim.target, n_val=data["n_val"], n_test=data["n_test"])
+
+
+def planted_data(s: Spec | None = None):
+    """The simulation of a planted run and its splits: test = first tenth, validation = next
+    tenth, train = the rest."""
+    s = s or planted_spec()
+    return _planted(json.dumps(s.data, sort_keys=True))
+
+
+def target_scaling(splits: Splits) -> dict:
+    """Mean and standard deviation of the training targets, rounded."""
+    y = splits.train[1].astype(np.float64)
+    return dict(target_mean=round(float(y.mean()), 4), target_scale=round(float(y.std()), 4))
+
+
+def build_model(s: Spec, splits: Splits):
+    """The model of ``s.model``; the regressor's target scaling comes from the training split."""
+    cls = MODELS[s.model_name]
+    fitted = target_scaling(splits) if cls is AptamerTransformer else {}
+    return cls(**s.model_kwargs, **fitted)
+
+
+def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
+    """Load the record of ``s`` if it exists, else train it."""
+    splits = splits_of(s.data)
+    t = s.training
+    return load_or_train(s, lambda: build_model(s, splits),
+                         lambda: splits.loaders(t.batch_size, s.seed, t.eval_batch_size),
+                         device=device, progress=progress, retrain=retrain)
+
+
+def curve_records() -> list[RunRecord]:
+    """Records of the learning-curve runs that exist (none are trained here)."""
+    return existing_records(curve_specs())
+
+
+def baseline_sizes() -> list[int]:
+    """Training-set sizes the baselines are fitted on: the curve sizes and the main one."""
+    main = transformer_spec().data["n_train"]
+    return sorted({*BASELINE_SIZES[config.profile()], main})
+
+
+# --- Steps besides the training runs, and the table -------------------------------------------------
+
+
+def baseline_file() -> Path:
+    """Where the baseline scores are read: the first folder of records that has them."""
+    for folder in read_dirs(CHAPTER):
+        if (folder / "baselines.csv").exists():
+            return folder / "baselines.csv"
+    return read_dirs(CHAPTER)[0] / "baselines.csv"
+
+
+def fit_baselines(folder) -> None:
+    """Fit every baseline on each size of :func:`baseline_sizes`; rows are appended to
+    ``<folder>/baselines.csv``, those there are kept."""
+    from .baselines import BASELINES, fit_baseline
+
+    os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("TME_THREADS", "1"))
+    path = folder / "baselines.csv"
+    done = pd.read_csv(path).to_dict("records") if path.exists() else []
+    for n_train in baseline_sizes():
+        splits = splits_of(energy_data(n_train))
+        for name in BASELINES:
+            if any(r["model"] == name and r["n_train"] == n_train for r in done):
+                continue
+            row = fit_baseline(name, splits.train, splits.test)
+            row["device"] = "cpu (scikit-learn, 1 thread)"
+            print(row, flush=True)
+            done.append(row)
+            pd.DataFrame(done).to_csv(path, index=False)
+
+
+def steps() -> dict:
+    """Work the run tool does besides the training runs: label the library, fit baselines."""
+    return {"label": lambda folder: splits_of(energy_data(None)),
+            "baselines": fit_baselines}
+
+
+TABLE_COLUMNS = ["model", "target", "params", "n_train", "epochs", "seconds", "device",
+                 "test_mse", "test_r2", "pearson", "spearman"]
+
+
+def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
+    """``aptamers.csv``: one row per training run and per baseline."""
+    rows = []
+    for r in records:
+        data = r.spec["data"]
+        target = "planted" if data["source"] == "simulator" else "viennarna_dG"
+        n_train = data.get("n_train") or data["n"] - data["n_val"] - data["n_test"]
+        rows.append({**r.final, "model": r.name, "target": target, "params": r.n_params,
+                     "n_train": n_train, "epochs": len(r.history), "seconds": r.seconds,
+                     "device": r.device})
+    path = baseline_file()
+    for b in pd.read_csv(path).to_dict("records") if path.exists() else []:
+        rows.append({**b, "target": "viennarna_dG", "epochs": None})
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["target", "model", "n_train"])
+    return {"aptamers.csv": frame.round(4)}

@@ -1,0 +1,85 @@
+"""The one place that chooses between the real corpus and the generated one.
+
+A run's data settings (the ``data`` section of its :class:`~tme_lib.training.spec.Spec`) name a
+``dataset``: ``"imdb"`` (:mod:`tme_lib.data.imdb`) or ``"toy"`` (:mod:`tme_lib.data.toy`, the
+planted-word corpus of the smoke profile). :func:`data_settings` writes every setting that
+determines the reviews, :func:`load_corpus` reads them back; :func:`unlabelled_tokens` gives the
+text word vectors are trained on. Nothing else in the library looks at the profile to pick a
+corpus.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .. import config
+from . import imdb, toy
+from .text import TOKENIZER_VERSION, Corpus
+
+DATASETS = ("imdb", "toy")
+
+
+def default_dataset() -> str:
+    """``"imdb"`` in the full profile, ``"toy"`` in the smoke profile."""
+    return "imdb" if config.is_full() else "toy"
+
+
+def data_settings(dataset: str | None = None, max_len: int | None = None, split_seed: int = 0,
+                  val_fraction: float = 0.1, min_count: int = 5,
+                  max_size: int | None = None) -> dict:
+    """Every setting that determines the reviews of a run, for a spec's ``data`` section:
+    the dataset and its version (tokeniser or generator), the validation draw, the vocabulary
+    and the cut. For the toy corpus ``min_count`` and ``max_size`` do not apply and are left
+    out; its ``corpus_seed`` fixes the generated reviews."""
+    dataset = dataset or default_dataset()
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
+    out = dict(dataset=dataset, profile=config.profile(), split_seed=split_seed,
+               val_fraction=val_fraction, max_len=max_len)
+    if dataset == "imdb":
+        out.update(tokenizer=TOKENIZER_VERSION, min_count=min_count, max_size=max_size)
+    else:
+        out.update(generator=toy.VERSION, corpus_seed=0)
+    return out
+
+
+def load_corpus(data: dict) -> Corpus:
+    """The reviews described by a spec's ``data`` section (see :func:`data_settings`)."""
+    return _load(tuple(sorted(data.items())))
+
+
+@lru_cache(maxsize=4)
+def _load(items: tuple) -> Corpus:
+    data = dict(items)
+    _check_version(data)
+    common = dict(val_fraction=data["val_fraction"], seed=data["split_seed"],
+                  max_len=data["max_len"])
+    if data["dataset"] == "imdb":
+        return imdb.load_imdb(min_count=data["min_count"], max_size=data["max_size"], **common)
+    return toy.load_toy(corpus_seed=data["corpus_seed"], **common)
+
+
+def _check_version(data: dict) -> None:
+    """A spec written for another tokeniser or generator cannot be loaded by this code."""
+    want = ("tokenizer", TOKENIZER_VERSION) if data["dataset"] == "imdb" else (
+        "generator", toy.VERSION)
+    if data.get(want[0]) != want[1]:
+        raise ValueError(
+            f"these data settings ask for {want[0]} version {data.get(want[0])!r}, but this code "
+            f"has version {want[1]}: the run was defined for other code. Build its spec again "
+            "with the chapter's plan (python -m tme_lib.runs CHAPTER --dry-run).")
+
+
+def unlabelled_tokens(dataset: str) -> list[list[str]]:
+    """Token lists of the train and unlabelled reviews of ``dataset`` (never test), the text
+    that word vectors are trained on."""
+    if dataset == "imdb":
+        return imdb.unsup_token_stream()
+    if dataset == "toy":
+        return toy.toy_token_stream()
+    raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
+
+
+def corpus_version(dataset: str) -> str:
+    """Names the text of :func:`unlabelled_tokens` in cache keys: ``imdb-tok2``, ``toy2``."""
+    return f"imdb-tok{TOKENIZER_VERSION}" if dataset == "imdb" else f"toy{toy.VERSION}"

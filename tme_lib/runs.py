@@ -1,0 +1,208 @@
+"""The run tool: list, train and tabulate the runs of a chapter's plan.
+
+    python -m tme_lib.runs CHAPTER [--only NAME ...] [--jobs N] [--dry-run] [--retrain]
+                                   [--executor process|local|debug|slurm]
+
+``CHAPTER`` is ``data``, ``tme9``, ``tme10``, ``aptamers`` or ``all``. The tool takes the
+chapter's plan (``plan()``: one :class:`~tme_lib.training.spec.Spec` per run), keeps the runs
+whose name matches one of the ``--only`` patterns (exact names, or shell wildcards:
+``--only 'attention_lstm-adam-*'``), skips those that already have a record
+(``--retrain`` trains them again), and trains the rest, up to ``--jobs`` at a time; an
+interrupted run resumes from its last checkpoint. A chapter's other steps (the aptamer
+chapter's labelling and baselines) run first, and count as names for ``--only``. It then
+writes the chapter's results tables from the records of its plan.
+
+In the full profile, records and tables go to ``results/`` only from a clean working tree
+(:mod:`tme_lib.training.records`); otherwise to a scratch folder in the cache.
+
+Executors: ``process`` (default) runs side by side on this machine; ``local`` and ``debug`` are
+submitit's local and in-process executors; ``slurm`` submits one job per run to a Slurm
+cluster through submitit (``--partition``, ``--timeout-min``, ``--cpus``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import fnmatch
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .chapters import CHAPTERS, chapter
+from .training import records
+from .training.spec import Spec
+
+EXECUTORS = ("process", "local", "debug", "slurm")
+
+
+def matches(name: str, only: list[str]) -> bool:
+    """Whether ``name`` is one of the patterns of ``--only`` (shell wildcards: ``*``, ``?``,
+    ``[...]``); everything matches when there are none."""
+    return not only or any(fnmatch.fnmatchcase(name, p) for p in only)
+
+
+def selected(specs: list[Spec], only: list[str]) -> list[Spec]:
+    """The specs whose name matches ``only`` (all of them without patterns)."""
+    return [s for s in specs if matches(s.name, only)]
+
+
+def table_dir() -> Path:
+    """Where results tables go: ``results/`` in the full profile at a clean commit, else the
+    matching folder of the cache (as records, see :func:`tme_lib.training.records.write_dir`)."""
+    if not config.is_full():
+        path = config.cache_dir() / "smoke-results"
+    elif records.code_version()[1]:
+        path = config.REPO_ROOT / "results"
+    else:
+        path = config.cache_dir() / "scratch-results"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_one(chapter_name: str, spec_dict: dict, retrain: bool = False) -> dict:
+    """Train (or load) one run in this process; returns a short summary. Top-level and given a
+    plain dict, so that every executor can send it to a worker."""
+    config.get_device(verbose=False)  # applies TME_THREADS and the CPU settings
+    spec = Spec.from_dict(spec_dict)
+    start = time.perf_counter()
+    record = chapter(chapter_name).run(spec, progress=False, retrain=retrain)
+    scores = {k: round(v, 4) for k, v in record.final.items()
+              if k in ("val_acc", "test_acc", "val_loss", "test_mse", "test_r2")}
+    return {"name": spec.name, "seconds": round(time.perf_counter() - start, 1), **scores}
+
+
+def _executor(kind: str, jobs: int, args) -> futures.Executor:
+    if kind == "process":
+        return futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    import submitit  # optional: only for the cluster and its local stand-ins
+
+    folder = config.cache_dir() / "submitit"
+    cluster = {"local": "local", "debug": "debug", "slurm": "slurm"}[kind]
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    params = dict(timeout_min=args.timeout_min, cpus_per_task=args.cpus)
+    if kind == "slurm" and args.partition:
+        params["slurm_partition"] = args.partition
+    if kind == "slurm":
+        params["slurm_array_parallelism"] = jobs
+    executor.update_parameters(**params)
+    return _SubmititPool(executor)
+
+
+class _SubmititPool:
+    """submitit's executor behind the ``submit`` / ``result`` interface of
+    :mod:`concurrent.futures` (its jobs have ``result()`` too)."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def submit(self, fn, *args):
+        return self.executor.submit(fn, *args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def train_plan(chapter_name: str, todo: list[Spec], jobs: int, kind: str, args) -> list[dict]:
+    """Run ``todo`` with the executor ``kind``; a failed run is reported, the others go on."""
+    done, failed = [], []
+    if kind == "process" and jobs == 1:
+        for k, spec in enumerate(todo, 1):
+            print(f"[{k}/{len(todo)}] {spec.label} ...", flush=True)
+            done.append(run_one(chapter_name, spec.to_dict(), args.retrain))
+            print(f"[{k}/{len(todo)}] {done[-1]}", flush=True)
+        return done
+    with _executor(kind, jobs, args) as pool:
+        jobs_of = {pool.submit(run_one, chapter_name, s.to_dict(), args.retrain): s for s in todo}
+        for k, (job, spec) in enumerate(jobs_of.items(), 1):
+            try:
+                done.append(job.result())
+                print(f"[{k}/{len(todo)}] {done[-1]}", flush=True)
+            except Exception as error:  # one failed run does not stop the others
+                failed.append(spec.name)
+                print(f"[{k}/{len(todo)}] {spec.label} failed: {error}", flush=True)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(failed)}")
+    return done
+
+
+def write_tables(module) -> list[Path]:
+    """Write the chapter's results tables from the records of its plan, once every run of the
+    plan has one: a table is never built from part of a plan."""
+    if not hasattr(module, "write_tables"):
+        return []
+    plan = module.plan()
+    missing = [s.name for s in plan if records.find_record(s) is None]
+    if missing:
+        print(f"Tables of {module.CHAPTER} not written: {len(missing)} of the {len(plan)} runs "
+              f"of its plan have no record yet ({', '.join(missing[:3])}"
+              + (", ..." if len(missing) > 3 else "") + ").")
+        return []
+    out = []
+    for name, frame in module.write_tables(records.existing_records(plan)).items():
+        path = table_dir() / name
+        frame.to_csv(path, index=False, float_format="%.5g")
+        out.append(path)
+        print(f"{len(frame)} rows in {path}")
+    return out
+
+
+def main_chapter(chapter_name: str, args) -> None:
+    module = chapter(chapter_name)
+    plan = module.plan()
+    todo = selected(plan, args.only)
+    steps = {n: f for n, f in getattr(module, "steps", dict)().items()
+             if matches(n, args.only)}
+    missing = [s for s in todo if args.retrain or records.find_record(s) is None]
+    print(f"{chapter_name} ({config.profile()} profile): {len(plan)} runs in the plan, "
+          f"{len(todo)} selected, {len(missing)} to train"
+          + (f"; steps {', '.join(steps)}" if steps else ""))
+    if args.dry_run:
+        for s in todo:
+            state = "to train" if s in missing else "recorded"
+            print(f"  {s.name:45s} {s.key()}  {state}")
+        return
+    for name, step in steps.items():
+        print(f"== {name}", flush=True)
+        step(records.write_dir(chapter_name))
+    if missing:
+        train_plan(chapter_name, missing, args.jobs, args.executor, args)
+    write_tables(module)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tme_lib.runs",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("chapter", choices=[*CHAPTERS, "all"])
+    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
+                   help="runs (or steps) with one of these names; wildcards * ? [] allowed")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained side by side (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+    p.add_argument("--retrain", action="store_true", help="train even runs that have a record")
+    p.add_argument("--executor", choices=EXECUTORS, default="process")
+    p.add_argument("--partition", help="Slurm partition (--executor slurm)")
+    p.add_argument("--timeout-min", type=int, default=120, help="per job (submitit executors)")
+    p.add_argument("--cpus", type=int, default=1, help="CPUs per job (submitit executors)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.jobs < 1:
+        parser().error("--jobs must be at least 1")
+    if args.jobs > 1 and "TME_THREADS" not in os.environ:
+        os.environ["TME_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    config.get_device()
+    for name in CHAPTERS if args.chapter == "all" else [args.chapter]:
+        main_chapter(name, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""Run records: load a run that was recorded, or train it and record it.
+
+A record is ``<folder>/<chapter>/<name>-<key>.json`` with the learned weights beside it in
+``<name>-<key>.pt``; ``key`` is :meth:`Spec.key`, the hash of the whole spec, so a run whose
+spec changed in any field is trained anew. The record holds the spec itself, the SHA-256 of its
+weights file, the commit of the code that produced it, the device, the wall time, the history
+and the final metrics. Loading checks all of it (:func:`load_record`): a record that does not
+match its spec or its weights raises :class:`RecordError`, never returns an altered model.
+
+Where records go (:func:`write_dir`):
+
+- smoke profile: the cache (``<cache>/smoke-runs``), never ``results/``;
+- full profile at a clean commit: ``results/runs/``, the records the book is built from;
+- full profile with uncommitted changes to the code: ``<cache>/scratch-runs``, with a message.
+  Such a record cannot be tied to a commit, so it is never published. Changes under
+  ``results/`` itself do not count: runs that train side by side write there.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+
+from .. import config
+from ..data.download import sha256sum
+from .spec import Spec
+from .trainer import train
+
+FORMAT = 2  # bump when the layout of a record changes
+
+
+class RecordError(RuntimeError):
+    """A record that cannot be trusted: unreadable, incomplete, or not the run asked for."""
+
+
+@dataclass
+class RunRecord:
+    """What a run leaves behind; ``model`` is set when the weights were loaded or trained."""
+
+    spec: dict
+    key: str
+    code_version: str
+    device: str
+    torch_version: str
+    started_at: str
+    seconds: float
+    n_params: int
+    weights_sha256: str
+    history: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    format: int = FORMAT
+    model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def model_name(self) -> str:
+        return self.spec["model"]["name"]
+
+    @property
+    def seed(self) -> int:
+        return self.spec["seed"]
+
+    @property
+    def training(self) -> dict:
+        return self.spec["training"]
+
+    @property
+    def profile(self) -> str:
+        return self.spec["data"].get("profile", "")
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+
+# --- Provenance ---------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=config.REPO_ROOT, capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_version() -> tuple[str, bool]:
+    """``(commit, clean)``: the full hash of ``HEAD`` and whether the working tree has no
+    uncommitted change outside ``results/``. Outside a git checkout: the package version, not
+    clean."""
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        from importlib.metadata import version
+
+        return f"tme_lib-{version('tme_lib')}", False
+    changes = _git("status", "--porcelain", "--", ".", ":(exclude)results")
+    return commit, changes == ""
+
+
+def short_version(version: str) -> str:
+    """What the book prints of a code version: the commit's first 10 digits."""
+    return version[:10] if len(version) == 40 else version
+
+
+# --- Where records live --------------------------------------------------------------------------
+
+
+def published_dir(chapter: str) -> Path:
+    """``results/runs/<chapter>``: the committed records of the full profile."""
+    return config.REPO_ROOT / "results" / "runs" / chapter
+
+
+def write_dir(chapter: str, clean: bool | None = None) -> Path:
+    """Where a new record of ``chapter`` is written (see the module docstring)."""
+    if not config.is_full():
+        path = config.cache_dir() / "smoke-runs" / chapter
+    elif clean if clean is not None else code_version()[1]:
+        path = published_dir(chapter)
+    else:
+        path = config.cache_dir() / "scratch-runs" / chapter
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_dirs(chapter: str) -> list[Path]:
+    """Folders searched for a record, in order: the published ones, then (with uncommitted
+    changes only) the scratch folder; the smoke folder in the smoke profile."""
+    if not config.is_full():
+        return [write_dir(chapter)]
+    dirs = [published_dir(chapter)]
+    if not code_version()[1]:
+        dirs.append(config.cache_dir() / "scratch-runs" / chapter)
+    return dirs
+
+
+def record_file(spec: Spec) -> str:
+    return f"{spec.name}-{spec.key()}.json"
+
+
+def find_record(spec: Spec) -> Path | None:
+    """The record file of ``spec`` if one exists (not yet checked: see :func:`load_record`)."""
+    for folder in read_dirs(spec.chapter):
+        path = folder / record_file(spec)
+        if path.exists():
+            return path
+    return None
+
+
+def retrain_hint(spec: Spec | None, path: Path) -> str:
+    if spec is None:
+        return f"Delete {path.name} and its .pt, then regenerate the chapter's runs."
+    return (f"Delete it and its .pt, or retrain with: python -m tme_lib.runs {spec.chapter} "
+            f"--only {spec.name} --retrain")
+
+
+def read_record(path: Path, spec: Spec | None = None) -> RunRecord:
+    """The record at ``path``, checked: JSON that parses, every field, a spec whose key is the
+    one in the file name (and equal to ``spec`` when given). Weights are not loaded."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        record = RunRecord(**data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
+        raise RecordError(f"The run record {path} cannot be read ({type(error).__name__}: "
+                          f"{error}); it may be truncated, or from an older version of the "
+                          f"course. {retrain_hint(spec, path)}") from None
+    try:
+        stored = Spec.from_dict(record.spec)
+    except (TypeError, ValueError, KeyError) as error:
+        raise RecordError(f"The spec stored in {path} is not valid ({error}). "
+                          f"{retrain_hint(spec, path)}") from None
+    if stored.key() != record.key or not path.stem.endswith(record.key):
+        raise RecordError(f"The spec stored in {path} does not match its key {record.key}: "
+                          f"the file was edited or renamed. {retrain_hint(spec, path)}")
+    if spec is not None and stored.key() != spec.key():
+        raise RecordError(f"{path} records another run than {spec.label} (key {stored.key()}, "
+                          f"asked {spec.key()}). {retrain_hint(spec, path)}")
+    return record
+
+
+def load_weights(record: RunRecord, path: Path, model: torch.nn.Module, spec: Spec | None = None):
+    """Load the weights beside the record at ``path`` into ``model``, after checking that the
+    file is there and is the one the record was saved with (its SHA-256)."""
+    weights = Path(path).with_suffix(".pt")
+    if not weights.exists():
+        raise RecordError(f"The run record {path} has no weights file {weights.name}: the "
+                          f"model cannot be restored. {retrain_hint(spec, path)}")
+    if sha256sum(weights) != record.weights_sha256:
+        raise RecordError(f"The weights {weights} are not those of the run record {path.name} "
+                          f"(SHA-256 differs): the file is corrupt or was replaced. "
+                          f"{retrain_hint(spec, path)}")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as error:
+        raise RecordError(f"The weights {weights} do not fit the model of {path.name} "
+                          f"({type(error).__name__}: {error}). {retrain_hint(spec, path)}") from None
+
+
+# --- Load or train -------------------------------------------------------------------------------
+
+
+def _device_description(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    if device == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return device
+
+
+def device_kind(description: str) -> str:
+    """The kind of device of a record's description: ``"cpu (x86_64, 1 threads)"`` -> ``"cpu"``,
+    ``"cuda (NVIDIA H100)"`` -> ``"cuda"``."""
+    return str(description).split(" (")[0]
+
+
+def load_or_train(spec: Spec, build_model: Callable[[], torch.nn.Module], loaders,
+                  device=None, progress: bool = True, retrain: bool = False) -> RunRecord:
+    """Load the record (and weights) of ``spec`` if it exists, else train and save it.
+
+    ``build_model`` is called after seeding with ``spec.seed``, so initial weights are
+    reproducible. ``loaders`` needs ``.train``, ``.val`` and ``.test``; it may be a callable
+    returning them, so that a loaded run never builds them.
+    """
+    device = device or config.get_device(verbose=False)
+    path = None if retrain else find_record(spec)
+    if path is not None:
+        record = read_record(path, spec)
+        config.set_seed(spec.seed)
+        model = build_model()
+        load_weights(record, path, model, spec)
+        record.model = model.to(device)
+        print(f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
+              f"code {short_version(record.code_version)})")
+        return record
+    return _train_and_save(spec, build_model, loaders, device, progress)
+
+
+def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRecord:
+    commit, clean = code_version()
+    folder = write_dir(spec.chapter, clean)
+    if config.is_full() and not clean:
+        print(f"Uncommitted changes to the code: the record of {spec.label} goes to the "
+              f"scratch folder {folder}, not to results/. Commit, then run it again to publish.")
+    stale = sorted(p.name for p in folder.glob(f"{spec.name}-*.json") if p.name != record_file(spec))
+    if stale:
+        print(f"The spec of {spec.label} changed (new key {spec.key()}): training anew; older "
+              f"records left untouched: {', '.join(stale)}")
+    if callable(loaders) and not hasattr(loaders, "train"):
+        loaders = loaders()
+    config.set_seed(spec.seed)
+    model = build_model()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    out = train(spec, model, loaders, device=device, progress=progress)
+    path = folder / record_file(spec)
+    weights = path.with_suffix(".pt")
+    tmp_weights = weights.with_suffix(".pt.tmp")
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp_weights)
+    tmp_weights.replace(weights)
+    record = RunRecord(
+        spec=spec.to_dict(), key=spec.key(), code_version=commit if clean else f"{commit}-dirty",
+        device=_device_description(out["device"]), torch_version=torch.__version__,
+        started_at=started, seconds=round(out["seconds"], 2),
+        n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        weights_sha256=sha256sum(weights), history=out["history"], final=out["final"],
+        model=model,
+    )
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8")
+    tmp.replace(path)  # the record appears last: a record on disk always has its weights
+    out["checkpoint"].unlink(missing_ok=True)
+    return record
+
+
+# --- Tables --------------------------------------------------------------------------------------
+
+
+def existing_records(specs: list[Spec]) -> list[RunRecord]:
+    """The checked records of ``specs`` that exist (a record of another spec is never used)."""
+    return [read_record(path, spec) for spec in specs
+            if (path := find_record(spec)) is not None]
+
+
+RESULT_COLUMNS = ["model", "optimizer", "seed", "epochs", "train_loss", "train_acc", "val_acc",
+                  "test_loss", "test_acc", "mean_entropy", "seconds", "device"]
+
+
+def record_row(r: RunRecord) -> dict:
+    """One flat row of a record: training settings, final metrics, cost and provenance."""
+    return {**r.spec["training"], **r.final, "name": r.name, "model": r.spec["model"]["name"],
+            "seed": r.spec["seed"], "epochs": len(r.history), "seconds": r.seconds,
+            "device": r.device, "params": r.n_params,
+            "code_version": short_version(r.code_version)}
+
+
+def results_table(records: list[RunRecord], columns: list[str] = RESULT_COLUMNS) -> pd.DataFrame:
+    """One row per run (:func:`record_row`), in ``columns`` order; a column that a record
+    lacks is left empty."""
+    rows = [record_row(r) for r in records]
+    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)

@@ -1,0 +1,57 @@
+"""How a text chapter turns a :class:`~tme_lib.training.spec.Spec` into a recorded run.
+
+The chapters on IMDB (data and training loop, TME 9, TME 10) differ in their models and plans,
+not in this: read the reviews of ``spec.data``, the vectors of ``spec.inputs``, build the model
+``spec.model`` from the chapter's registry on those vectors, batch with ``spec.training``, then
+load the record or train (:func:`tme_lib.training.records.load_or_train`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from ..data.batching import make_loaders
+from ..data.corpus import load_corpus
+from ..data.text import Corpus
+from ..data.vectors import load_vectors
+from .records import RunRecord, load_or_train
+from .spec import Spec
+
+
+_VECTORS: dict[str, torch.Tensor] = {}
+
+
+def text_data(spec: Spec) -> tuple[Corpus, torch.Tensor]:
+    """The reviews and the frozen vectors of ``spec`` (each loaded once per process)."""
+    corpus = load_corpus(spec.data)
+    key = json.dumps([spec.data, spec.inputs], sort_keys=True)
+    if key not in _VECTORS:
+        _VECTORS[key] = load_vectors(corpus.vocab, **spec.inputs)
+    return corpus, _VECTORS[key]
+
+
+def build_text_model(spec: Spec, models: dict[str, type], vectors: torch.Tensor) -> nn.Module:
+    """The model ``spec.model["name"]`` of the registry ``models`` on frozen ``vectors``, with
+    the constructor arguments of ``spec.model``."""
+    if spec.model_name not in models:
+        raise KeyError(f"unknown model {spec.model_name!r} in {spec.chapter}; choose one of "
+                       f"{', '.join(models)}.")
+    return models[spec.model_name](vectors, **spec.model_kwargs)
+
+
+def text_loaders(spec: Spec, corpus: Corpus):
+    t = spec.training
+    return make_loaders(corpus, t.batch_size, spec.seed, t.eval_batch_size,
+                        val_order=t.val_order)
+
+
+def run_text(spec: Spec, models: dict[str, type], progress: bool = True,
+             retrain: bool = False, device=None) -> RunRecord:
+    """Load the record of ``spec`` if it exists, else train it and record it."""
+    corpus, vectors = text_data(spec)
+    return load_or_train(spec, lambda: build_text_model(spec, models, vectors),
+                         lambda: text_loaders(spec, corpus), device=device, progress=progress,
+                         retrain=retrain)
