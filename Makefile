@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JOBS ?= 1
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test unit nbtest lab full times runs student screenshots bench clean
+.PHONY: help install book test lint unit nbtest lab full times runs student screenshots bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -26,7 +26,11 @@ install: $(STAMP)  ## create .venv and install tme_lib with the book and dev ext
 book: $(STAMP)  ## build the HTML book into book/_build/html (never retrains)
 	$(BIN)/jupyter-book build book --all --warningiserror --nitpick --keep-going
 
-test: unit nbtest  ## unit tests (notebook pairs included), then every notebook in the smoke profile
+test: lint unit nbtest  ## lint, unit tests (notebook pairs included), every notebook in the smoke profile
+
+lint: $(STAMP)  ## ruff: the linter, and the formatter in check mode (90 columns)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -59,7 +59,9 @@ def bench_padding(data) -> None:
     print(f"padding fraction per epoch, train split, batch {BATCH}:")
     for max_len in (None, MAX_LEN):
         for bucket in (False, True):
-            fraction = BucketLoader(data.train, BATCH, bucket=bucket, max_len=max_len).padding_fraction()
+            fraction = BucketLoader(
+                data.train, BATCH, bucket=bucket, max_len=max_len
+            ).padding_fraction()
             print(f"  max_len={str(max_len):>4}  bucket={bucket!s:>5}: {fraction:6.1%}")
 
 
@@ -81,20 +83,27 @@ def bench_baseline(data, device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    print(f"baseline, one epoch on {device}: {seconds:6.2f} s, {len(data.train) / seconds:8.0f} reviews/s")
+    print(
+        f"baseline, one epoch on {device}: {seconds:6.2f} s, "
+        f"{len(data.train) / seconds:8.0f} reviews/s"
+    )
 
 
 def main() -> None:
     config.get_device()  # prints the device and applies TME_THREADS
     if not config.is_full():
-        print("smoke profile: numbers below are for the toy corpus (set TME_PROFILE=full for IMDB)")
+        print(
+            "smoke profile: numbers below are for the toy corpus (set TME_PROFILE=full for IMDB)"
+        )
     else:
         bench_tokenising()
     from tme_lib.data.corpus import data_settings, load_corpus
 
     data = load_corpus(data_settings())
     bench_padding(data)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [torch.device("cpu")] + (
+        [torch.device("cuda")] if torch.cuda.is_available() else []
+    )
     for device in devices:
         bench_baseline(data, device)
 

@@ -7,8 +7,10 @@ For a few batch sizes (at ``--length`` tokens) and a few lengths (at ``--batch``
 training steps (forward, backward, Adam) with PyTorch's fused attention kernel; then, at the
 same batch size and length, training steps with the course's explicit softmax (which keeps
 the weights) and the evaluation pass that the trainer makes with the weights on (no gradient) to
-record attention entropies — the entropy itself, computed by the trainer, is not timed. Reviews are random and fill every position, the worst case of a
-length bucket. It prints reviews per second and the peak memory added by the pass. Each configuration runs in its own process, so one peak does not hide the next: on a
+record attention entropies — the entropy itself, computed by the trainer, is not timed.
+Reviews are random and fill every position, the worst case of a length bucket. It prints
+reviews per second and the peak memory added by the pass. Each configuration runs in its own
+process, so one peak does not hide the next: on a
 CPU the peak is the growth of the process's peak resident memory (Linux ``ru_maxrss``), on a
 GPU ``torch.cuda.max_memory_allocated``. Set ``TME_THREADS`` to the thread count training
 will use. The batch size of the full TME 10 runs was chosen with this script.
@@ -43,10 +45,14 @@ def measure(batch_size: int, length: int, mode: str, args) -> dict:
     if args.keep_denormals:
         torch.set_flush_denormal(False)
     config.set_seed(0)
-    model = SelfAttentionClassifier(torch.randn(VOCAB, DIM), d_model=args.d_model,
-                                    n_layers=args.layers, n_heads=args.heads,
-                                    ffn_mult=args.ffn_mult,
-                                    distance_slope=args.distance_slope).to(device)
+    model = SelfAttentionClassifier(
+        torch.randn(VOCAB, DIM),
+        d_model=args.d_model,
+        n_layers=args.layers,
+        n_heads=args.heads,
+        ffn_mult=args.ffn_mult,
+        distance_slope=args.distance_slope,
+    ).to(device)
     model.need_weights = mode != "train-fused"
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randint(2, VOCAB, (batch_size, length), device=device)
@@ -79,9 +85,15 @@ def measure(batch_size: int, length: int, mode: str, args) -> dict:
     else:
         peak = _peak_rss_mib() - base
     seconds = time.perf_counter() - t0
-    return {"batch": batch_size, "tokens": length, "mode": mode,
-            "reviews_per_s": args.steps * batch_size / seconds, "peak_mib": peak,
-            "device": str(device), "threads": torch.get_num_threads()}
+    return {
+        "batch": batch_size,
+        "tokens": length,
+        "mode": mode,
+        "reviews_per_s": args.steps * batch_size / seconds,
+        "peak_mib": peak,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _child(queue, *job):
@@ -101,18 +113,30 @@ def run(job) -> dict:
 
 def main(args) -> None:
     jobs = [(b, args.length, "train-fused") for b in args.batch_sizes]
-    jobs += [(args.batch, t, "train-fused") for t in args.lengths
-             if t != args.length or args.batch not in args.batch_sizes]
-    jobs += [(args.batch, args.length, mode) for mode in ("train-explicit", "eval-weights")]
-    print(f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads, MLP "
-          f"{args.ffn_mult}·d, distance slope {args.distance_slope:g}; denormals "
-          f"{'kept' if args.keep_denormals else 'flushed'}; "
-          f"{args.steps} timed steps per configuration")
-    print(f"{'batch':>5} {'tokens':>6} {'mode':>14} {'reviews/s':>10} {'peak MiB':>9}  device")
+    jobs += [
+        (args.batch, t, "train-fused")
+        for t in args.lengths
+        if t != args.length or args.batch not in args.batch_sizes
+    ]
+    jobs += [
+        (args.batch, args.length, mode) for mode in ("train-explicit", "eval-weights")
+    ]
+    print(
+        f"model: d_model={args.d_model}, {args.layers} layers, {args.heads} heads, MLP "
+        f"{args.ffn_mult}·d, distance slope {args.distance_slope:g}; denormals "
+        f"{'kept' if args.keep_denormals else 'flushed'}; "
+        f"{args.steps} timed steps per configuration"
+    )
+    print(
+        f"{'batch':>5} {'tokens':>6} {'mode':>14} {'reviews/s':>10} {'peak MiB':>9}  device"
+    )
     for job in jobs:
         r = run((*job, args))
-        print(f"{r['batch']:>5} {r['tokens']:>6} {r['mode']:>14} {r['reviews_per_s']:>10.1f} "
-              f"{r['peak_mib']:>9.0f}  {r['device']} ({r['threads']} threads)", flush=True)
+        print(
+            f"{r['batch']:>5} {r['tokens']:>6} {r['mode']:>14} {r['reviews_per_s']:>10.1f} "
+            f"{r['peak_mib']:>9.0f}  {r['device']} ({r['threads']} threads)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
@@ -125,7 +149,11 @@ if __name__ == "__main__":
     parser.add_argument("--distance-slope", type=float, default=0.0)
     parser.add_argument("--keep-denormals", action="store_true")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--length", type=int, default=400, help="length of the batch-size sweep")
-    parser.add_argument("--batch", type=int, default=32, help="batch size of the length sweep")
+    parser.add_argument(
+        "--length", type=int, default=400, help="length of the batch-size sweep"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=32, help="batch size of the length sweep"
+    )
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 400])
     main(parser.parse_args())

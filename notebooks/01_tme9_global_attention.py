@@ -45,7 +45,11 @@ from tme_lib.checkers.tme9 import (
     check_query_value_attention,
     check_simple_attention,
 )
-from tme_lib.plots import plot_entropy_histograms, plot_learning_curves, show_attention_text
+from tme_lib.plots import (
+    plot_entropy_histograms,
+    plot_learning_curves,
+    show_attention_text,
+)
 from tme_lib.training.records import results_table
 
 device = config.get_device()

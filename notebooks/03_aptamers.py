@@ -60,13 +60,21 @@ import torch
 from IPython.display import display
 
 from tme_lib import config
+from tme_lib.blocks.attention import (
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
 from tme_lib.chapters.aptamers import analysis, energy, runs
 from tme_lib.chapters.aptamers.baselines import BASELINES, fit_baseline
 from tme_lib.chapters.aptamers.data import Splits
 from tme_lib.chapters.aptamers.models import SourceTransformer
 from tme_lib.chapters.aptamers.sequences import decode, encode
-from tme_lib.blocks.attention import merge_heads, scaled_dot_product_attention, split_heads
-from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
+from tme_lib.checkers.aptamers import (
+    check_attention,
+    check_encoder_layer,
+    check_split_merge,
+)
 from tme_lib.plots import plot_learning_curves
 from tme_lib.training.trainer import predict
 

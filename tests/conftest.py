@@ -15,10 +15,18 @@ REAL_DATA_DIR = os.environ.get("TME_DATA_DIR")
 
 # (split, folder) -> reviews; file names follow the official "<id>_<rating>.txt"
 TINY_REVIEWS = {
-    ("train", "pos"): ["A great film, great acting!", "Great fun.<br /><br />I loved it.",
-                       "great great great", ""],
-    ("train", "neg"): ["An awful film. Awful acting...", "awful, boring; I hated it.",
-                       "boring boring film", "Zyzzyva quokka"],
+    ("train", "pos"): [
+        "A great film, great acting!",
+        "Great fun.<br /><br />I loved it.",
+        "great great great",
+        "",
+    ],
+    ("train", "neg"): [
+        "An awful film. Awful acting...",
+        "awful, boring; I hated it.",
+        "boring boring film",
+        "Zyzzyva quokka",
+    ],
     ("test", "pos"): ["Great movie with a testonlyword.", "loved the acting"],
     ("test", "neg"): ["Awful and boring.", "I hated this film"],
     ("train", "unsup"): ["An unsuponlyword film with great acting.", "boring and awful"],
@@ -43,7 +51,9 @@ def write_tiny_imdb(root: Path) -> Path:
         path = root / "aclImdb" / split / folder
         path.mkdir(parents=True)
         for i, text in enumerate(texts):
-            (path / f"{i}_{7 if folder == 'pos' else 2}.txt").write_text(text, encoding="utf-8")
+            (path / f"{i}_{7 if folder == 'pos' else 2}.txt").write_text(
+                text, encoding="utf-8"
+            )
     return root / "aclImdb"
 
 
@@ -67,10 +77,14 @@ def tiny_imdb_archive(isolated_folders, tmp_path):
 def tiny_glove(isolated_folders):
     """``glove.6B.50d.txt`` in the data folder with a few words; returns {word: vector}."""
     rng = np.random.default_rng(0)
-    table = {w: rng.normal(size=50).astype(np.float32)
-             for w in ["the", "great", "awful", "film", ",", "!", "unused"]}
+    table = {
+        w: rng.normal(size=50).astype(np.float32)
+        for w in ["the", "great", "awful", "film", ",", "!", "unused"]
+    }
     lines = [w + " " + " ".join(f"{x:.6f}" for x in v) for w, v in table.items()]
-    (isolated_folders[1] / "glove.6B.50d.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (isolated_folders[1] / "glove.6B.50d.txt").write_text(
+        "\n".join(lines) + "\n", encoding="utf-8"
+    )
     return {w: np.round(v, 6) for w, v in table.items()}
 
 

@@ -5,13 +5,20 @@ import math
 import pytest
 import torch
 
+from tme_lib.blocks.attention import merge_heads as merge
+from tme_lib.blocks.attention import split_heads as split
 from tme_lib.checkers import ExerciseError
-from tme_lib.blocks.attention import merge_heads as merge, split_heads as split
-from tme_lib.checkers.aptamers import check_attention, check_encoder_layer, check_split_merge
+from tme_lib.checkers.aptamers import (
+    check_attention,
+    check_encoder_layer,
+    check_split_merge,
+)
 
 
 def attention(query, key, value):
-    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1]), dim=-1)
+    weights = torch.softmax(
+        query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1]), dim=-1
+    )
     return weights @ value, weights
 
 
@@ -30,12 +37,16 @@ def attention_scaled_by_d(query, key, value):
 
 
 def attention_softmax_over_queries(query, key, value):
-    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1]), dim=-2)
+    weights = torch.softmax(
+        query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1]), dim=-2
+    )
     return weights @ value, weights
 
 
 def attention_3d_only(query, key, value):
-    weights = torch.softmax(torch.bmm(query, key.transpose(1, 2)) / math.sqrt(query.shape[-1]), -1)
+    weights = torch.softmax(
+        torch.bmm(query, key.transpose(1, 2)) / math.sqrt(query.shape[-1]), -1
+    )
     return torch.bmm(weights, value), weights
 
 
@@ -44,8 +55,15 @@ def test_attention_checker_accepts_the_solution(capsys):
     assert "✓" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("wrong", [attention_stub, attention_unscaled, attention_scaled_by_d,
-                                   attention_softmax_over_queries])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        attention_stub,
+        attention_unscaled,
+        attention_scaled_by_d,
+        attention_softmax_over_queries,
+    ],
+)
 def test_attention_checker_rejects_stub_and_mistakes(wrong):
     with pytest.raises(ExerciseError):
         check_attention(wrong)
@@ -72,8 +90,11 @@ def merge_without_transpose(x):
 
 def test_split_merge_checker():
     check_split_merge(split, merge)
-    for wrong_split, wrong_merge in [(split_stub, merge), (split_without_transpose, merge),
-                                     (split, merge_without_transpose)]:
+    for wrong_split, wrong_merge in [
+        (split_stub, merge),
+        (split_without_transpose, merge),
+        (split, merge_without_transpose),
+    ]:
         with pytest.raises(ExerciseError):
             check_split_merge(wrong_split, wrong_merge)
 
@@ -106,8 +127,9 @@ def encoder_layer_no_residual(x, layer):
     return z + layer.mlp(layer.norm_mlp(z, mask))
 
 
-@pytest.mark.parametrize("wrong", [encoder_layer_stub, encoder_layer_post_norm,
-                                   encoder_layer_no_residual])
+@pytest.mark.parametrize(
+    "wrong", [encoder_layer_stub, encoder_layer_post_norm, encoder_layer_no_residual]
+)
 def test_encoder_layer_checker(wrong, capsys):
     check_encoder_layer(encoder_layer)
     assert "✓" in capsys.readouterr().out

@@ -14,8 +14,10 @@ def test_encode_maps_letters_to_ids_in_either_case_and_decode_inverts_it():
     assert decode(ids) == ["ACGTACGT"]
 
 
-@pytest.mark.parametrize("bad, needle", [("ACGU", "'U' at position 3"), ("ACG", "3 letters"),
-                                         ("AC-T", "'-' at position 2")])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [("ACGU", "'U' at position 3"), ("ACG", "3 letters"), ("AC-T", "'-' at position 2")],
+)
 def test_validation_names_the_offending_row(bad, needle):
     with pytest.raises(ValueError, match="row 1") as err:
         encode(["ACGT", bad], length=4)
@@ -57,7 +59,9 @@ def test_random_library_is_seeded_uniform_and_prefix_stable():
 
 def test_labels_use_dna_parameters_even_in_worker_processes():
     seqs = decode(random_library(6, seed=0))
-    energy.load_parameters("rna_turner2004")  # a stale RNA state in the parent must not leak
+    energy.load_parameters(
+        "rna_turner2004"
+    )  # a stale RNA state in the parent must not leak
     rna = energy.label(seqs, params="rna_turner2004", processes=1, progress=False)
     dna = energy.label(seqs, processes=1, progress=False)
     pooled = energy.label(seqs, processes=2, chunk=3, progress=False)
@@ -71,7 +75,9 @@ def test_labels_use_dna_parameters_even_in_worker_processes():
 def test_labelled_library_is_cached_and_reused_for_smaller_n(tmp_path, monkeypatch):
     monkeypatch.setenv("TME_CACHE_DIR", str(tmp_path))
     ids, y = data.labelled_library(40, seed=7, length=12, processes=1, progress=False)
-    monkeypatch.setattr(data, "label", lambda *a, **k: pytest.fail("relabelled a cached library"))
+    monkeypatch.setattr(
+        data, "label", lambda *a, **k: pytest.fail("relabelled a cached library")
+    )
     ids2, y2 = data.labelled_library(25, seed=7, length=12)
     assert np.array_equal(ids2, ids[:25]) and np.array_equal(y2, y[:25])
 
@@ -81,8 +87,15 @@ def test_reverse_complement():
 
 
 def test_simulator_signal_matches_the_features_it_reports():
-    sim = simulate(2_000, seed=0, motifs=("TTAGGC",), motif_effects=(-1.5,), stem="CGGTCA",
-                   stem_effect=-2.5, noise=0.0)
+    sim = simulate(
+        2_000,
+        seed=0,
+        motifs=("TTAGGC",),
+        motif_effects=(-1.5,),
+        stem="CGGTCA",
+        stem_effect=-2.5,
+        noise=0.0,
+    )
     seqs = decode(sim.ids)
     has_motif = np.array(["TTAGGC" in s for s in seqs])
     motif_rows = sim.masks["motif0"].any(1)

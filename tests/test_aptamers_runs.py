@@ -3,27 +3,38 @@
 import numpy as np
 import pytest
 
-from tme_lib.chapters.aptamers import runs
 from tme_lib.chapters.aptamers import data as aptamer_data
+from tme_lib.chapters.aptamers import runs
 
 
 @pytest.fixture
 def tiny_sizes(monkeypatch):
     monkeypatch.setitem(aptamer_data.SIZES, "smoke", dict(n=300, n_val=50, n_test=50))
-    monkeypatch.setitem(runs.PLANTED, "smoke",
-                        runs.deep_merge(runs.PLANTED["smoke"], dict(data=dict(n=200))))
+    monkeypatch.setitem(
+        runs.PLANTED,
+        "smoke",
+        runs.deep_merge(runs.PLANTED["smoke"], dict(data=dict(n=200))),
+    )
 
 
 def test_energy_runs_share_one_split_and_record_their_training_size(tiny_sizes):
-    ours, small, source = runs.transformer_spec(), runs.transformer_spec(n_train=100), \
-        runs.source_spec()
-    assert (ours.name, small.name, source.name) == ("transformer", "transformer_n100",
-                                                    "source_transformer")
+    ours, small, source = (
+        runs.transformer_spec(),
+        runs.transformer_spec(n_train=100),
+        runs.source_spec(),
+    )
+    assert (ours.name, small.name, source.name) == (
+        "transformer",
+        "transformer_n100",
+        "source_transformer",
+    )
     assert ours.data["n_train"] == 200 and small.data["n_train"] == 100
     assert len({ours.key(), small.key(), source.key()}) == 3
     assert ours.training.task == "regression"
     splits, source_splits = runs.splits_of(ours.data), runs.splits_of(source.data)
-    assert np.array_equal(splits.test[1], source_splits.test[1])  # scored on the same strands
+    assert np.array_equal(
+        splits.test[1], source_splits.test[1]
+    )  # scored on the same strands
     model = runs.build_model(ours, splits)
     assert model.target_mean.item() == pytest.approx(splits.train[1].mean(), abs=1e-4)
     assert "target_mean" not in ours.model  # fitted on the data, saved with the weights

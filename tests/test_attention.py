@@ -92,10 +92,14 @@ def test_bias_is_added_to_the_scores_and_both_paths_agree():
     explicit, weights = mha(x, mask=mask, need_weights=True, bias=bias)
     fused, _ = mha(x, mask=mask, bias=bias)
     torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
-    assert (weights[~mask[:, None, None, :].expand_as(weights)] == 0).all()  # padding still 0
+    assert (
+        weights[~mask[:, None, None, :].expand_as(weights)] == 0
+    ).all()  # padding still 0
     q = split_heads(mha.query(x), 4) / math.sqrt(4)
     k = split_heads(mha.key(x), 4)
-    expected = (q @ k.transpose(-2, -1) + bias).masked_fill(~mask[:, None, None, :], -math.inf)
+    expected = (q @ k.transpose(-2, -1) + bias).masked_fill(
+        ~mask[:, None, None, :], -math.inf
+    )
     torch.testing.assert_close(weights, expected.softmax(-1))
     unbiased, _ = mha(x, mask=mask, need_weights=True)
     assert not torch.allclose(unbiased, explicit)  # the bias is not ignored

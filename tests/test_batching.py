@@ -20,12 +20,16 @@ def _split(lengths, seed=0):
 
 def _imdb_like_lengths(n=5000, seed=0):
     """Log-normal lengths like IMDB reviews (median about 200 tokens, a long tail)."""
-    return np.clip(np.random.default_rng(seed).lognormal(5.3, 0.65, n).astype(int), 5, 2500)
+    return np.clip(
+        np.random.default_rng(seed).lognormal(5.3, 0.65, n).astype(int), 5, 2500
+    )
 
 
 @pytest.mark.parametrize("bucket", [True, False])
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_masks_are_true_exactly_on_real_tokens_and_every_review_comes_once(bucket, shuffle):
+def test_masks_are_true_exactly_on_real_tokens_and_every_review_comes_once(
+    bucket, shuffle
+):
     split = _split([3, 1, 7, 2, 5, 4, 6, 1, 2])
     loader = BucketLoader(split, batch_size=4, shuffle=shuffle, bucket=bucket)
     seen = []
@@ -37,7 +41,9 @@ def test_masks_are_true_exactly_on_real_tokens_and_every_review_comes_once(bucke
             review = int(row[0]) // 10_000
             ids, label = split[review]
             assert row[keep].tolist() == ids.tolist() and float(y) == label
-            assert keep.tolist() == sorted(keep.tolist(), reverse=True)  # real tokens come first
+            assert keep.tolist() == sorted(
+                keep.tolist(), reverse=True
+            )  # real tokens come first
             seen.append(review)
     assert sorted(seen) == list(range(len(split)))
     assert len(loader) == 3
@@ -49,7 +55,9 @@ def test_epochs_are_deterministic_from_seed_and_differ_between_epochs():
     first_a, first_b = [x.x for x in a], [x.x for x in b]
     assert all(torch.equal(u, v) for u, v in zip(first_a, first_b))
     second_a = [x.x for x in a]  # next epoch
-    assert not all(u.shape == v.shape and torch.equal(u, v) for u, v in zip(first_a, second_a))
+    assert not all(
+        u.shape == v.shape and torch.equal(u, v) for u, v in zip(first_a, second_a)
+    )
     b.set_epoch(1)
     assert all(torch.equal(u, v.x) for u, v in zip(second_a, b))
 
@@ -87,7 +95,11 @@ def test_tensor_loader_yields_full_masks_and_all_rows():
 
 
 def test_batch_to_moves_every_field():
-    batch = Batch(torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool), torch.zeros(2))
+    batch = Batch(
+        torch.ones(2, 3, dtype=torch.long),
+        torch.ones(2, 3, dtype=torch.bool),
+        torch.zeros(2),
+    )
     moved = batch.to("cpu")
     assert isinstance(moved, Batch) and moved.x.device.type == "cpu"
     x, mask, y = moved  # unpacks as a triple
@@ -96,7 +108,11 @@ def test_batch_to_moves_every_field():
 
 def test_make_loaders_shuffles_train_only():
     loaders = make_loaders(load_toy(), batch_size=32, seed=4, max_len=20)
-    assert loaders.train.shuffle and loaders.train.seed == 4 and loaders.train.batch_size == 32
+    assert (
+        loaders.train.shuffle
+        and loaders.train.seed == 4
+        and loaders.train.batch_size == 32
+    )
     assert not loaders.val.shuffle and not loaders.test.shuffle
     assert max(int(b.x.shape[1]) for b in loaders.test) == 20
 

@@ -44,7 +44,9 @@ def test_accepts_the_solution(capsys):
     assert "✓" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("wrong", [stub, inverted_mask, left_padding, oov_is_padding, pads_with_oov])
+@pytest.mark.parametrize(
+    "wrong", [stub, inverted_mask, left_padding, oov_is_padding, pads_with_oov]
+)
 def test_rejects_stub_and_wrong_answers(wrong):
     with pytest.raises(ExerciseError):
         check_pad_batch(wrong)

@@ -18,13 +18,16 @@ def _no_download(*args, **kwargs):
 
 
 def test_local_archive_is_extracted_into_the_cache_without_download(
-        tiny_imdb_archive, isolated_folders, monkeypatch):
+    tiny_imdb_archive, isolated_folders, monkeypatch
+):
     cache, data = isolated_folders
     monkeypatch.setattr(download, "download", _no_download)
     root = imdb.imdb_root()
     assert root.is_relative_to(cache) and (root / "train" / "pos" / "0_7.txt").exists()
     assert (root.parent / MARKER).exists()
-    assert sorted(p.name for p in data.iterdir()) == ["aclImdb_v1.tar.gz"]  # data dir untouched
+    assert sorted(p.name for p in data.iterdir()) == [
+        "aclImdb_v1.tar.gz"
+    ]  # data dir untouched
     # the local copy is not the official archive: its hash must not be required
     assert download.sha256sum(tiny_imdb_archive) != imdb.SHA256
 
@@ -51,11 +54,15 @@ def _assert_nothing_trusted(cache):
     assert leftovers == [], f"the cache keeps {leftovers} after a failed extraction"
 
 
-def test_truncated_archive_gives_clear_error_and_no_cache(tiny_imdb_archive, isolated_folders):
+def test_truncated_archive_gives_clear_error_and_no_cache(
+    tiny_imdb_archive, isolated_folders
+):
     cache, _ = isolated_folders
     content = tiny_imdb_archive.read_bytes()
     tiny_imdb_archive.write_bytes(content[: len(content) // 2])
-    with pytest.raises(DataError, match=r"aclImdb_v1\.tar\.gz.*truncated or corrupt, delete it"):
+    with pytest.raises(
+        DataError, match=r"aclImdb_v1\.tar\.gz.*truncated or corrupt, delete it"
+    ):
         imdb.imdb_root()
     _assert_nothing_trusted(cache)
 
@@ -70,10 +77,14 @@ def test_archive_with_wrong_layout_is_rejected(isolated_folders, tmp_path):
     _assert_nothing_trusted(cache)
 
 
-def test_half_extracted_folder_without_marker_is_not_trusted(tiny_imdb_archive, isolated_folders):
+def test_half_extracted_folder_without_marker_is_not_trusted(
+    tiny_imdb_archive, isolated_folders
+):
     cache, _ = isolated_folders
     stale = cache / "imdb" / "aclImdb" / "train" / "pos"
-    stale.mkdir(parents=True)  # as left by an interrupted run of an older, non-atomic version
+    stale.mkdir(
+        parents=True
+    )  # as left by an interrupted run of an older, non-atomic version
     root = imdb.imdb_root()
     assert (root / "test" / "neg" / "0_2.txt").exists()
 

@@ -3,7 +3,12 @@
 import nbformat
 import pytest
 
-from tme_lib.exercises import exercise_names, solution_cells, student_notebook, stub_source
+from tme_lib.exercises import (
+    exercise_names,
+    solution_cells,
+    stub_source,
+    student_notebook,
+)
 
 SOLUTION = '''import torch
 
@@ -43,8 +48,12 @@ def _notebook():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title"),
-        nbformat.v4.new_code_cell(SOLUTION, metadata={"tags": ["solution", "hide-input"]}),
-        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+        nbformat.v4.new_code_cell(
+            SOLUTION, metadata={"tags": ["solution", "hide-input"]}
+        ),
+        nbformat.v4.new_code_cell(
+            "print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]
+        ),
     ]
     return nb
 

@@ -18,15 +18,38 @@ def full_tiny(tiny_imdb_dir, monkeypatch):
 
 def test_tokenize_lowercases_drops_breaks_and_keeps_punctuation():
     assert tokenize("Great film!<br /><br />I didn't LIKE it...") == [
-        "great", "film", "!", "i", "didn't", "like", "it", ".", ".", "."]
+        "great",
+        "film",
+        "!",
+        "i",
+        "didn't",
+        "like",
+        "it",
+        ".",
+        ".",
+        ".",
+    ]
     assert tokenize("Café-crème, 'quoted' rock'n'roll") == [
-        "café", "-", "crème", ",", "'", "quoted", "'", "rock'n'roll"]
+        "café",
+        "-",
+        "crème",
+        ",",
+        "'",
+        "quoted",
+        "'",
+        "rock'n'roll",
+    ]
     assert tokenize("") == []
 
 
 def test_vocab_ids_and_order():
     vocab = Vocab.build([["b", "a", "a", "c"], ["b", "a"]], min_count=2)
-    assert vocab.itos == ["<pad>", "<oov>", "a", "b"]  # c is too rare; a is the most frequent
+    assert vocab.itos == [
+        "<pad>",
+        "<oov>",
+        "a",
+        "b",
+    ]  # c is too rare; a is the most frequent
     assert vocab.encode(["a", "zzz", "b"]).tolist() == [2, OOV, 3]
     assert vocab.encode([]).tolist() == [OOV]  # an empty review keeps one OOV token
     assert vocab.stoi["<pad>"] == PAD == 0
@@ -59,7 +82,11 @@ def test_second_load_reads_the_cache_without_tokenising(full_tiny, monkeypatch):
     monkeypatch.setattr(imdb, "imdb_root", lambda: pytest.fail("read the reviews again"))
     second = load_imdb(min_count=1)
     assert second.vocab.itos == first.vocab.itos
-    for a, b in [(first.train, second.train), (first.val, second.val), (first.test, second.test)]:
+    for a, b in [
+        (first.train, second.train),
+        (first.val, second.val),
+        (first.test, second.test),
+    ]:
         assert np.array_equal(a.ids, b.ids) and np.array_equal(a.labels, b.labels)
 
 
@@ -109,5 +136,10 @@ def test_smoke_profile_gives_the_toy_corpus():
 def test_real_imdb_sizes_and_balance(real_data):
     data = load_imdb()
     assert (len(data.train), len(data.val), len(data.test)) == (22500, 2500, 25000)
-    assert data.train.labels.mean() == pytest.approx(0.5) and data.test.labels.mean() == 0.5
-    assert data.vocab.itos[:2] == ["<pad>", "<oov>"] and data.vocab.itos[2] in {"the", "."}
+    assert (
+        data.train.labels.mean() == pytest.approx(0.5) and data.test.labels.mean() == 0.5
+    )
+    assert data.vocab.itos[:2] == ["<pad>", "<oov>"] and data.vocab.itos[2] in {
+        "the",
+        ".",
+    }

@@ -35,7 +35,9 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(here[: len(here) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    here[: len(here) - node.level + 1] + ([base] if base else [])
+                )
             if base.startswith("tme_lib"):
                 out.add(base)
                 out |= {f"{base}.{a.name}" for a in node.names}
@@ -61,8 +63,12 @@ def test_no_chapter_imports_another():
 
 def test_shared_layers_never_import_a_chapter():
     for module, deps in GRAPH.items():
-        if module.split(".")[1:2] and module.split(".")[1] in ("data", "blocks", "training",
-                                                                "config"):
+        if module.split(".")[1:2] and module.split(".")[1] in (
+            "data",
+            "blocks",
+            "training",
+            "config",
+        ):
             assert not any(d.startswith("tme_lib.chapters") for d in deps), module
 
 
@@ -112,12 +118,18 @@ def test_committed_records_are_tied_to_an_ancestor_commit_and_check_out():
             continue  # a run still being trained here, not committed
         data = json.loads(path.read_text(encoding="utf-8"))
         version = data.get("code_version", "")
-        assert re.fullmatch(r"[0-9a-f]{40}", version), f"{path.name}: code version {version!r}"
+        assert re.fullmatch(r"[0-9a-f]{40}", version), (
+            f"{path.name}: code version {version!r}"
+        )
         ancestor = git("merge-base", "--is-ancestor", version, "HEAD")
-        assert ancestor.returncode == 0, f"{path.name}: {version} is not an ancestor of HEAD"
+        assert ancestor.returncode == 0, (
+            f"{path.name}: {version} is not an ancestor of HEAD"
+        )
         record = records.read_record(path)  # spec, key and file name agree
         assert data["spec"]["data"]["profile"] == "full"
-        assert records.sha256sum(path.with_suffix(".pt")) == record.weights_sha256, path.name
+        assert records.sha256sum(path.with_suffix(".pt")) == record.weights_sha256, (
+            path.name
+        )
 
 
 def test_no_committed_file_is_a_record_of_the_old_format():
@@ -126,7 +138,9 @@ def test_no_committed_file_is_a_record_of_the_old_format():
         assert "config" not in data and data.get("format") == records.FORMAT, path.name
 
 
-def test_results_tables_are_written_by_the_run_tool_only_from_a_clean_tree(monkeypatch, tmp_path):
+def test_results_tables_are_written_by_the_run_tool_only_from_a_clean_tree(
+    monkeypatch, tmp_path
+):
     from tme_lib import runs
 
     monkeypatch.setattr(config, "REPO_ROOT", tmp_path)

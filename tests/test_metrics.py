@@ -3,12 +3,23 @@ import math
 import pytest
 import torch
 
-from tme_lib.training.metrics import accuracy, attention_distance, attention_entropy, entropy, pearson, r2_score, spearman, uniform_entropy
+from tme_lib.training.metrics import (
+    accuracy,
+    attention_distance,
+    attention_entropy,
+    entropy,
+    pearson,
+    r2_score,
+    spearman,
+    uniform_entropy,
+)
 
 
 def test_entropy_of_uniform_is_log_n():
     for n in (1, 2, 7, 400):
-        assert entropy(torch.full((n,), 1.0 / n)).item() == pytest.approx(math.log(n), rel=1e-5)
+        assert entropy(torch.full((n,), 1.0 / n)).item() == pytest.approx(
+            math.log(n), rel=1e-5
+        )
 
 
 def test_entropy_of_one_hot_is_zero():
@@ -48,15 +59,20 @@ def test_attention_entropy_extends_mask_for_a_cls_token():
 
 
 def test_accuracy_thresholds_logits_at_zero():
-    assert accuracy(torch.tensor([2.0, -1.0, 0.5, -0.1]), torch.tensor([1.0, 0.0, 0.0, 0.0])) == 0.75
+    assert (
+        accuracy(torch.tensor([2.0, -1.0, 0.5, -0.1]), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        == 0.75
+    )
 
 
 def test_regression_scores():
     y = torch.randn(200, generator=torch.Generator().manual_seed(0))
     assert r2_score(y, y) == pytest.approx(1.0)
-    assert r2_score(torch.full_like(y, y.mean().item()), y) == pytest.approx(0.0, abs=1e-9)
+    assert r2_score(torch.full_like(y, y.mean().item()), y) == pytest.approx(
+        0.0, abs=1e-9
+    )
     assert pearson(2 * y + 1, y) == pytest.approx(1.0)
-    assert spearman(y ** 3, y) == pytest.approx(1.0)
+    assert spearman(y**3, y) == pytest.approx(1.0)
     assert spearman(-y, y) == pytest.approx(-1.0)
 
 
@@ -65,13 +81,19 @@ def test_attention_distance_uniform_identity_and_padding():
     mask = torch.tensor([[True] * n + [False] * (T - n)])
     uniform = torch.zeros(1, 2, T, T)  # [B, heads, T, T]
     uniform[..., :n] = 1 / n
-    uniform[..., n:, :] = 0.5  # rows of padding queries: whatever they hold must not count
+    uniform[..., n:, :] = (
+        0.5  # rows of padding queries: whatever they hold must not count
+    )
     expected = (n * n - 1) / (3 * n)
-    torch.testing.assert_close(attention_distance(uniform, mask), torch.full((1, 2), expected))
+    torch.testing.assert_close(
+        attention_distance(uniform, mask), torch.full((1, 2), expected)
+    )
     identity = torch.eye(T).expand(1, 2, T, T)
     torch.testing.assert_close(attention_distance(identity, mask), torch.zeros(1, 2))
     neighbour = torch.diag(torch.ones(T - 1), 1)[None]  # query i looks at i + 1 only
-    torch.testing.assert_close(attention_distance(neighbour, torch.ones(1, T, dtype=torch.bool)),
-                               torch.tensor([(T - 1) / T]))
+    torch.testing.assert_close(
+        attention_distance(neighbour, torch.ones(1, T, dtype=torch.bool)),
+        torch.tensor([(T - 1) / T]),
+    )
     with pytest.raises(ValueError, match="words only"):
         attention_distance(torch.zeros(1, T + 1, T + 1), mask)

@@ -1,9 +1,9 @@
 """The install paths agree: environment.yml installs what pyproject.toml declares."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,9 +11,15 @@ from tme_lib.plots import plot_learning_curves  # noqa: E402
 
 
 def record(name, val_acc, with_train=True):
-    history = [{"epoch": e + 1, "val_loss": 1 - a, "val_acc": a,
-                **({"train_loss": 0.9 - a, "train_acc": a + 0.01} if with_train else {})}
-               for e, a in enumerate(val_acc)]
+    history = [
+        {
+            "epoch": e + 1,
+            "val_loss": 1 - a,
+            "val_acc": a,
+            **({"train_loss": 0.9 - a, "train_acc": a + 0.01} if with_train else {}),
+        }
+        for e, a in enumerate(val_acc)
+    ]
     best = max(range(len(val_acc)), key=val_acc.__getitem__) + 1
     return SimpleNamespace(name=name, history=history, final={"best_epoch": best})
 
@@ -24,13 +30,19 @@ def test_learning_curves_legend_names_runs_and_line_styles():
     legend = [t.get_text() for t in axes[-1].get_legend().get_texts()]
     assert legend == ["first", "second", "training", "validation"]
     # the kept epoch is marked on the validation curve: epoch 2 of "a", epoch 3 of "b"
-    dots = [(line.get_xdata()[0], line.get_ydata()[0]) for line in axes[-1].lines
-            if line.get_marker() == "o"]
+    dots = [
+        (line.get_xdata()[0], line.get_ydata()[0])
+        for line in axes[-1].lines
+        if line.get_marker() == "o"
+    ]
     assert dots == [(2, 0.8), (3, 0.9)]
     plt.close("all")
 
 
 def test_learning_curves_without_training_values_have_no_training_entry():
     axes = plot_learning_curves([record("a", [0.6, 0.8], with_train=False)])
-    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["a", "validation"]
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == [
+        "a",
+        "validation",
+    ]
     plt.close("all")

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
+from test_train import BagOfTokens, make_loaders, make_spec
 
 from tme_lib import config
 from tme_lib.training import records
 from tme_lib.training.records import RecordError, load_or_train, results_table
-
-from test_train import BagOfTokens, make_loaders, make_spec
 
 
 def spec(**kw):
@@ -62,21 +61,27 @@ def _broken(s, damage):
     return path
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.with_suffix(".pt").unlink(), "has no weights file"),
-    (lambda p: p.with_suffix(".pt").write_bytes(b"0" * 100), "SHA-256 differs"),
-    (lambda p: p.write_text(p.read_text()[:200]), "cannot be read"),
-    (lambda p: p.write_text(p.read_text().replace('"lr": 0.05', '"lr": 0.5')),
-     "does not match its key"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.with_suffix(".pt").unlink(), "has no weights file"),
+        (lambda p: p.with_suffix(".pt").write_bytes(b"0" * 100), "SHA-256 differs"),
+        (lambda p: p.write_text(p.read_text()[:200]), "cannot be read"),
+        (
+            lambda p: p.write_text(p.read_text().replace('"lr": 0.05', '"lr": 0.5')),
+            "does not match its key",
+        ),
+    ],
+)
 def test_a_damaged_record_is_refused_with_a_message_that_names_it(damage, message):
     s = spec(name="damaged")
     path = _broken(s, damage)
     with pytest.raises(RecordError, match=message) as error:
         load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False)
     assert path.name in str(error.value) and "--retrain" in str(error.value)
-    again = load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False,
-                          retrain=True)  # the way out the message gives
+    again = load_or_train(
+        s, BagOfTokens, make_loaders(), device="cpu", progress=False, retrain=True
+    )  # the way out the message gives
     assert records.read_record(records.find_record(s), s).key == s.key()
     assert again.model is not None
 
@@ -112,7 +117,9 @@ def test_where_records_go_in_each_profile_and_state_of_the_tree(monkeypatch, tmp
     assert tmp_path / "results" not in scratch.parents and "scratch" in str(scratch)
 
 
-def test_full_profile_run_with_uncommitted_changes_goes_to_scratch(monkeypatch, tmp_path, capsys):
+def test_full_profile_run_with_uncommitted_changes_goes_to_scratch(
+    monkeypatch, tmp_path, capsys
+):
     monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
     monkeypatch.setenv("TME_PROFILE", "full")
     monkeypatch.setattr(records, "code_version", lambda: ("a" * 40, False))
@@ -124,7 +131,10 @@ def test_full_profile_run_with_uncommitted_changes_goes_to_scratch(monkeypatch, 
     assert records.find_record(spec(name="dirty")) is None  # never read at a clean commit
     rec = trained(spec(name="dirty"))
     assert rec.code_version == "b" * 40
-    assert records.find_record(spec(name="dirty")).parent == tmp_path / "results" / "runs" / "rec"
+    assert (
+        records.find_record(spec(name="dirty")).parent
+        == tmp_path / "results" / "runs" / "rec"
+    )
 
 
 def test_loaded_line_is_short_and_names_the_commit(capsys, monkeypatch):

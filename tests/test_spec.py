@@ -6,13 +6,21 @@ import inspect
 
 import pytest
 
-from tme_lib.chapters import CHAPTERS, chapter
-from tme_lib.chapters import tme10
+from tme_lib.chapters import CHAPTERS, chapter, tme10
 from tme_lib.chapters.aptamers import runs as aptamer_runs
 from tme_lib.data import vectors
 from tme_lib.training import records
-from tme_lib.training.spec import (OPTIMIZERS, SCHEDULES, TASKS, VAL_ORDERS, Spec, Training,
-                                   deep_merge, model_settings, schedule)
+from tme_lib.training.spec import (
+    OPTIMIZERS,
+    SCHEDULES,
+    TASKS,
+    VAL_ORDERS,
+    Spec,
+    Training,
+    deep_merge,
+    model_settings,
+    schedule,
+)
 
 CHOICES = {"task": TASKS, "optimizer": OPTIMIZERS, "val_order": VAL_ORDERS}
 
@@ -50,7 +58,10 @@ def with_change(spec: Spec, path, value) -> Spec:
     node = d
     for part in path[:-1]:
         node = node[part]
-    if path[-2:] == ("schedule", "name"):  # another schedule comes with its own parameters
+    if path[-2:] == (
+        "schedule",
+        "name",
+    ):  # another schedule comes with its own parameters
         d["training"]["schedule"] = schedule(next(n for n in SCHEDULES if n != value))
     else:
         node[path[-1]] = perturbed(path, value)
@@ -79,7 +90,9 @@ def test_spec_is_frozen_and_replace_refuses_unknown_paths():
     spec = tme10.spec("self_attention")
     with pytest.raises(AttributeError):
         spec.seed = 3
-    assert spec.replace({"training.lr": 0.5}).training.lr == 0.5 and spec.training.lr != 0.5
+    assert (
+        spec.replace({"training.lr": 0.5}).training.lr == 0.5 and spec.training.lr != 0.5
+    )
     with pytest.raises(KeyError, match="training.learning_rate"):
         spec.replace({"training.learning_rate": 0.5})
 
@@ -105,15 +118,25 @@ def test_changing_the_word2vec_settings_changes_every_text_spec(monkeypatch):
 def test_changing_a_model_default_changes_the_spec(monkeypatch):
     before = tme10.spec("self_attention").key()
     signature = inspect.signature(tme10.SelfAttentionClassifier)
-    params = [p.replace(default=0.3) if p.name == "dropout" else p
-              for p in signature.parameters.values()]
-    monkeypatch.setattr(tme10.SelfAttentionClassifier, "__signature__",
-                        signature.replace(parameters=params), raising=False)
+    params = [
+        p.replace(default=0.3) if p.name == "dropout" else p
+        for p in signature.parameters.values()
+    ]
+    monkeypatch.setattr(
+        tme10.SelfAttentionClassifier,
+        "__signature__",
+        signature.replace(parameters=params),
+        raising=False,
+    )
     # dropout is set by the profile, so the key stays; a default nobody sets would change it:
     assert tme10.spec("self_attention").key() == before
     params = [p.replace(default="batch") if p.name == "norm" else p for p in params]
-    monkeypatch.setattr(tme10.SelfAttentionClassifier, "__signature__",
-                        signature.replace(parameters=params), raising=False)
+    monkeypatch.setattr(
+        tme10.SelfAttentionClassifier,
+        "__signature__",
+        signature.replace(parameters=params),
+        raising=False,
+    )
     assert tme10.spec("self_attention").key() != before
 
 
@@ -159,6 +182,9 @@ def test_training_and_schedule_validate_their_values():
 def test_deep_merge_recurses_and_copies():
     base = {"training": {"lr": 1, "schedule": {"name": "constant"}}, "data": {"n": 1}}
     out = deep_merge(base, {"training": {"lr": 2}})
-    assert out == {"training": {"lr": 2, "schedule": {"name": "constant"}}, "data": {"n": 1}}
+    assert out == {
+        "training": {"lr": 2, "schedule": {"name": "constant"}},
+        "data": {"n": 1},
+    }
     out["training"]["schedule"]["name"] = "x"
     assert base["training"]["schedule"]["name"] == "constant"

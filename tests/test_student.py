@@ -25,11 +25,14 @@ def _exercises():
         for i, cell in enumerate(cells):
             if SOLUTION_TAG not in cell.metadata.get("tags", []):
                 continue
-            follow = "\n".join(c.source for c in cells[i + 1:i + 3])
-            imports = re.findall(r"^from tme_lib\.checkers[\w.]* import .*$", follow, flags=re.M)
+            follow = "\n".join(c.source for c in cells[i + 1 : i + 3])
+            imports = re.findall(
+                r"^from tme_lib\.checkers[\w.]* import .*$", follow, flags=re.M
+            )
             calls = re.findall(r"^(check_\w+\(.*\))$", follow, flags=re.M)
-            yield pytest.param(setup, cell.source, "\n".join(imports), calls,
-                               id=f"{path.stem}-cell{i}")
+            yield pytest.param(
+                setup, cell.source, "\n".join(imports), calls, id=f"{path.stem}-cell{i}"
+            )
 
 
 EXERCISES = list(_exercises())
@@ -42,7 +45,9 @@ def test_every_notebook_has_exercises():
 
 @pytest.mark.parametrize("setup, solution, imports, calls", EXERCISES)
 def test_stub_is_rejected_and_solution_accepted(setup, solution, imports, calls):
-    assert calls, "the cell after an exercise must call its checker: check_<name>(<function>)"
+    assert calls, (
+        "the cell after an exercise must call its checker: check_<name>(<function>)"
+    )
     student = {}
     exec(setup, student)
     exec(stub_source(solution), student)
@@ -62,4 +67,6 @@ def test_solutions_are_hidden_in_the_book():
         for cell in jupytext.read(path).cells:
             tags = cell.metadata.get("tags", [])
             if SOLUTION_TAG in tags:
-                assert "hide-input" in tags, f"{path.name}: a solution cell lacks 'hide-input'"
+                assert "hide-input" in tags, (
+                    f"{path.name}: a solution cell lacks 'hide-input'"
+                )

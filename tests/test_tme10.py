@@ -8,13 +8,13 @@ import jupytext
 import pytest
 import torch
 
+from tme_lib.blocks.attention import distance_bias
+from tme_lib.blocks.layers import MaskedBatchNorm, SelfAttentionLayer
 from tme_lib.chapters import tme10
+from tme_lib.chapters.tme10 import SelfAttentionClassifier
 from tme_lib.checkers import ExerciseError
 from tme_lib.checkers import tme10 as checkers
 from tme_lib.exercises import solution_cells, stub_source
-from tme_lib.blocks.attention import distance_bias
-from tme_lib.blocks.layers import MaskedBatchNorm, SelfAttentionLayer
-from tme_lib.chapters.tme10 import SelfAttentionClassifier
 
 VOCAB, DIM = 30, 10
 
@@ -48,7 +48,9 @@ def train_some_steps(model, steps=3):
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 @pytest.mark.parametrize("positional,slope", [(False, 0.0), (True, 0.0), (False, 0.5)])
 def test_padding_does_not_change_the_logit(norm, pooling, positional, slope):
-    model = make_model(norm=norm, pooling=pooling, positional=positional, distance_slope=slope)
+    model = make_model(
+        norm=norm, pooling=pooling, positional=positional, distance_slope=slope
+    )
     train_some_steps(model)
     model.eval()
     x, mask = padded_batch()
@@ -56,7 +58,9 @@ def test_padding_does_not_change_the_logit(norm, pooling, positional, slope):
     more_padding = torch.cat([x, torch.zeros(2, 4, dtype=torch.long)], dim=1)
     more_mask = torch.cat([mask, torch.zeros(2, 4, dtype=torch.bool)], dim=1)
     alone, _ = model(x[1:, :3], mask[1:, :3])
-    torch.testing.assert_close(model(more_padding, more_mask)[0], logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(more_padding, more_mask)[0], logits, atol=1e-5, rtol=1e-5
+    )
     torch.testing.assert_close(alone, logits[1:], atol=1e-5, rtol=1e-5)
 
 
@@ -71,18 +75,26 @@ def test_attention_shapes_and_padding_weights(pooling, extra, slope):
     length = 5 + extra
     assert attention.shape == (2, 3, 2, length, length)
     torch.testing.assert_close(logits_w, logits, atol=1e-5, rtol=1e-5)
-    assert torch.all(attention[1, ..., extra + 3:] == 0)  # padding keys of review 1
+    assert torch.all(attention[1, ..., extra + 3 :] == 0)  # padding keys of review 1
     torch.testing.assert_close(attention.sum(-1), torch.ones(2, 3, 2, length))
 
 
 def test_distance_bias_formula():
     bias = distance_bias(4, 0.5)
-    expected = torch.tensor([[0.0, -0.5, -1.0, -1.5], [-0.5, 0.0, -0.5, -1.0],
-                             [-1.0, -0.5, 0.0, -0.5], [-1.5, -1.0, -0.5, 0.0]])
+    expected = torch.tensor(
+        [
+            [0.0, -0.5, -1.0, -1.5],
+            [-0.5, 0.0, -0.5, -1.0],
+            [-1.0, -0.5, 0.0, -0.5],
+            [-1.5, -1.0, -0.5, 0.0],
+        ]
+    )
     torch.testing.assert_close(bias, expected)
     with_cls = distance_bias(4, 0.5, cls=True)
     assert torch.all(with_cls[0] == 0) and torch.all(with_cls[:, 0] == 0)
-    torch.testing.assert_close(with_cls[1:, 1:], expected[:3, :3])  # words: unchanged distances
+    torch.testing.assert_close(
+        with_cls[1:, 1:], expected[:3, :3]
+    )  # words: unchanged distances
     assert distance_bias(4, 0.0) is None
 
 
@@ -113,15 +125,20 @@ def test_mean_attention_distance_shrinks_with_the_slope():
     from tme_lib.data.text import TokenSplit
 
     rng = np.random.default_rng(0)  # six reviews of nine words
-    split = TokenSplit(rng.integers(2, VOCAB, 54).astype(np.int32), np.arange(0, 55, 9),
-                       np.array([0, 1] * 3, dtype=np.float32))
+    split = TokenSplit(
+        rng.integers(2, VOCAB, 54).astype(np.int32),
+        np.arange(0, 55, 9),
+        np.array([0, 1] * 3, dtype=np.float32),
+    )
     distances = {}
     for slope in (0.0, 2.0):
         model = make_model(n_layers=2, distance_slope=slope)
         for layer in model.layers:
             torch.nn.init.zeros_(layer.attention.query.weight)
             torch.nn.init.zeros_(layer.attention.query.bias)
-        distances[slope] = tme10.mean_attention_distance(model, split, n_reviews=4, batch_size=2)
+        distances[slope] = tme10.mean_attention_distance(
+            model, split, n_reviews=4, batch_size=2
+        )
         assert distances[slope].shape == (2,)
     torch.testing.assert_close(distances[0.0], torch.full((2,), (81 - 1) / 27))
     assert torch.all(distances[2.0] < 0.5)
@@ -149,7 +166,9 @@ def test_layer_parameter_count_by_hand():
 def test_classifier_parameter_count_and_frozen_vectors():
     model = make_model(pooling="cls", n_layers=2)
     layer = sum(p.numel() for p in model.layers[0].parameters())
-    expected = (DIM * 8 + 8) + 8 + 2 * layer + 2 * 8 + (8 + 1)  # project, cls, layers, norm, out
+    expected = (
+        (DIM * 8 + 8) + 8 + 2 * layer + 2 * 8 + (8 + 1)
+    )  # project, cls, layers, norm, out
     assert sum(p.numel() for p in model.parameters()) == expected
     assert "vectors" not in model.state_dict()
 
@@ -170,7 +189,9 @@ def test_masked_batch_norm_ignores_padding_values():
     y = norm(x, mask)
     real = y[mask]
     torch.testing.assert_close(real.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(real.var(0, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        real.var(0, unbiased=False), torch.ones(3), atol=1e-3, rtol=0
+    )
     x2 = x.clone()
     x2[~mask] = 100.0  # padding content must not move the statistics
     torch.testing.assert_close(norm(x2, mask)[mask], real)
@@ -178,10 +199,17 @@ def test_masked_batch_norm_ignores_padding_values():
 
 def test_variants_differ_only_in_pooling_and_positions():
     vectors = torch.randn(VOCAB, DIM)
-    built = {name: tme10.build_model(name, vectors, d_model=8, n_heads=2) for name in tme10.VARIANTS}
+    built = {
+        name: tme10.build_model(name, vectors, d_model=8, n_heads=2)
+        for name in tme10.VARIANTS
+    }
     assert [(m.pooling, m.positional, m.distance_slope) for m in built.values()] == [
-        ("mean", False, 0), ("mean", True, 0), ("cls", False, 0), ("cls", True, 0),
-        ("mean", False, 0.25)]
+        ("mean", False, 0),
+        ("mean", True, 0),
+        ("cls", False, 0),
+        ("cls", True, 0),
+        ("mean", False, 0.25),
+    ]
     assert {s.model_name for s in tme10.plan()} == set(tme10.VARIANTS)
     assert len({s.key() for s in tme10.plan()}) == len(tme10.plan())
 
@@ -195,8 +223,9 @@ def test_slope_search_configs(monkeypatch):
     assert all(s.name.endswith(f"-m{s.model['distance_slope']:g}") for s in search)
     names = {s.name for s in tme10.table_plan()}
     assert not names & {cfg.name for cfg in search}
-    model = tme10.build_model("self_attention_distance", torch.randn(VOCAB, DIM),
-                              **search[0].model_kwargs)
+    model = tme10.build_model(
+        "self_attention_distance", torch.randn(VOCAB, DIM), **search[0].model_kwargs
+    )
     assert model.distance_slope == tme10.OTHER_SLOPES["full"][0] != 0.25
 
 
@@ -217,7 +246,9 @@ def test_unknown_options_are_refused():
 
 # --- Checkers: each rejects the stub and plausible wrong answers, and accepts the solution -----
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_tme10_self_attention.py"
+NOTEBOOK = (
+    Path(__file__).resolve().parent.parent / "notebooks" / "02_tme10_self_attention.py"
+)
 
 
 def _exec_cells(transform=lambda source: source) -> dict:
@@ -275,12 +306,15 @@ def attention_softmax_over_queries(query, key, value, mask=None):
     return weights @ value, weights
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (attention_without_sqrt_d, "√d"),
-    (attention_ignoring_mask, "padding keys"),
-    (attention_with_minus_inf, "NaN"),
-    (attention_softmax_over_queries, "values differ"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (attention_without_sqrt_d, "√d"),
+        (attention_ignoring_mask, "padding keys"),
+        (attention_with_minus_inf, "NaN"),
+        (attention_softmax_over_queries, "values differ"),
+    ],
+)
 def test_attention_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_scaled_dot_product_attention(wrong)
@@ -304,11 +338,14 @@ def pe_positions_from_one(n_positions, d):
     return SOLUTIONS["positional_encoding"](n_positions + 1, d)[1:]
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (pe_sin_cos_swapped, "swapped"),
-    (pe_exponent_not_rounded, "share one frequency"),
-    (pe_positions_from_one, "position 0"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (pe_sin_cos_swapped, "swapped"),
+        (pe_exponent_not_rounded, "share one frequency"),
+        (pe_positions_from_one, "position 0"),
+    ],
+)
 def test_positional_encoding_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_positional_encoding(wrong)
@@ -335,12 +372,15 @@ def layer_adds_input_twice(layer, x, mask):
     return x + SOLUTIONS["self_attention_layer"](layer, x, mask)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (layer_without_mask, "padding changes"),
-    (layer_without_residual, "residual"),
-    (layer_post_norm, "values differ"),
-    (layer_adds_input_twice, "added twice"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (layer_without_mask, "padding changes"),
+        (layer_without_residual, "residual"),
+        (layer_post_norm, "values differ"),
+        (layer_adds_input_twice, "added twice"),
+    ],
+)
 def test_layer_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_self_attention_layer(wrong)
@@ -348,8 +388,10 @@ def test_layer_checker_rejects_wrong_answers(wrong, message):
 
 def cls_appended(h, mask, cls):
     batch = h.shape[0]
-    return (torch.cat([h, cls.expand(batch, 1, -1)], dim=1),
-            torch.cat([mask, mask.new_ones(batch, 1)], dim=1))
+    return (
+        torch.cat([h, cls.expand(batch, 1, -1)], dim=1),
+        torch.cat([mask, mask.new_ones(batch, 1)], dim=1),
+    )
 
 
 def cls_mask_not_extended(h, mask, cls):
@@ -358,15 +400,20 @@ def cls_mask_not_extended(h, mask, cls):
 
 def cls_marked_as_padding(h, mask, cls):
     batch = h.shape[0]
-    return (torch.cat([cls.expand(batch, 1, -1), h], dim=1),
-            torch.cat([mask.new_zeros(batch, 1), mask], dim=1))
+    return (
+        torch.cat([cls.expand(batch, 1, -1), h], dim=1),
+        torch.cat([mask.new_zeros(batch, 1), mask], dim=1),
+    )
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (cls_appended, "at the end"),
-    (cls_mask_not_extended, "must grow"),
-    (cls_marked_as_padding, "must be real"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (cls_appended, "at the end"),
+        (cls_mask_not_extended, "must grow"),
+        (cls_marked_as_padding, "must be real"),
+    ],
+)
 def test_cls_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_prepend_cls(wrong)
@@ -385,11 +432,14 @@ def bias_squared(length, slope):
     return -slope * SOLUTIONS["distance_bias"](length, 1.0) ** 2
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (bias_positive, "sign is reversed"),
-    (bias_without_abs, "absolute value"),
-    (bias_squared, "values differ|-slope"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (bias_positive, "sign is reversed"),
+        (bias_without_abs, "absolute value"),
+        (bias_squared, "values differ|-slope"),
+    ],
+)
 def test_distance_bias_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_distance_bias(wrong)

@@ -11,13 +11,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tme_lib.blocks.embedding import masked_mean
 from tme_lib.chapters import tme9
+from tme_lib.chapters.tme9 import (
+    MODELS,
+    AttentionLSTM,
+    AttentionSimple,
+    build_model,
+    planted_attention,
+)
 from tme_lib.checkers import ExerciseError
 from tme_lib.checkers import tme9 as checkers
-from tme_lib.exercises import solution_cells, stub_source
 from tme_lib.data.text import pack
-from tme_lib.blocks.embedding import masked_mean
-from tme_lib.chapters.tme9 import MODELS, AttentionLSTM, AttentionSimple, build_model, planted_attention
+from tme_lib.exercises import solution_cells, stub_source
 
 VOCAB, DIM = 30, 50
 ATTENTION_MODELS = [name for name in MODELS if name != "baseline"]
@@ -84,7 +90,9 @@ def test_one_token_and_all_oov_reviews(name, vectors):
     assert torch.isfinite(logit).all()
     if weights is not None:
         torch.testing.assert_close(weights[1], torch.tensor([1.0, 0.0, 0.0]))
-        if name != "attention_lstm":  # identical keys; LSTM states differ along the review
+        if (
+            name != "attention_lstm"
+        ):  # identical keys; LSTM states differ along the review
             torch.testing.assert_close(weights[0], torch.full((3,), 1 / 3))
 
 
@@ -103,8 +111,12 @@ def test_parameter_counts_by_hand(vectors):
         "attention_query_value": 2 * (d * d + d) + (d + 1),
     }
     for name, count in expected.items():
-        assert sum(p.numel() for p in build_model(name, vectors).parameters()) == count, name
-    lstm = 2 * 4 * hidden * (d + hidden + 2)  # 4 gates, input and hidden maps, two biases, 2 directions
+        assert sum(p.numel() for p in build_model(name, vectors).parameters()) == count, (
+            name
+        )
+    lstm = (
+        2 * 4 * hidden * (d + hidden + 2)
+    )  # 4 gates, input and hidden maps, two biases, 2 directions
     lstm_total = lstm + (2 * hidden) ** 2 + 2 * hidden + 2 * hidden + 1
     model = build_model("attention_lstm", vectors, hidden=hidden)
     assert sum(p.numel() for p in model.parameters()) == lstm_total
@@ -118,7 +130,9 @@ def test_vectors_are_frozen_and_not_saved(name, vectors):
     model(x, mask)[0].sum().backward()
     assert not model.embed.vectors.requires_grad and model.embed.vectors.grad is None
     assert all("vectors" not in key for key in model.state_dict())
-    assert all(p.grad is not None for p in model.parameters()), "every learned parameter trains"
+    assert all(p.grad is not None for p in model.parameters()), (
+        "every learned parameter trains"
+    )
 
 
 def test_lstm_states_are_zero_on_padding_and_match_unpadded_run(vectors):
@@ -137,18 +151,21 @@ def test_build_model_rejects_unknown_names(vectors):
     assert isinstance(build_model("attention_lstm", vectors, hidden=4), AttentionLSTM)
 
 
-
 def test_run_configs_are_distinct_and_take_per_optimizer_settings(monkeypatch):
     for profile in ("smoke", "full"):
         monkeypatch.setenv("TME_PROFILE", profile)
         plan = tme9.plan()
-        assert len({c.name for c in plan}) == len(plan), "two runs would share a record name"
+        assert len({c.name for c in plan}) == len(plan), (
+            "two runs would share a record name"
+        )
         assert len({c.key() for c in plan}) == len(plan)
     monkeypatch.setenv("TME_PROFILE", "full")
     adam, sgd = tme9.spec("attention_lstm", "adam"), tme9.spec("attention_lstm", "sgd")
     assert (adam.training.optimizer, sgd.training.optimizer) == ("adam", "sgd")
     assert adam.training.lr != sgd.training.lr and adam.model["hidden"] == 32
-    assert tme9.spec("baseline").training.lr == 5 * tme9.spec("attention_simple").training.lr
+    assert (
+        tme9.spec("baseline").training.lr == 5 * tme9.spec("attention_simple").training.lr
+    )
     toy = tme9.spec("attention_simple", settings="smoke")
     assert toy.name.startswith("toy-") and toy.data["dataset"] == "toy"
     assert toy.inputs["corpus"] == "toy" and toy.data["profile"] == "full"
@@ -165,9 +182,12 @@ def test_planted_attention_of_uniform_weights_is_the_uniform_share():
         model.query.copy_(10 * model.embed.vectors[2])  # a query that looks for word 2
     assert planted_attention(model, split)["planted_mass"] > share["planted_mass"]
 
+
 # --- Exercise checkers: they reject the stub and plausible wrong answers, accept the solution ---
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_tme9_global_attention.py"
+NOTEBOOK = (
+    Path(__file__).resolve().parent.parent / "notebooks" / "01_tme9_global_attention.py"
+)
 CHECKS = {
     "masked_mean": checkers.check_masked_mean,
     "simple_attention": checkers.check_simple_attention,
@@ -208,7 +228,12 @@ def _softmax_over_padding(e, mask, q):
 
 
 def _query_from_padded_mean(e, mask, query, value):
-    weights = (e @ query(e.mean(1)).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(1)
+    weights = (
+        (e @ query(e.mean(1)).unsqueeze(-1))
+        .squeeze(-1)
+        .masked_fill(~mask, float("-inf"))
+        .softmax(1)
+    )
     return (weights.unsqueeze(-1) * torch.tanh(value(e))).sum(1), weights
 
 
@@ -223,25 +248,45 @@ def _entropy(weights):
 
 WRONG = [
     ("masked_mean", lambda x, mask: x.mean(1), "Sum the real tokens only"),
-    ("masked_mean", lambda x, mask: (x * mask[..., None]).sum(1) / x.shape[1], "mask.sum"),
+    (
+        "masked_mean",
+        lambda x, mask: (x * mask[..., None]).sum(1) / x.shape[1],
+        "mask.sum",
+    ),
     ("simple_attention", _softmax_over_padding, "padding gets attention"),
     ("query_value_attention", _query_from_padded_mean, "REAL tokens"),
     ("query_value_attention", _values_not_learned, "t_hat"),
     ("lstm_states", lambda lstm, e, mask: lstm(e)[0], "backward one is not"),
     ("lstm_states", lambda lstm, e, mask: lstm(e), "not the LSTM's"),
-    ("entropy_penalised_loss",
-     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y) - lam * _entropy(w),
-     "ADDS"),
-    ("entropy_penalised_loss",
-     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y)
-     - lam * (w * w.log()).sum(1).mean(), "NaN"),
-    ("entropy_penalised_loss",
-     lambda logits, y, w, mask, lam: F.binary_cross_entropy_with_logits(logits, y)
-     + lam * -(w * w.clamp_min(1e-12).log()).sum(), "MEAN"),
+    (
+        "entropy_penalised_loss",
+        lambda logits, y, w, mask, lam: (
+            F.binary_cross_entropy_with_logits(logits, y) - lam * _entropy(w)
+        ),
+        "ADDS",
+    ),
+    (
+        "entropy_penalised_loss",
+        lambda logits, y, w, mask, lam: (
+            F.binary_cross_entropy_with_logits(logits, y)
+            - lam * (w * w.log()).sum(1).mean()
+        ),
+        "NaN",
+    ),
+    (
+        "entropy_penalised_loss",
+        lambda logits, y, w, mask, lam: (
+            F.binary_cross_entropy_with_logits(logits, y)
+            + lam * -(w * w.clamp_min(1e-12).log()).sum()
+        ),
+        "MEAN",
+    ),
 ]
 
 
-@pytest.mark.parametrize("name,wrong,message", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
+@pytest.mark.parametrize(
+    "name,wrong,message", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)]
+)
 def test_checker_rejects_a_plausible_wrong_answer(name, wrong, message):
     with pytest.raises(ExerciseError, match=message):
         CHECKS[name](wrong)

@@ -1,6 +1,5 @@
 """Maintenance tools: the results page is generated from the tables, notebook pairs agree."""
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +19,9 @@ def test_results_page_is_up_to_date():
 
 def test_cost_table_is_up_to_date_and_covers_every_chapter():
     text = (ROOT / "book" / "_generated" / "costs.md").read_text()
-    assert text == make_results_page.costs_table(), "run: python tools/make_results_page.py"
+    assert text == make_results_page.costs_table(), (
+        "run: python tools/make_results_page.py"
+    )
     for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         assert f"notebooks/{notebook.stem}" in text
 
@@ -29,10 +30,21 @@ def test_results_page_shows_mean_and_sd_over_seeds(tmp_path):
     import pandas as pd
 
     csv = tmp_path / "t.csv"
-    pd.DataFrame({"model": ["baseline"] * 3, "optimizer": ["adam"] * 3, "seed": [0, 1, 2],
-                  "epochs": [5, 5, 5], "test_acc": [0.80, 0.82, 0.84], "mean_entropy": [None] * 3,
-                  "seconds": [10, 10, 10], "device": ["cpu (x, 1 threads)"] * 3}).to_csv(csv, index=False)
-    table = make_results_page.classification_table(csv, make_results_page.REPORT_TME9, ["model", "optimizer"])
+    pd.DataFrame(
+        {
+            "model": ["baseline"] * 3,
+            "optimizer": ["adam"] * 3,
+            "seed": [0, 1, 2],
+            "epochs": [5, 5, 5],
+            "test_acc": [0.80, 0.82, 0.84],
+            "mean_entropy": [None] * 3,
+            "seconds": [10, 10, 10],
+            "device": ["cpu (x, 1 threads)"] * 3,
+        }
+    ).to_csv(csv, index=False)
+    table = make_results_page.classification_table(
+        csv, make_results_page.REPORT_TME9, ["model", "optimizer"]
+    )
     # mean ± sd on one line (no-break spaces), the report's number beside it
     assert "82.00\u00a0±\u00a02.00" in table and "74.03" in table
     # one device for every run: a sentence, not a column
@@ -43,10 +55,18 @@ def test_results_page_keeps_the_device_column_when_devices_differ(tmp_path):
     import pandas as pd
 
     csv = tmp_path / "t.csv"
-    pd.DataFrame({"model": ["baseline", "attention_simple"], "optimizer": ["adam"] * 2,
-                  "seed": [0, 0], "epochs": [5, 5], "test_acc": [0.8, 0.84],
-                  "mean_entropy": [None, 4.0], "seconds": [10, 3],
-                  "device": ["cpu (x, 1 threads)", "cuda (H100)"]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "model": ["baseline", "attention_simple"],
+            "optimizer": ["adam"] * 2,
+            "seed": [0, 0],
+            "epochs": [5, 5],
+            "test_acc": [0.8, 0.84],
+            "mean_entropy": [None, 4.0],
+            "seconds": [10, 3],
+            "device": ["cpu (x, 1 threads)", "cuda (H100)"],
+        }
+    ).to_csv(csv, index=False)
     table = make_results_page.classification_table(csv, {}, ["model", "optimizer"])
     assert "| device |" in table and "| cuda |" in table and "in this table" not in table
 
@@ -59,8 +79,12 @@ def test_pair_checker_spots_an_edited_source(tmp_path):
     jupytext.write(nb, tmp_path / "a.ipynb")
     jupytext.write(nb, tmp_path / "a.py", fmt="py:percent")
     assert check_pairs.out_of_sync(tmp_path) == []
-    (tmp_path / "a.py").write_text((tmp_path / "a.py").read_text().replace("x = 1", "x = 2"))
-    assert check_pairs.out_of_sync(tmp_path) == ["a: cell 1 differs (1 cells in .py, 1 in .ipynb)"]
+    (tmp_path / "a.py").write_text(
+        (tmp_path / "a.py").read_text().replace("x = 1", "x = 2")
+    )
+    assert check_pairs.out_of_sync(tmp_path) == [
+        "a: cell 1 differs (1 cells in .py, 1 in .ipynb)"
+    ]
 
 
 def test_notebooks_are_paired():
@@ -72,16 +96,25 @@ def test_book_notebooks_show_full_profile_outputs_without_errors_or_training_log
     (``make full``), every cell run, no error, no traceback, no training log (the runs are loaded
     from their records, never retrained while the book is made)."""
     for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
-        code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-        assert all(c.execution_count is not None for c in code), f"{path.name}: unexecuted cells"
+        code = [
+            c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+        ]
+        assert all(c.execution_count is not None for c in code), (
+            f"{path.name}: unexecuted cells"
+        )
         outputs = [o for c in code for o in c.get("outputs", [])]
         texts = [o.get("text", "") for o in outputs if o.output_type == "stream"]
-        assert not [o for o in outputs if o.output_type == "error"], f"{path.name}: error output"
-        assert "profile: full" in "".join(texts[:2]), f"{path.name}: not run in the full profile"
+        assert not [o for o in outputs if o.output_type == "error"], (
+            f"{path.name}: error output"
+        )
+        assert "profile: full" in "".join(texts[:2]), (
+            f"{path.name}: not run in the full profile"
+        )
         for text in texts:
             assert "Traceback" not in text, f"{path.name}: traceback in an output"
-            assert " epoch 1: {" not in text and "it/s]" not in text, \
+            assert " epoch 1: {" not in text and "it/s]" not in text, (
                 f"{path.name}: a training log in the book; run the training script, then make full"
+            )
 
 
 # Characters of printed output that fit the book's column (code font of book/_static/custom.css).
@@ -96,7 +129,11 @@ def test_printed_outputs_fit_the_book_column():
             for output in cell.get("outputs", []):
                 if output.get("output_type") != "stream":
                     continue
-                long = [line for line in output["text"].splitlines() if len(line) > OUTPUT_WIDTH]
+                long = [
+                    line
+                    for line in output["text"].splitlines()
+                    if len(line) > OUTPUT_WIDTH
+                ]
                 assert not long, f"{path.name}: output wider than the book:\n{long[0]}"
 
 
@@ -105,8 +142,16 @@ def test_every_figure_of_the_book_has_a_caption():
     header), so the book shows the figure with a caption."""
     for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            images = [
+                o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})
+            ]
             if images:
-                assert len(images) == 1, f"{path.name}: one figure per cell, so each has its caption"
-                caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
-                assert len(caption) > 20, f"{path.name}: a figure without a caption:\n{cell.source[:120]}"
+                assert len(images) == 1, (
+                    f"{path.name}: one figure per cell, so each has its caption"
+                )
+                caption = (
+                    cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+                )
+                assert len(caption) > 20, (
+                    f"{path.name}: a figure without a caption:\n{cell.source[:120]}"
+                )

@@ -21,7 +21,9 @@ def _bags(split, size, keep):
 
 def test_same_seed_same_corpus_other_seed_other_corpus():
     a, b, c = load_toy(), load_toy(), load_toy(corpus_seed=1)
-    assert np.array_equal(a.train.ids, b.train.ids) and np.array_equal(a.test.planted, b.test.planted)
+    assert np.array_equal(a.train.ids, b.train.ids) and np.array_equal(
+        a.test.planted, b.test.planted
+    )
     assert not np.array_equal(a.test.ids[:100], c.test.ids[:100])
 
 
@@ -48,9 +50,13 @@ def test_labels_are_learnable_through_planted_words_only():
     for name, keep in [("planted", sentiment), ("filler", filler)]:
         model = LogisticRegression(max_iter=1000)
         model.fit(_bags(data.train, len(data.vocab), keep), data.train.labels)
-        accuracy[name] = model.score(_bags(data.test, len(data.vocab), keep), data.test.labels)
+        accuracy[name] = model.score(
+            _bags(data.test, len(data.vocab), keep), data.test.labels
+        )
     assert accuracy["planted"] == 1.0
-    assert accuracy["filler"] < 0.6  # filler words and lengths say nothing about the label
+    assert (
+        accuracy["filler"] < 0.6
+    )  # filler words and lengths say nothing about the label
 
 
 def test_a_few_filler_tokens_are_out_of_vocabulary():

@@ -36,7 +36,9 @@ def make_loaders(n=256, seed=0, random_labels=False):
         y = (x == 3).any(1).float()
         if random_labels:
             y = torch.randint(0, 2, (n,), generator=g).float()
-        return [Batch(x[i:i + 32], mask[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
+        return [
+            Batch(x[i : i + 32], mask[i : i + 32], y[i : i + 32]) for i in range(0, n, 32)
+        ]
 
     return SimpleNamespace(train=split(n), val=split(n // 2), test=split(n // 2))
 
@@ -44,8 +46,15 @@ def make_loaders(n=256, seed=0, random_labels=False):
 def make_spec(chapter="test", name="bag", seed=0, model="bag", **training) -> Spec:
     """A spec for the tiny task: ``training`` keywords go to :class:`Training`."""
     training = {**dict(epochs=4, lr=0.05, entropy_sample=20), **training}
-    return Spec(chapter=chapter, name=name, seed=seed, data={"dataset": "bag-of-tokens"},
-                inputs={}, model={"name": model, "vocab": 8}, training=Training(**training))
+    return Spec(
+        chapter=chapter,
+        name=name,
+        seed=seed,
+        data={"dataset": "bag-of-tokens"},
+        inputs={},
+        model={"name": model, "vocab": 8},
+        training=Training(**training),
+    )
 
 
 cfg = make_spec
@@ -71,7 +80,13 @@ def test_final_metrics_come_from_the_best_validation_epoch():
 
 def test_non_finite_loss_stops_with_a_clear_message():
     with pytest.raises(FloatingPointError, match="learning rate"):
-        train(cfg(name="nan"), BagOfTokens(broken=True), make_loaders(), device="cpu", progress=False)
+        train(
+            cfg(name="nan"),
+            BagOfTokens(broken=True),
+            make_loaders(),
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_entropy_penalty_needs_attention_weights():
@@ -80,12 +95,23 @@ def test_entropy_penalty_needs_attention_weights():
             return super().forward(x, mask)[0], None
 
     with pytest.raises(ValueError, match="attention weights"):
-        train(cfg(name="nw", entropy_weight=0.1), NoWeights(), make_loaders(), device="cpu", progress=False)
+        train(
+            cfg(name="nw", entropy_weight=0.1),
+            NoWeights(),
+            make_loaders(),
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_early_stopping_on_validation():
-    out = train(cfg(name="es", epochs=30, patience=2), BagOfTokens(), make_loaders(random_labels=True),
-                device="cpu", progress=False)
+    out = train(
+        cfg(name="es", epochs=30, patience=2),
+        BagOfTokens(),
+        make_loaders(random_labels=True),
+        device="cpu",
+        progress=False,
+    )
     assert len(out["history"]) < 30
 
 
@@ -109,7 +135,13 @@ class InterruptingLoader(list):
 
 
 def test_resume_after_interruption_gives_the_same_run():
-    reference = train(cfg(name="resume-ref"), BagOfTokens(), make_loaders(), device="cpu", progress=False)
+    reference = train(
+        cfg(name="resume-ref"),
+        BagOfTokens(),
+        make_loaders(),
+        device="cpu",
+        progress=False,
+    )
 
     loaders = make_loaders()
     loaders.train = InterruptingLoader(loaders.train)
@@ -119,13 +151,20 @@ def test_resume_after_interruption_gives_the_same_run():
         train(c, BagOfTokens(), loaders, device="cpu", progress=False)
     resumed = train(c, BagOfTokens(), make_loaders(), device="cpu", progress=False)
     assert [e["epoch"] for e in resumed["history"]] == [1, 2, 3, 4]
-    assert resumed["history"][-1]["train_loss"] == pytest.approx(reference["history"][-1]["train_loss"])
+    assert resumed["history"][-1]["train_loss"] == pytest.approx(
+        reference["history"][-1]["train_loss"]
+    )
 
 
 def test_sgd_and_regression():
     loaders = make_loaders()
-    out = train(cfg(name="reg", task="regression", optimizer="sgd", momentum=0.9, lr=0.05),
-                BagOfTokens(), loaders, device="cpu", progress=False)
+    out = train(
+        cfg(name="reg", task="regression", optimizer="sgd", momentum=0.9, lr=0.05),
+        BagOfTokens(),
+        loaders,
+        device="cpu",
+        progress=False,
+    )
     assert {"test_mse", "test_r2", "pearson", "spearman"} <= set(out["final"])
     assert out["final"]["test_mse"] == pytest.approx(out["final"]["test_loss"])
     assert "val_r2" in out["history"][0]
@@ -155,24 +194,39 @@ def test_entropy_every_samples_batches_but_scores_all_of_them():
             return logit, (w if self.need_weights else None)
 
     model = Lazy()
-    val = make_loaders(n=256).val  # 4 batches of 32; the first two have 2 padding tokens each
+    val = make_loaders(
+        n=256
+    ).val  # 4 batches of 32; the first two have 2 padding tokens each
     every = evaluate(model, val, device="cpu", entropy_sample=1000)
     Lazy.calls = 0
     sampled = evaluate(model, val, device="cpu", entropy_sample=1000, entropy_every=3)
     assert Lazy.calls == 2  # batches 0 and 3
-    assert sampled["val_loss"] == pytest.approx(every["val_loss"])  # loss over every batch
+    assert sampled["val_loss"] == pytest.approx(
+        every["val_loss"]
+    )  # loss over every batch
     assert sampled["val_acc"] == every["val_acc"]
-    assert len(sampled["val_entropy_sample"]) == 64 and len(every["val_entropy_sample"]) == 128
+    assert (
+        len(sampled["val_entropy_sample"]) == 64
+        and len(every["val_entropy_sample"]) == 128
+    )
     import math
-    expected = (32 * math.log(4) + 32 * math.log(6)) / 64  # uniform weights: log n per review
+
+    expected = (
+        32 * math.log(4) + 32 * math.log(6)
+    ) / 64  # uniform weights: log n per review
     assert sampled["val_entropy"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_corrupt_checkpoint_is_set_aside_and_the_run_starts_again(capsys):
     c = cfg(name="corrupt-ckpt")
     torch.manual_seed(0)
-    reference = train(cfg(name="clean-ckpt"), BagOfTokens(), make_loaders(), device="cpu",
-                      progress=False)
+    reference = train(
+        cfg(name="clean-ckpt"),
+        BagOfTokens(),
+        make_loaders(),
+        device="cpu",
+        progress=False,
+    )
     checkpoint_path(c).write_bytes(b"not a checkpoint")
     torch.manual_seed(0)
     out = train(c, BagOfTokens(), make_loaders(), device="cpu", progress=False)
@@ -184,8 +238,13 @@ def test_corrupt_checkpoint_is_set_aside_and_the_run_starts_again(capsys):
 
 def test_non_finite_loss_before_any_epoch_names_no_checkpoint():
     with pytest.raises(FloatingPointError, match="no checkpoint"):
-        train(cfg(name="nan-first"), BagOfTokens(broken=True), make_loaders(), device="cpu",
-              progress=False)
+        train(
+            cfg(name="nan-first"),
+            BagOfTokens(broken=True),
+            make_loaders(),
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_one_cycle_schedule_uses_every_parameter_of_the_spec():

@@ -30,12 +30,23 @@ print(hashlib.sha256(matrix.tobytes() + " ".join(found).encode()).hexdigest(), h
 
 def test_word2vec_is_bit_for_bit_identical_across_processes():
     digests = []
-    for hash_seed in ("1", "2"):  # Python's own str hash differs between these two processes
+    for hash_seed in (
+        "1",
+        "2",
+    ):  # Python's own str hash differs between these two processes
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        run = subprocess.run([sys.executable, "-c", TRAIN_TWICE], env=env, capture_output=True,
-                             text=True, check=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-c", TRAIN_TWICE],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         digests.append(run.stdout.split())
-    assert digests[0][1] != digests[1][1], "the two processes should salt str hashes differently"
+    assert digests[0][1] != digests[1][1], (
+        "the two processes should salt str hashes differently"
+    )
     assert len(digests[0][0]) == 64 and digests[0][0] == digests[1][0]
 
 
@@ -45,7 +56,9 @@ def test_alignment_policy_pad_zero_oov_and_missing_are_the_mean():
     aligned, missing = vectors._align(vocab, ["b", "a", "unused"], matrix)
     assert aligned[PAD].tolist() == [0.0, 0.0]
     assert aligned[2].tolist() == [3.0, 6.0] and aligned[3].tolist() == [1.0, 2.0]
-    assert aligned[OOV].tolist() == [2.0, 4.0] == aligned[4].tolist()  # mean of a and b only
+    assert (
+        aligned[OOV].tolist() == [2.0, 4.0] == aligned[4].tolist()
+    )  # mean of a and b only
     assert missing == ["nowhere"]
 
 
@@ -54,7 +67,9 @@ def test_smoke_word2vec_is_aligned_cached_and_meaningful(monkeypatch):
     v = vectors.load_vectors(data.vocab)
     assert v.shape == (len(data.vocab), 50) and v.dtype == torch.float32
     assert (v[PAD] == 0).all() and vectors.missing_words(data.vocab) == []
-    monkeypatch.setattr(vectors, "train_word2vec", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(
+        vectors, "train_word2vec", lambda *a, **k: pytest.fail("trained again")
+    )
     assert torch.equal(vectors.load_vectors(data.vocab), v)
 
 
@@ -63,7 +78,9 @@ def _glove_vocab():
 
 
 @pytest.mark.parametrize("zipped", [False, True])
-def test_glove_rows_come_from_the_local_file(tiny_glove, isolated_folders, zipped, monkeypatch):
+def test_glove_rows_come_from_the_local_file(
+    tiny_glove, isolated_folders, zipped, monkeypatch
+):
     _, data = isolated_folders
     if zipped:  # the official zip instead of the extracted text file
         with zipfile.ZipFile(data / "glove.6B.zip", "w") as archive:
@@ -76,22 +93,31 @@ def test_glove_rows_come_from_the_local_file(tiny_glove, isolated_folders, zippe
     known = np.stack([tiny_glove[w] for w in ("the", "great", "awful", "!")])
     np.testing.assert_allclose(v[vocab.stoi["missingword"]], known.mean(0), atol=1e-5)
     assert vectors.missing_words(vocab, "glove") == ["missingword"]
-    monkeypatch.setattr(vectors, "_read_glove", lambda *a: pytest.fail("read GloVe again"))
+    monkeypatch.setattr(
+        vectors, "_read_glove", lambda *a: pytest.fail("read GloVe again")
+    )
     assert np.array_equal(vectors.load_vectors(vocab, source="glove").numpy(), v)
 
 
 def test_glove_absent_in_smoke_profile_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(vectors, "find_or_download", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setattr(
+        vectors, "find_or_download", lambda *a, **k: pytest.fail("downloaded")
+    )
     with pytest.raises(DataError, match="TME_DATA_DIR"):
         vectors.load_vectors(_glove_vocab(), source="glove")
 
 
 def test_nearest_neighbours_by_cosine():
     vocab = Vocab(["<pad>", "<oov>", "good", "great", "bad", "long"])
-    v = torch.tensor([[0, 0], [1, 1], [1, 0], [10, 1], [-1, 0], [0, 1]], dtype=torch.float32)
+    v = torch.tensor(
+        [[0, 0], [1, 1], [1, 0], [10, 1], [-1, 0], [0, 1]], dtype=torch.float32
+    )
     neighbours = vectors.nearest_neighbours(v, vocab, "good", k=3)
-    assert [w for w, _ in neighbours] == ["great", "long", "bad"]  # cosine ignores the norm
+    assert [w for w, _ in neighbours] == [
+        "great",
+        "long",
+        "bad",
+    ]  # cosine ignores the norm
     assert neighbours[0][1] == pytest.approx(10 / np.sqrt(101), abs=1e-4)
     with pytest.raises(KeyError):
         vectors.nearest_neighbours(v, vocab, "absent")
-

@@ -47,7 +47,9 @@ def is_full() -> bool:
 
 def cache_dir() -> Path:
     """Writable folder for everything derived from the data (created on demand)."""
-    path = Path(os.environ.get("TME_CACHE_DIR", Path.home() / ".cache" / "tme_lib")).expanduser()
+    path = Path(
+        os.environ.get("TME_CACHE_DIR", Path.home() / ".cache" / "tme_lib")
+    ).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -68,7 +70,10 @@ def get_device(verbose: bool = True) -> torch.device:
     if not name:
         if torch.cuda.is_available():
             name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        elif (
+            getattr(torch.backends, "mps", None) is not None
+            and torch.backends.mps.is_available()
+        ):
             name = "mps"
         else:
             name = "cpu"
@@ -81,7 +86,11 @@ def get_device(verbose: bool = True) -> torch.device:
     torch.set_flush_denormal(True)
     device = torch.device(name)
     if verbose:
-        extra = torch.cuda.get_device_name(0) if name == "cuda" else f"{torch.get_num_threads()} threads"
+        extra = (
+            torch.cuda.get_device_name(0)
+            if name == "cuda"
+            else f"{torch.get_num_threads()} threads"
+        )
         print(f"Using device: {name} ({extra})")
     return device
 

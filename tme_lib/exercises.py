@@ -24,7 +24,8 @@ _DEFAULT_HINT = "complete this exercise, then run the checker below"
 
 
 def stub_source(source: str) -> str:
-    """Replace every ``BEGIN/END SOLUTION`` block of ``source`` by a ``NotImplementedError`` stub."""
+    """Replace every ``BEGIN/END SOLUTION`` block of ``source`` by a ``NotImplementedError``
+    stub."""
     lines, out, i = source.splitlines(), [], 0
     while i < len(lines):
         line = lines[i]
@@ -39,8 +40,11 @@ def stub_source(source: str) -> str:
             stop = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == END)
         except StopIteration:
             raise ValueError(f"'{BEGIN}' at line {i + 1} has no '{END}'") from None
-        hints = [lines[j].strip()[len(HINT):].strip() for j in range(i + 1, stop)
-                 if lines[j].strip().startswith(HINT)]
+        hints = [
+            lines[j].strip()[len(HINT) :].strip()
+            for j in range(i + 1, stop)
+            if lines[j].strip().startswith(HINT)
+        ]
         hint = " ".join(hints) or _DEFAULT_HINT
         out.append(f"{indent}raise NotImplementedError({hint!r})")
         i = stop + 1
@@ -59,9 +63,13 @@ def student_notebook(nb):
         tags = cell.metadata.get("tags", [])
         if SOLUTION_TAG in tags:
             cell.source = stub_source(cell.source)
-            cell.metadata["tags"] = [t for t in tags if t not in (SOLUTION_TAG, "hide-input")] + ["exercise"]
+            cell.metadata["tags"] = [
+                t for t in tags if t not in (SOLUTION_TAG, "hide-input")
+            ] + ["exercise"]
         elif BEGIN in cell.source:
-            raise ValueError(f"a cell has '{BEGIN}' but no '{SOLUTION_TAG}' tag:\n{cell.source[:200]}")
+            raise ValueError(
+                f"a cell has '{BEGIN}' but no '{SOLUTION_TAG}' tag:\n{cell.source[:200]}"
+            )
     return nb
 
 

@@ -8,7 +8,8 @@ from matplotlib.ticker import MaxNLocator
 
 
 def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
-    """Training and validation loss, and ``metric`` (``acc`` or ``r2``), per epoch, one line per run.
+    """Training and validation loss, and ``metric`` (``acc`` or ``r2``), per epoch, one line
+    per run.
 
     Solid lines are training, dashed lines validation; a dot marks the epoch kept (best on
     validation).
@@ -31,20 +32,30 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
                 ax.plot(best, val[best - 1], "o", color=color)
     names = {"loss": "loss", "acc": "accuracy", "r2": "R²"}
     for ax, key in zip(axes, ("loss", metric)):
-        ax.set(xlabel="epoch", ylabel=names.get(key, key), title=f"{names.get(key, key).capitalize()} per epoch")
+        ax.set(
+            xlabel="epoch",
+            ylabel=names.get(key, key),
+            title=f"{names.get(key, key).capitalize()} per epoch",
+        )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
     # One legend entry per run (its colour) and one per line style, beside the axes.
-    handles = [Line2D([], [], color=color, label=label)
-               for label, color in zip(labels, plt.cm.tab10.colors * 3)]
+    handles = [
+        Line2D([], [], color=color, label=label)
+        for label, color in zip(labels, plt.cm.tab10.colors * 3)
+    ]
     handles += [Line2D([], [], color="grey", label="training")] if has_train else []
     handles += [Line2D([], [], color="grey", ls="--", label="validation")]
-    axes[-1].legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[-1].legend(
+        handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5)
+    )
     plt.tight_layout()
     return axes
 
 
-def plot_entropy_histograms(record, splits=("train", "val"), epochs=None, reference=None, bins=30):
+def plot_entropy_histograms(
+    record, splits=("train", "val"), epochs=None, reference=None, bins=30
+):
     """Histograms of per-example attention entropy (nats), one column per epoch, one row per split,
     from the samples the trainer records each epoch (``<split>_entropy_sample``).
 
@@ -55,11 +66,21 @@ def plot_entropy_histograms(record, splits=("train", "val"), epochs=None, refere
 
     history = record.history
     if not history or f"{splits[0]}_entropy_sample" not in history[0]:
-        raise ValueError(f"{record.name} has no attention entropies (a model without attention?).")
+        raise ValueError(
+            f"{record.name} has no attention entropies (a model without attention?)."
+        )
     if epochs is None:
-        epochs = sorted({round(x) for x in np.linspace(1, len(history), min(5, len(history)))})
-    fig, axes = plt.subplots(len(splits), len(epochs), figsize=(2.6 * len(epochs), 2.2 * len(splits)),
-                             sharex=True, sharey="row", squeeze=False)
+        epochs = sorted(
+            {round(x) for x in np.linspace(1, len(history), min(5, len(history)))}
+        )
+    fig, axes = plt.subplots(
+        len(splits),
+        len(epochs),
+        figsize=(2.6 * len(epochs), 2.2 * len(splits)),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
     values = [v for e in history for s in splits for v in e[f"{s}_entropy_sample"]]
     edges = np.linspace(min(values), max(values), bins + 1)
     for row, split in zip(axes, splits):
@@ -68,7 +89,9 @@ def plot_entropy_histograms(record, splits=("train", "val"), epochs=None, refere
             ax.hist(sample, bins=edges, color="C0" if split == "train" else "C1")
             if reference is not None:
                 ax.axvline(reference, color="k", ls=":", lw=1)
-            ax.set_title(f"{'validation' if split == 'val' else split}, epoch {epoch}", fontsize=9)
+            ax.set_title(
+                f"{'validation' if split == 'val' else split}, epoch {epoch}", fontsize=9
+            )
         row[0].set_ylabel("reviews")
     for ax in axes[-1]:
         ax.set_xlabel("entropy (nats)")
@@ -87,10 +110,14 @@ def show_attention_text(tokens, weights, top: int = 10, title: str = ""):
     if len(tokens) != len(weights):
         raise ValueError(f"{len(tokens)} tokens but {len(weights)} weights")
     peak = max(float(max(weights)), 1e-12)
-    spans = [f'<span style="background: rgba(220, 50, 32, {float(w) / peak:.3f})">{escape(t)}</span>'
-             for t, w in zip(tokens, weights)]
+    spans = [
+        f'<span style="background: rgba(220, 50, 32, {float(w) / peak:.3f})">{escape(t)}</span>'
+        for t, w in zip(tokens, weights)
+    ]
     order = sorted(range(len(tokens)), key=lambda i: -float(weights[i]))[:top]
     best = ", ".join(f"{escape(tokens[i])} ({float(weights[i]):.2f})" for i in order)
     head = f"<b>{escape(title)}</b><br>" if title else ""
-    return HTML(f'<div style="line-height: 1.8">{head}{" ".join(spans)}'
-                f"<br><i>most attended:</i> {best}</div>")
+    return HTML(
+        f'<div style="line-height: 1.8">{head}{" ".join(spans)}'
+        f"<br><i>most attended:</i> {best}</div>"
+    )

@@ -70,14 +70,19 @@ def run_one(chapter_name: str, spec_dict: dict, retrain: bool = False) -> dict:
     spec = Spec.from_dict(spec_dict)
     start = time.perf_counter()
     record = chapter(chapter_name).run(spec, progress=False, retrain=retrain)
-    scores = {k: round(v, 4) for k, v in record.final.items()
-              if k in ("val_acc", "test_acc", "val_loss", "test_mse", "test_r2")}
+    scores = {
+        k: round(v, 4)
+        for k, v in record.final.items()
+        if k in ("val_acc", "test_acc", "val_loss", "test_mse", "test_r2")
+    }
     return {"name": spec.name, "seconds": round(time.perf_counter() - start, 1), **scores}
 
 
 def _executor(kind: str, jobs: int, args) -> futures.Executor:
     if kind == "process":
-        return futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        return futures.ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn")
+        )
     import submitit  # optional: only for the cluster and its local stand-ins
 
     folder = config.cache_dir() / "submitit"
@@ -109,7 +114,9 @@ class _SubmititPool:
         return False
 
 
-def train_plan(chapter_name: str, todo: list[Spec], jobs: int, kind: str, args) -> list[dict]:
+def train_plan(
+    chapter_name: str, todo: list[Spec], jobs: int, kind: str, args
+) -> list[dict]:
     """Run ``todo`` with the executor ``kind``; a failed run is reported, the others go on."""
     done, failed = [], []
     if kind == "process" and jobs == 1:
@@ -119,7 +126,9 @@ def train_plan(chapter_name: str, todo: list[Spec], jobs: int, kind: str, args) 
             print(f"[{k}/{len(todo)}] {done[-1]}", flush=True)
         return done
     with _executor(kind, jobs, args) as pool:
-        jobs_of = {pool.submit(run_one, chapter_name, s.to_dict(), args.retrain): s for s in todo}
+        jobs_of = {
+            pool.submit(run_one, chapter_name, s.to_dict(), args.retrain): s for s in todo
+        }
         for k, (job, spec) in enumerate(jobs_of.items(), 1):
             try:
                 done.append(job.result())
@@ -140,9 +149,12 @@ def write_tables(module) -> list[Path]:
     plan = module.plan()
     missing = [s.name for s in plan if records.find_record(s) is None]
     if missing:
-        print(f"Tables of {module.CHAPTER} not written: {len(missing)} of the {len(plan)} runs "
-              f"of its plan have no record yet ({', '.join(missing[:3])}"
-              + (", ..." if len(missing) > 3 else "") + ").")
+        print(
+            f"Tables of {module.CHAPTER} not written: {len(missing)} of the {len(plan)} runs "
+            f"of its plan have no record yet ({', '.join(missing[:3])}"
+            + (", ..." if len(missing) > 3 else "")
+            + ")."
+        )
         return []
     out = []
     for name, frame in module.write_tables(records.existing_records(plan)).items():
@@ -157,12 +169,15 @@ def main_chapter(chapter_name: str, args) -> None:
     module = chapter(chapter_name)
     plan = module.plan()
     todo = selected(plan, args.only)
-    steps = {n: f for n, f in getattr(module, "steps", dict)().items()
-             if matches(n, args.only)}
+    steps = {
+        n: f for n, f in getattr(module, "steps", dict)().items() if matches(n, args.only)
+    }
     missing = [s for s in todo if args.retrain or records.find_record(s) is None]
-    print(f"{chapter_name} ({config.profile()} profile): {len(plan)} runs in the plan, "
-          f"{len(todo)} selected, {len(missing)} to train"
-          + (f"; steps {', '.join(steps)}" if steps else ""))
+    print(
+        f"{chapter_name} ({config.profile()} profile): {len(plan)} runs in the plan, "
+        f"{len(todo)} selected, {len(missing)} to train"
+        + (f"; steps {', '.join(steps)}" if steps else "")
+    )
     if args.dry_run:
         for s in todo:
             state = "to train" if s in missing else "recorded"
@@ -177,18 +192,33 @@ def main_chapter(chapter_name: str, args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tme_lib.runs",
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tme_lib.runs", description=__doc__.splitlines()[0]
+    )
     p.add_argument("chapter", choices=[*CHAPTERS, "all"])
-    p.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
-                   help="runs (or steps) with one of these names; wildcards * ? [] allowed")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained side by side (default 1)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="runs (or steps) with one of these names; wildcards * ? [] allowed",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="runs trained side by side (default 1)"
+    )
     p.add_argument("--dry-run", action="store_true", help="list the runs and stop")
-    p.add_argument("--retrain", action="store_true", help="train even runs that have a record")
+    p.add_argument(
+        "--retrain", action="store_true", help="train even runs that have a record"
+    )
     p.add_argument("--executor", choices=EXECUTORS, default="process")
     p.add_argument("--partition", help="Slurm partition (--executor slurm)")
-    p.add_argument("--timeout-min", type=int, default=120, help="per job (submitit executors)")
-    p.add_argument("--cpus", type=int, default=1, help="CPUs per job (submitit executors)")
+    p.add_argument(
+        "--timeout-min", type=int, default=120, help="per job (submitit executors)"
+    )
+    p.add_argument(
+        "--cpus", type=int, default=1, help="CPUs per job (submitit executors)"
+    )
     return p
 
 

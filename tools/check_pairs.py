@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cells(nb) -> list[tuple]:
-    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
+    return [
+        (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])))
+        for c in nb.cells
+    ]
 
 
 def out_of_sync(folder: Path) -> list[str]:
@@ -26,16 +29,26 @@ def out_of_sync(folder: Path) -> list[str]:
     for stem in sorted(sources ^ notebooks):
         problems.append(f"{stem}: only one of .py / .ipynb exists")
     for stem in sorted(sources & notebooks):
-        py, ipynb = jupytext.read(folder / f"{stem}.py"), jupytext.read(folder / f"{stem}.ipynb")
+        py, ipynb = (
+            jupytext.read(folder / f"{stem}.py"),
+            jupytext.read(folder / f"{stem}.ipynb"),
+        )
         a, b = cells(py), cells(ipynb)
         if a != b:
-            first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            problems.append(f"{stem}: cell {first + 1} differs ({len(a)} cells in .py, {len(b)} in .ipynb)")
+            first = next(
+                (i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))
+            )
+            problems.append(
+                f"{stem}: cell {first + 1} differs ({len(a)} cells in .py, {len(b)} in .ipynb)"
+            )
     return problems
 
 
 if __name__ == "__main__":
     problems = out_of_sync(ROOT / "notebooks")
     for p in problems:
-        print(f"out of sync: {p}  ->  run: jupytext --sync notebooks/<name>.py", file=sys.stderr)
+        print(
+            f"out of sync: {p}  ->  run: jupytext --sync notebooks/<name>.py",
+            file=sys.stderr,
+        )
     sys.exit(1 if problems else 0)

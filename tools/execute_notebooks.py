@@ -49,8 +49,12 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
         os.environ.update(env)  # the kernel inherits this process's environment
         try:
             start = time.perf_counter()
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
             seconds = time.perf_counter() - start
         finally:
             for k, v in saved.items():
@@ -66,13 +70,18 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=("smoke", "full"), required=True)
-    parser.add_argument("--inplace", action="store_true", help="write the outputs back (full only)")
+    parser.add_argument(
+        "--inplace", action="store_true", help="write the outputs back (full only)"
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
-    parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="default: every notebooks/[0-9]*.ipynb")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every notebooks/[0-9]*.ipynb"
+    )
     args = parser.parse_args(argv)
     if args.inplace and args.profile != "full":
-        parser.error("--inplace writes the book's outputs, which come from the full profile only")
+        parser.error(
+            "--inplace writes the book's outputs, which come from the full profile only"
+        )
     sys.path.insert(0, str(ROOT))
     from tme_lib.training.records import code_version
 
@@ -85,13 +94,23 @@ def main(argv=None) -> int:
     for path in paths:
         seconds = execute(path.resolve(), args.profile, args.inplace, args.timeout)
         print(f"{path.name} ({args.profile}): {seconds:.0f} s", flush=True)
-        rows = [r for r in rows if (r["notebook"], r["profile"]) != (path.stem, args.profile)]
-        rows.append(dict(notebook=path.stem, profile=args.profile, seconds=round(seconds, 1),
-                         device=_device(), code_version=_version(code_version()),
-                         date=time.strftime("%Y-%m-%d")))
+        rows = [
+            r for r in rows if (r["notebook"], r["profile"]) != (path.stem, args.profile)
+        ]
+        rows.append(
+            dict(
+                notebook=path.stem,
+                profile=args.profile,
+                seconds=round(seconds, 1),
+                device=_device(),
+                code_version=_version(code_version()),
+                date=time.strftime("%Y-%m-%d"),
+            )
+        )
         TIMES.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=COLUMNS).sort_values(["notebook", "profile"]).to_csv(
-            TIMES, index=False)
+            TIMES, index=False
+        )
     return 0
 
 

@@ -22,9 +22,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "book" / "_build" / "html"
 OUT = ROOT / "book" / "_build" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         "--virtual-time-budget=10000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+]
 
 
 def toc_pages() -> list[str]:
@@ -44,20 +52,38 @@ def shoot(browser: str, page: str, height: int) -> Path:
     png = OUT / f"{page.replace('/', '__')}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}",
-                        f"--window-size=1280,{height}", f"--screenshot={png}", html.as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                browser,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size=1280,{height}",
+                f"--screenshot={png}",
+                html.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return png
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pages", nargs="*", help="pages without .html (default: the whole toc)")
+    parser.add_argument(
+        "pages", nargs="*", help="pages without .html (default: the whole toc)"
+    )
     parser.add_argument("--height", type=int, default=6000)
     args = parser.parse_args(argv)
-    browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     if not browser:
-        sys.exit("No Chromium found: install the Debian package 'chromium' or set CHROMIUM.")
+        sys.exit(
+            "No Chromium found: install the Debian package 'chromium' or set CHROMIUM."
+        )
     for page in args.pages or toc_pages():
         print(shoot(browser, page, args.height).relative_to(ROOT))
     return 0

@@ -23,7 +23,9 @@ def _key_mask(mask: torch.Tensor, ndim: int) -> torch.Tensor:
     """View a key-padding mask ``[B, Tk]`` as ``[B, 1, ..., 1, Tk]`` so it broadcasts against
     scores ``[B, ..., Tq, Tk]`` (``ndim`` dimensions)."""
     if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a BoolTensor (True on real keys), got {mask.dtype}.")
+        raise TypeError(
+            f"mask must be a BoolTensor (True on real keys), got {mask.dtype}."
+        )
     return mask.reshape(mask.shape[0], *([1] * (ndim - 2)), mask.shape[-1])
 
 
@@ -39,7 +41,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return scores.softmax(dim=-1) * mask
 
 
-def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
+def attend(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
+):
     """Global attention with one query per review.
 
     ``p(a_i|t) = softmax_i(q·k_i)`` over the real tokens, ``t̂ = Σ_i p(a_i|t) v_i``.
@@ -47,7 +51,8 @@ def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: 
     ``values [B, T, dv]``, ``mask [B, T]``. Returns ``(t̂ [B, dv], weights [B, T])``.
     Section "Simple attention: one learned question".
 
-    No ``1/√d`` here, unlike self-attention (:mod:`tme_lib.blocks.attention`): the query is a learned
+    No ``1/√d`` here, unlike self-attention (:func:`scaled_dot_product_attention`): the
+    query is a learned
     vector (or map), so a scale would only make Adam take √d times longer to sharpen it.
     """
     scores = (keys @ query.expand(keys.shape[0], -1).unsqueeze(-1)).squeeze(-1)  # [B, T]
@@ -87,7 +92,8 @@ def scaled_dot_product_attention(
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """``[B, T, n_heads·dh] -> [B, n_heads, T, dh]``: head ``h`` gets features ``h·dh … (h+1)·dh-1``."""
+    """``[B, T, n_heads·dh] -> [B, n_heads, T, dh]``: head ``h`` gets features
+    ``h·dh … (h+1)·dh-1``."""
     batch, length, width = x.shape
     if width % n_heads:
         raise ValueError(f"width {width} is not divisible by n_heads={n_heads}.")
@@ -151,7 +157,9 @@ class MultiHeadAttention(nn.Module):
             attn_mask = keep
             if bias is not None:  # one float mask: the bias, and -inf on padding keys
                 attn_mask = bias if keep is None else bias.masked_fill(~keep, -math.inf)
-            values = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p_drop)
+            values = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, dropout_p=p_drop
+            )
             if mask is not None:
                 # Same convention as the explicit path: no real key, zero value.
                 values = values * keep.any(dim=-1, keepdim=True)
@@ -168,15 +176,18 @@ def positional_encoding(n_positions: int, d: int) -> torch.Tensor:
     """
     position = torch.arange(n_positions, dtype=torch.float32)[:, None]
     even = torch.arange(0, d, 2, dtype=torch.float32)
-    angle = position / 10000 ** (even / d)  # [n, ceil(d/2)], the angle of features h and h+1
+    angle = position / 10000 ** (
+        even / d
+    )  # [n, ceil(d/2)], the angle of features h and h+1
     pe = torch.empty(n_positions, d)
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : d // 2])
     return pe
 
 
-def distance_bias(length: int, slope: float, cls: bool = False,
-                  device: torch.device | None = None) -> torch.Tensor | None:
+def distance_bias(
+    length: int, slope: float, cls: bool = False, device: torch.device | None = None
+) -> torch.Tensor | None:
     """``b[i, j] = -slope·|i - j|`` ``[length, length]``, added to the attention scores: weights
     decay with distance, ``∝ exp(q_i·k_j/√d) · exp(-slope·|i - j|)``. With a CLS token (position
     0) its row and column stay 0: it still sees, and is seen by, every word. ``None`` when

@@ -29,8 +29,12 @@ class FrozenEmbedding(nn.Module):
     def __init__(self, vectors: torch.Tensor):
         super().__init__()
         if vectors.dim() != 2:
-            raise ValueError(f"vectors must be a [vocabulary, dim] matrix, got shape {tuple(vectors.shape)}.")
-        self.register_buffer("vectors", vectors.detach().float().clone(), persistent=False)
+            raise ValueError(
+                f"vectors must be a [vocabulary, dim] matrix, got shape {tuple(vectors.shape)}."
+            )
+        self.register_buffer(
+            "vectors", vectors.detach().float().clone(), persistent=False
+        )
 
     @property
     def dim(self) -> int:

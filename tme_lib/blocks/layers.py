@@ -75,8 +75,14 @@ class SelfAttentionLayer(nn.Module):
     norms ``2·2d``. Section "A residual self-attention layer".
     """
 
-    def __init__(self, d_model: int, n_heads: int = 1, dropout: float = 0.1,
-                 norm: str = "layer", ffn_mult: int = 2):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int = 1,
+        dropout: float = 0.1,
+        norm: str = "layer",
+        ffn_mult: int = 2,
+    ):
         super().__init__()
         self.norm_attention = make_norm(norm, d_model)
         # No dropout on the attention weights themselves: PyTorch's fused CPU kernel has none,
@@ -84,14 +90,22 @@ class SelfAttentionLayer(nn.Module):
         self.attention = MultiHeadAttention(d_model, n_heads)
         self.norm_mlp = make_norm(norm, d_model)
         hidden = ffn_mult * d_model
-        self.mlp = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, d_model)
+        )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False,
-                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        need_weights: bool = False,
+        bias: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x [B, T, d]``, ``mask [B, T]`` → ``(x' [B, T, d], weights [B, H, T, T] or None)``;
         ``bias`` is added to the attention scores (see :class:`MultiHeadAttention`)."""
-        attended, weights = self.attention(self.norm_attention(x, mask), mask=mask,
-                                           need_weights=need_weights, bias=bias)
+        attended, weights = self.attention(
+            self.norm_attention(x, mask), mask=mask, need_weights=need_weights, bias=bias
+        )
         z = x + self.dropout(attended)
         return z + self.dropout(self.mlp(self.norm_mlp(z, mask))), weights

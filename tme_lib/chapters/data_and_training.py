@@ -21,19 +21,29 @@ MODELS = {"baseline": Baseline}
 # Full: IMDB cut at 400 tokens (90 % of the reviews are shorter), early stopping on validation.
 # Smoke: the planted-word corpus, a few epochs.
 SETTINGS = {
-    "full": dict(data=dict(max_len=400),
-                 training=dict(optimizer="adam", lr=1e-2, batch_size=64, epochs=20, patience=3)),
-    "smoke": dict(data=dict(max_len=None),
-                  training=dict(optimizer="adam", lr=3e-2, batch_size=64, epochs=5, patience=3)),
+    "full": dict(
+        data=dict(max_len=400),
+        training=dict(optimizer="adam", lr=1e-2, batch_size=64, epochs=20, patience=3),
+    ),
+    "smoke": dict(
+        data=dict(max_len=None),
+        training=dict(optimizer="adam", lr=3e-2, batch_size=64, epochs=5, patience=3),
+    ),
 }
 
 
 def spec(seed: int = 0) -> Spec:
     """The baseline run of the active profile."""
     s = deep_merge(SETTINGS[config.profile()])
-    return Spec(chapter=CHAPTER, name="baseline", seed=seed, data=data_settings(**s["data"]),
-                inputs=vector_settings("word2vec"),
-                model=model_settings("baseline", Baseline), training=Training(**s["training"]))
+    return Spec(
+        chapter=CHAPTER,
+        name="baseline",
+        seed=seed,
+        data=data_settings(**s["data"]),
+        inputs=vector_settings("word2vec"),
+        model=model_settings("baseline", Baseline),
+        training=Training(**s["training"]),
+    )
 
 
 def plan() -> list[Spec]:

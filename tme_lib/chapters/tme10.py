@@ -40,13 +40,24 @@ class SelfAttentionClassifier(nn.Module):
     self-attention layer", "Positional encodings" and "A CLS token".
     """
 
-    def __init__(self, vectors: torch.Tensor, d_model: int = 64, n_layers: int = 3,
-                 n_heads: int = 4, norm: str = "layer", pooling: str = "mean",
-                 positional: bool = True, dropout: float = 0.1, ffn_mult: int = 2,
-                 distance_slope: float = 0.0):
+    def __init__(
+        self,
+        vectors: torch.Tensor,
+        d_model: int = 64,
+        n_layers: int = 3,
+        n_heads: int = 4,
+        norm: str = "layer",
+        pooling: str = "mean",
+        positional: bool = True,
+        dropout: float = 0.1,
+        ffn_mult: int = 2,
+        distance_slope: float = 0.0,
+    ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling!r} is not a pooling; use one of {POOLINGS}.")
+            raise ValueError(
+                f"pooling={pooling!r} is not a pooling; use one of {POOLINGS}."
+            )
         self.register_buffer("vectors", vectors.float(), persistent=False)
         self.pooling, self.positional = pooling, positional
         self.distance_slope = distance_slope
@@ -54,12 +65,15 @@ class SelfAttentionClassifier(nn.Module):
         self.project = nn.Linear(vectors.shape[1], d_model)
         self.cls = nn.Parameter(0.02 * torch.randn(d_model)) if pooling == "cls" else None
         self.layers = nn.ModuleList(
-            SelfAttentionLayer(d_model, n_heads, dropout, norm, ffn_mult) for _ in range(n_layers)
+            SelfAttentionLayer(d_model, n_heads, dropout, norm, ffn_mult)
+            for _ in range(n_layers)
         )
         self.norm = make_norm(norm, d_model)
         self.classifier = nn.Linear(d_model, 1)
 
-    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids ``[B, T]`` → inputs of the first layer and their mask (CLS prepended at
         position 0 when ``pooling="cls"``; the positional encodings are added after)."""
         h = self.project(self.vectors[x])
@@ -70,11 +84,14 @@ class SelfAttentionClassifier(nn.Module):
             h = h + positional_encoding(h.shape[1], h.shape[2]).to(h.device)
         return h, mask
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         need_weights = self.need_weights if need_weights is None else need_weights
         h, mask = self.embed(x, mask)
-        bias = distance_bias(h.shape[1], self.distance_slope, self.cls is not None, h.device)
+        bias = distance_bias(
+            h.shape[1], self.distance_slope, self.cls is not None, h.device
+        )
         all_weights = []
         for layer in self.layers:
             h, weights = layer(h, mask, need_weights, bias)
@@ -99,7 +116,9 @@ VARIANTS = {
     "self_attention_cls_pe": dict(pooling="cls", positional=True),
     # Ours, not the report's (section "Attention that fades with distance"): the slope was chosen
     # on validation among 0, 1/4 and 1 (seed 0).
-    "self_attention_distance": dict(pooling="mean", positional=False, distance_slope=0.25),
+    "self_attention_distance": dict(
+        pooling="mean", positional=False, distance_slope=0.25
+    ),
 }
 
 
@@ -111,7 +130,9 @@ def build_model(name: str, vectors: torch.Tensor, **kwargs) -> SelfAttentionClas
     the sizes (``d_model``, ``n_layers``, ``n_heads``, ``norm``, ``dropout``, ``ffn_mult``) and
     may replace the variant's own settings (``distance_slope``)."""
     if name not in VARIANTS:
-        raise KeyError(f"unknown TME 10 model {name!r}; choose one of {', '.join(VARIANTS)}.")
+        raise KeyError(
+            f"unknown TME 10 model {name!r}; choose one of {', '.join(VARIANTS)}."
+        )
     return SelfAttentionClassifier(vectors, **{**VARIANTS[name], **kwargs})
 
 
@@ -127,34 +148,56 @@ def build_model(name: str, vectors: torch.Tensor, **kwargs) -> SelfAttentionClas
 # one-cycle schedule (warm-up, then annealing); the epoch kept is chosen on validation. Smoke:
 # the planted-word corpus and a narrower model, so the notebook runs in seconds.
 SETTINGS = {
-    "full": dict(data=dict(max_len=400),
-                 model=dict(d_model=32, n_layers=3, n_heads=1, dropout=0.1, ffn_mult=4),
-                 training=dict(batch_size=32, eval_batch_size=32, epochs=10, entropy_every=10)),
-    "smoke": dict(data=dict(max_len=None),
-                  model=dict(d_model=16, n_layers=3, n_heads=2, dropout=0.1),
-                  training=dict(batch_size=64, eval_batch_size=32, epochs=3)),
+    "full": dict(
+        data=dict(max_len=400),
+        model=dict(d_model=32, n_layers=3, n_heads=1, dropout=0.1, ffn_mult=4),
+        training=dict(batch_size=32, eval_batch_size=32, epochs=10, entropy_every=10),
+    ),
+    "smoke": dict(
+        data=dict(max_len=None),
+        model=dict(d_model=16, n_layers=3, n_heads=2, dropout=0.1),
+        training=dict(batch_size=64, eval_batch_size=32, epochs=3),
+    ),
 }
-OPTIMIZER = dict(training=dict(optimizer="adamw", lr=2e-3, weight_decay=0.01,
-                               schedule=schedule("onecycle"), grad_clip=1.0))
+OPTIMIZER = dict(
+    training=dict(
+        optimizer="adamw",
+        lr=2e-3,
+        weight_decay=0.01,
+        schedule=schedule("onecycle"),
+        grad_clip=1.0,
+    )
+)
 
 
-def spec(model: str, seed: int = 0, distance_slope: float | None = None,
-         changes: dict | None = None) -> Spec:
+def spec(
+    model: str,
+    seed: int = 0,
+    distance_slope: float | None = None,
+    changes: dict | None = None,
+) -> Spec:
     """The :class:`~tme_lib.training.spec.Spec` of one TME 10 run in the active profile, named
     ``<model>-adamw-s<seed>``; ``distance_slope`` replaces the variant's slope and adds
     ``-m<slope>`` to the name (the slope search of :func:`slope_search`); ``changes`` are
     dotted paths for :meth:`Spec.replace`."""
     if model not in VARIANTS:
-        raise KeyError(f"unknown TME 10 model {model!r}; choose one of {', '.join(VARIANTS)}.")
+        raise KeyError(
+            f"unknown TME 10 model {model!r}; choose one of {', '.join(VARIANTS)}."
+        )
     s = deep_merge(SETTINGS[config.profile()], OPTIMIZER, dict(model=VARIANTS[model]))
     name = f"{model}-adamw-s{seed}"
     if distance_slope is not None:
         s["model"]["distance_slope"] = distance_slope
         name += f"-m{distance_slope:g}"
-    out = Spec(chapter=CHAPTER, name=name, seed=seed, data=data_settings(**s["data"]),
-               inputs=vector_settings("word2vec"),
-               model=model_settings(model, SelfAttentionClassifier, **s["model"]),
-               training=Training(**s["training"]))
+    out = Spec(
+        chapter=CHAPTER,
+        name=name,
+        seed=seed,
+        data=data_settings(**s["data"]),
+        inputs=vector_settings("word2vec"),
+        model=model_settings(model, SelfAttentionClassifier, **s["model"]),
+        training=Training(**s["training"]),
+    )
     return out.replace(changes) if changes else out
 
 
@@ -177,17 +220,24 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
 # report's four variants on validation accuracy at seed 0, ``self_attention``, and the best of
 # all five, ``self_attention_distance`` (chosen on validation, never on test).
 SEEDS = {"full": (0,), "smoke": (0,)}
-MORE_SEEDS = {"full": {"self_attention": (1, 2, 3, 4),
-                       "self_attention_distance": (1, 2, 3, 4, 5, 6, 7)},
-              "smoke": {}}
+MORE_SEEDS = {
+    "full": {
+        "self_attention": (1, 2, 3, 4),
+        "self_attention_distance": (1, 2, 3, 4, 5, 6, 7),
+    },
+    "smoke": {},
+}
 
 
 def table_plan() -> list[Spec]:
     """The runs of the chapter's results table in the active profile: the five variants, seed
     by seed, then the extra seeds."""
     runs = [spec(name, seed) for seed in SEEDS[config.profile()] for name in VARIANTS]
-    return runs + [spec(name, seed) for name, seeds in MORE_SEEDS[config.profile()].items()
-                   for seed in seeds]
+    return runs + [
+        spec(name, seed)
+        for name, seeds in MORE_SEEDS[config.profile()].items()
+        for seed in seeds
+    ]
 
 
 # The slopes of ``self_attention_distance`` tried besides its own (1/4), at seed 0, to choose it
@@ -197,8 +247,10 @@ OTHER_SLOPES = {"full": (1.0,), "smoke": ()}
 
 def slope_search() -> list[Spec]:
     """The runs of ``self_attention_distance`` with the slopes of :data:`OTHER_SLOPES` (seed 0)."""
-    return [spec("self_attention_distance", 0, distance_slope=slope)
-            for slope in OTHER_SLOPES[config.profile()]]
+    return [
+        spec("self_attention_distance", 0, distance_slope=slope)
+        for slope in OTHER_SLOPES[config.profile()]
+    ]
 
 
 def plan() -> list[Spec]:
@@ -212,16 +264,32 @@ def plan_records() -> list[RunRecord]:
     return existing_records(table_plan())
 
 
-RESULT_COLUMNS = ["model", "optimizer", "seed", "epochs", "train_loss", "train_acc", "val_acc",
-                  "test_loss", "test_acc", "mean_entropy", "seconds", "device", "entropy_weight",
-                  "name"]
+RESULT_COLUMNS = [
+    "model",
+    "optimizer",
+    "seed",
+    "epochs",
+    "train_loss",
+    "train_acc",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "mean_entropy",
+    "seconds",
+    "device",
+    "entropy_weight",
+    "name",
+]
 
 
 def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
     """The chapter's results table, ``tme10.csv``: one row per run of :func:`table_plan`."""
     names = {s.name for s in table_plan()}
-    return {"tme10.csv": results_table([r for r in records if r.name in names],
-                                       RESULT_COLUMNS)}
+    return {
+        "tme10.csv": results_table(
+            [r for r in records if r.name in names], RESULT_COLUMNS
+        )
+    }
 
 
 def largest_rise(values: list[float]) -> float:
@@ -231,8 +299,9 @@ def largest_rise(values: list[float]) -> float:
 
 
 @torch.no_grad()
-def mean_attention_distance(model: SelfAttentionClassifier, split, n_reviews: int = 256,
-                            batch_size: int = 32) -> torch.Tensor:
+def mean_attention_distance(
+    model: SelfAttentionClassifier, split, n_reviews: int = 256, batch_size: int = 32
+) -> torch.Tensor:
     """Average distance ``|i - j|`` under the attention of each layer, ``[n_layers]``, over the
     first ``n_reviews`` reviews of ``split``, rounded up to whole batches (mean over real
     queries, heads and reviews; see :func:`tme_lib.training.metrics.attention_distance`). For models
@@ -251,7 +320,9 @@ def mean_attention_distance(model: SelfAttentionClassifier, split, n_reviews: in
 
 
 @torch.no_grad()
-def review_attention(model: SelfAttentionClassifier, ids: torch.Tensor) -> tuple[float, torch.Tensor]:
+def review_attention(
+    model: SelfAttentionClassifier, ids: torch.Tensor
+) -> tuple[float, torch.Tensor]:
     """The logit and attention weights ``[n_layers, n_heads, T', T']`` of one review (token ids
     ``[T]``, no padding), for the maps of section "What do the heads look at?"; with a CLS token
     ``T' = T + 1`` and position 0 is the CLS token."""

@@ -16,7 +16,8 @@ They differ only in the pooling:
 
 Padding (mask ``False``) never counts: the mean divides by the number of real tokens
 (:func:`tme_lib.blocks.embedding.masked_mean`) and the attention gives padding exactly zero
-weight (:func:`tme_lib.blocks.attention.attend`). Every model's ``forward(x, mask)`` returns ``(logit [B], weights [B, T] or None)``.
+weight (:func:`tme_lib.blocks.attention.attend`). Every model's ``forward(x, mask)`` returns
+``(logit [B], weights [B, T] or None)``.
 
 The entropy penalty of section "Penalising the entropy" is not a model: any attention model
 trained with ``Training(entropy_weight=λ)`` minimises ``L + λ·mean_b H(p(·|t_b))``.
@@ -136,7 +137,9 @@ class AttentionLSTM(_GlobalAttention):
 
     def states(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """LSTM states ``[B, T, 2H]`` of the real tokens only (zero at padding positions)."""
-        lengths = mask.sum(1).clamp_min(1).cpu()  # a review needs one step; its weights stay zero
+        lengths = (
+            mask.sum(1).clamp_min(1).cpu()
+        )  # a review needs one step; its weights stay zero
         packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(h, batch_first=True, total_length=e.shape[1])
@@ -159,7 +162,9 @@ MODELS = {
 def build_model(name: str, vectors: torch.Tensor, **kwargs) -> nn.Module:
     """The TME 9 model called ``name`` (a key of :data:`MODELS`) on frozen ``vectors``."""
     if name not in MODELS:
-        raise KeyError(f"unknown TME 9 model {name!r}; choose one of {', '.join(MODELS)}.")
+        raise KeyError(
+            f"unknown TME 9 model {name!r}; choose one of {', '.join(MODELS)}."
+        )
     return MODELS[name](vectors, **kwargs)
 
 
@@ -173,10 +178,14 @@ def build_model(name: str, vectors: torch.Tensor, **kwargs) -> nn.Module:
 # a few epochs, a tiny LSTM: the notebook runs in under a minute. Full-profile learning rates
 # were chosen on validation accuracy in short trial runs.
 SETTINGS = {
-    "full": dict(data=dict(max_len=400),
-                 training=dict(batch_size=64, epochs=20, patience=3, val_order="shuffled")),
-    "smoke": dict(data=dict(max_len=None),
-                  training=dict(batch_size=32, epochs=6, patience=None, val_order="shuffled")),
+    "full": dict(
+        data=dict(max_len=400),
+        training=dict(batch_size=64, epochs=20, patience=3, val_order="shuffled"),
+    ),
+    "smoke": dict(
+        data=dict(max_len=None),
+        training=dict(batch_size=32, epochs=6, patience=None, val_order="shuffled"),
+    ),
 }
 OPTIMIZER_SETTINGS = {
     "adam": dict(training=dict(optimizer="adam", lr=2e-3)),
@@ -186,25 +195,43 @@ OPTIMIZER_SETTINGS = {
 }
 MODEL_SETTINGS = {
     "full": {
-        "baseline": {"adam": dict(training=dict(lr=1e-2)), "sgd": dict(training=dict(lr=0.1))},
-        "attention_query": {"all": dict(training=dict(weight_decay=1e-4)),
-                            "adam": dict(training=dict(lr=1e-3)),
-                            "sgd": dict(training=dict(lr=0.01))},
+        "baseline": {
+            "adam": dict(training=dict(lr=1e-2)),
+            "sgd": dict(training=dict(lr=0.1)),
+        },
+        "attention_query": {
+            "all": dict(training=dict(weight_decay=1e-4)),
+            "adam": dict(training=dict(lr=1e-3)),
+            "sgd": dict(training=dict(lr=0.01)),
+        },
         "attention_query_value": {"sgd": dict(training=dict(lr=0.01))},
-        "attention_lstm": {"all": dict(model=dict(hidden=32),
-                                       training=dict(batch_size=128, epochs=3, patience=1)),
-                           "sgd": dict(training=dict(lr=0.1))},
+        "attention_lstm": {
+            "all": dict(
+                model=dict(hidden=32), training=dict(batch_size=128, epochs=3, patience=1)
+            ),
+            "sgd": dict(training=dict(lr=0.1)),
+        },
     },
     "smoke": {
-        "baseline": {"adam": dict(training=dict(lr=1e-2)), "sgd": dict(training=dict(lr=0.1))},
-        "attention_lstm": {"all": dict(model=dict(hidden=16),
-                                       training=dict(batch_size=64, epochs=4))},
+        "baseline": {
+            "adam": dict(training=dict(lr=1e-2)),
+            "sgd": dict(training=dict(lr=0.1)),
+        },
+        "attention_lstm": {
+            "all": dict(model=dict(hidden=16), training=dict(batch_size=64, epochs=4))
+        },
     },
 }
 
 
-def spec(model: str, optimizer: str = "adam", seed: int = 0, entropy_weight: float = 0.0,
-         settings: str | None = None, changes: dict | None = None) -> Spec:
+def spec(
+    model: str,
+    optimizer: str = "adam",
+    seed: int = 0,
+    entropy_weight: float = 0.0,
+    settings: str | None = None,
+    changes: dict | None = None,
+) -> Spec:
     """The :class:`~tme_lib.training.spec.Spec` of one TME 9 run, named
     ``<model>-<optimizer>-s<seed>[-ent<λ>]``.
 
@@ -214,20 +241,33 @@ def spec(model: str, optimizer: str = "adam", seed: int = 0, entropy_weight: flo
     for :meth:`Spec.replace` (e.g. ``{"training.grad_clip": None}``).
     """
     if model not in MODELS:
-        raise KeyError(f"unknown TME 9 model {model!r}; choose one of {', '.join(MODELS)}.")
+        raise KeyError(
+            f"unknown TME 9 model {model!r}; choose one of {', '.join(MODELS)}."
+        )
     settings = settings or config.profile()
     per_model = MODEL_SETTINGS[settings].get(model, {})
-    s = deep_merge(SETTINGS[settings], OPTIMIZER_SETTINGS[optimizer], per_model.get("all", {}),
-                   per_model.get(optimizer, {}), dict(training=dict(entropy_weight=entropy_weight)))
+    s = deep_merge(
+        SETTINGS[settings],
+        OPTIMIZER_SETTINGS[optimizer],
+        per_model.get("all", {}),
+        per_model.get(optimizer, {}),
+        dict(training=dict(entropy_weight=entropy_weight)),
+    )
     dataset = "toy" if settings == "smoke" else "imdb"
-    name = f"{model}-{optimizer}-s{seed}" + (f"-ent{entropy_weight:g}" if entropy_weight else "")
+    name = f"{model}-{optimizer}-s{seed}" + (
+        f"-ent{entropy_weight:g}" if entropy_weight else ""
+    )
     if settings != config.profile():
         name = f"{dataset}-{name}"
-    out = Spec(chapter=CHAPTER, name=name, seed=seed,
-               data=data_settings(dataset, **s["data"]),
-               inputs=vector_settings("word2vec", dataset),
-               model=model_settings(model, MODELS[model], **s.get("model", {})),
-               training=Training(**s["training"]))
+    out = Spec(
+        chapter=CHAPTER,
+        name=name,
+        seed=seed,
+        data=data_settings(dataset, **s["data"]),
+        inputs=vector_settings("word2vec", dataset),
+        model=model_settings(model, MODELS[model], **s.get("model", {})),
+        training=Training(**s["training"]),
+    )
     return out.replace(changes) if changes else out
 
 
@@ -238,7 +278,8 @@ def load_data(s: Spec) -> tuple:
 
 
 def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
-    """Load the record of ``s`` if it exists, else train it (:func:`tme_lib.training.records.load_or_train`)."""
+    """Load the record of ``s`` if it exists, else train it
+    (:func:`tme_lib.training.records.load_or_train`)."""
     return run_text(s, MODELS, progress=progress, retrain=retrain, device=device)
 
 
@@ -261,7 +302,9 @@ def attention_weights(model: nn.Module, split, index, device=None) -> list[np.nd
     return [w[m].cpu().numpy() for w, m in zip(weights, batch.mask)]
 
 
-def planted_attention(model: nn.Module, split, batch_size: int = 256, device=None) -> dict:
+def planted_attention(
+    model: nn.Module, split, batch_size: int = 256, device=None
+) -> dict:
     """Faithfulness on the planted-word corpus: the mean attention mass on the planted words,
     ``mean_r Σ_{i planted} p(a_i|t_r)``, next to the uniform share ``mean_r |planted_r| / n_r``
     that a model blind to them would give. Section "Where does the model look?"."""
@@ -272,12 +315,20 @@ def planted_attention(model: nn.Module, split, batch_size: int = 256, device=Non
             planted = split.planted_positions(i)
             mass.append(w[planted].sum())
             uniform.append(len(planted) / len(w))
-    return {"planted_mass": float(np.mean(mass)), "uniform_share": float(np.mean(uniform))}
+    return {
+        "planted_mass": float(np.mean(mass)),
+        "uniform_share": float(np.mean(uniform)),
+    }
 
 
 # --- The chapter's runs and their summary ---------------------------------------------------------
 
-ATTENTION_MODELS = ("attention_simple", "attention_query", "attention_query_value", "attention_lstm")
+ATTENTION_MODELS = (
+    "attention_simple",
+    "attention_query",
+    "attention_query_value",
+    "attention_lstm",
+)
 # Entropy penalty λ (Adam), log-spaced, per model; section "Penalising the entropy".
 ENTROPY_LAMBDAS = {
     "attention_simple": (0.01, 0.03, 0.1, 0.3, 1.0),
@@ -296,8 +347,12 @@ MORE_SEEDS = {"full": {"attention_lstm": (3, 4, 5, 6, 7)}, "smoke": {}}
 def collapse_spec() -> Spec:
     """Simple attention, SGD without gradient clipping, entropy penalty λ = ``COLLAPSE_LAMBDA``:
     the setting of the report's collapsed run (section "Penalising the entropy")."""
-    return spec("attention_simple", "sgd", entropy_weight=COLLAPSE_LAMBDA,
-                changes={"training.grad_clip": None})
+    return spec(
+        "attention_simple",
+        "sgd",
+        entropy_weight=COLLAPSE_LAMBDA,
+        changes={"training.grad_clip": None},
+    )
 
 
 def plan() -> list[Spec]:
@@ -307,25 +362,56 @@ def plan() -> list[Spec]:
     The run tool trains them; the notebook loads them."""
     seeds = SEEDS[config.profile()]
     first = [spec(m, "adam") for m in MODELS]
-    first += [spec(m, "sgd") for m in ("baseline", "attention_simple", "attention_query_value")]
-    first += [spec(m, "adam", entropy_weight=lam) for m, lams in ENTROPY_LAMBDAS.items()
-              for lam in lams]
+    first += [
+        spec(m, "sgd") for m in ("baseline", "attention_simple", "attention_query_value")
+    ]
+    first += [
+        spec(m, "adam", entropy_weight=lam)
+        for m, lams in ENTROPY_LAMBDAS.items()
+        for lam in lams
+    ]
     first += [collapse_spec()]
     if config.is_full():
         first += [spec(m, "adam", settings="smoke") for m in ATTENTION_MODELS]
-    more = [spec(m, opt, seed) for seed in seeds[1:] for opt in ("adam", "sgd")
-            for m in ("baseline", "attention_simple", "attention_query", "attention_query_value")
-            if (opt, m) != ("sgd", "attention_query")]
-    more += [spec(ENTROPY_SEEDED[0], "adam", seed, entropy_weight=ENTROPY_SEEDED[1])
-             for seed in seeds[1:]]
-    more += [spec("attention_lstm", "adam", seed)
-             for seed in seeds[1:] + MORE_SEEDS[config.profile()].get("attention_lstm", ())]
+    more = [
+        spec(m, opt, seed)
+        for seed in seeds[1:]
+        for opt in ("adam", "sgd")
+        for m in (
+            "baseline",
+            "attention_simple",
+            "attention_query",
+            "attention_query_value",
+        )
+        if (opt, m) != ("sgd", "attention_query")
+    ]
+    more += [
+        spec(ENTROPY_SEEDED[0], "adam", seed, entropy_weight=ENTROPY_SEEDED[1])
+        for seed in seeds[1:]
+    ]
+    more += [
+        spec("attention_lstm", "adam", seed)
+        for seed in seeds[1:] + MORE_SEEDS[config.profile()].get("attention_lstm", ())
+    ]
     return first + more + [spec("attention_lstm", "sgd")]
 
 
-RESULT_COLUMNS = ["model", "optimizer", "seed", "epochs", "train_loss", "train_acc", "val_acc",
-                  "test_loss", "test_acc", "mean_entropy", "seconds", "device", "entropy_weight",
-                  "name"]
+RESULT_COLUMNS = [
+    "model",
+    "optimizer",
+    "seed",
+    "epochs",
+    "train_loss",
+    "train_acc",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "mean_entropy",
+    "seconds",
+    "device",
+    "entropy_weight",
+    "name",
+]
 
 
 def plan_records() -> list[RunRecord]:
@@ -345,12 +431,20 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     for column in ("train_acc", "val_acc", "test_acc"):
         table[column] *= 100
     groups = table.groupby(["model", "optimizer", "entropy_weight"], sort=False)
-    out = groups.agg(runs=("seed", "count"), epochs=("epochs", "mean"), train_acc=("train_acc", "mean"),
-                     val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"),
-                     test_acc_sd=("test_acc", "std"), mean_entropy=("mean_entropy", "mean"),
-                     mean_entropy_sd=("mean_entropy", "std"),
-                     minutes_per_run=("seconds", lambda s: s.mean() / 60))
+    out = groups.agg(
+        runs=("seed", "count"),
+        epochs=("epochs", "mean"),
+        train_acc=("train_acc", "mean"),
+        val_acc=("val_acc", "mean"),
+        test_acc=("test_acc", "mean"),
+        test_acc_sd=("test_acc", "std"),
+        mean_entropy=("mean_entropy", "mean"),
+        mean_entropy_sd=("mean_entropy", "std"),
+        minutes_per_run=("seconds", lambda s: s.mean() / 60),
+    )
     out = out.reset_index()
-    rounded = out.columns.difference(["entropy_weight"])  # λ keeps its digits: 0.003 is not 0
+    rounded = out.columns.difference(
+        ["entropy_weight"]
+    )  # λ keeps its digits: 0.003 is not 0
     out[rounded] = out[rounded].round(2)
     return out

@@ -16,22 +16,34 @@ class ExerciseError(AssertionError):
 
 
 def call_student(fn, *args, **kwargs):
-    """Call the student's function; a stub that is still ``NotImplementedError`` is reported as such."""
+    """Call the student's function; a stub that still raises ``NotImplementedError`` is
+    reported as such."""
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
-        raise ExerciseError(f"{getattr(fn, '__name__', 'your function')} is not implemented yet: {err}") from None
+        raise ExerciseError(
+            f"{getattr(fn, '__name__', 'your function')} is not implemented yet: {err}"
+        ) from None
 
 
-def expect_close(name: str, got, expected: torch.Tensor, hint: str, atol: float = 1e-5) -> None:
-    """Raise :class:`ExerciseError` unless ``got`` is a tensor of ``expected``'s shape and values."""
+def expect_close(
+    name: str, got, expected: torch.Tensor, hint: str, atol: float = 1e-5
+) -> None:
+    """Raise :class:`ExerciseError` unless ``got`` is a tensor of ``expected``'s shape and
+    values."""
     if not isinstance(got, torch.Tensor):
         raise ExerciseError(f"{name}: expected a torch.Tensor, got {type(got).__name__}.")
     if got.shape != expected.shape:
-        raise ExerciseError(f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}. {hint}")
-    if not torch.allclose(got.double(), expected.double(), atol=atol, rtol=1e-4, equal_nan=False):
+        raise ExerciseError(
+            f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}. {hint}"
+        )
+    if not torch.allclose(
+        got.double(), expected.double(), atol=atol, rtol=1e-4, equal_nan=False
+    ):
         gap = (got.double() - expected.double()).abs().max().item()
-        raise ExerciseError(f"{name}: values differ from the expected ones (largest gap {gap:.3g}). {hint}")
+        raise ExerciseError(
+            f"{name}: values differ from the expected ones (largest gap {gap:.3g}). {hint}"
+        )
 
 
 def passed(name: str) -> None:

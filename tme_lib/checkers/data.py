@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tme_lib.data.batching import BucketLoader
 from tme_lib.checkers import ExerciseError, call_student, passed
+from tme_lib.data.batching import BucketLoader
 from tme_lib.data.text import pack
 
 _CASES = (
@@ -19,8 +19,9 @@ _CASES = (
 def reference_pad_batch(sequences) -> tuple[torch.Tensor, torch.Tensor]:
     """The library's padding (:meth:`BucketLoader.make_batch`), for comparison."""
     split = pack([np.asarray(s) for s in sequences], np.zeros(len(sequences)))
-    batch = BucketLoader(split, batch_size=len(sequences), shuffle=False, bucket=False).make_batch(
-        np.arange(len(sequences)))
+    batch = BucketLoader(
+        split, batch_size=len(sequences), shuffle=False, bucket=False
+    ).make_batch(np.arange(len(sequences)))
     return batch.x, batch.mask
 
 
@@ -36,14 +37,22 @@ def check_pad_batch(fn) -> None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise ExerciseError("mask must be a torch.bool tensor (True on real tokens).")
         if tuple(x.shape) != tuple(want_x.shape):
-            raise ExerciseError(f"for lengths {[len(s) for s in case]}, x should have shape "
-                                f"{tuple(want_x.shape)} (batch, longest sequence); got {tuple(x.shape)}.")
+            raise ExerciseError(
+                f"for lengths {[len(s) for s in case]}, x should have shape "
+                f"{tuple(want_x.shape)} (batch, longest sequence); got {tuple(x.shape)}."
+            )
         if torch.equal(mask, ~want_mask):
-            raise ExerciseError("the mask is inverted: it must be True on real tokens, False on padding.")
+            raise ExerciseError(
+                "the mask is inverted: it must be True on real tokens, False on padding."
+            )
         if not torch.equal(mask, want_mask):
-            raise ExerciseError(f"mask differs for lengths {[len(s) for s in case]}: tokens go first "
-                                "(right padding) and OOV tokens (id 1) are real tokens.")
+            raise ExerciseError(
+                f"mask differs for lengths {[len(s) for s in case]}: tokens go first "
+                "(right padding) and OOV tokens (id 1) are real tokens."
+            )
         if not torch.equal(x.long(), want_x):
-            raise ExerciseError("x differs: keep each sequence's ids in order at the start of its row, "
-                                "and fill the rest with the padding id 0.")
+            raise ExerciseError(
+                "x differs: keep each sequence's ids in order at the start of its row, "
+                "and fill the rest with the padding id 0."
+            )
     passed("pad_batch")

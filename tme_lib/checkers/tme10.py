@@ -1,15 +1,19 @@
 """Checkers of the TME 10 exercises (``notebooks/02_tme10_self_attention``).
 
 Each ``check_<exercise>(fn)`` runs the student's function on small seeded inputs, compares it
-with the library (:mod:`tme_lib.blocks.attention`, :mod:`tme_lib.chapters.tme10`) and says what differs.
+with the library (:mod:`tme_lib.blocks.attention`, :mod:`tme_lib.blocks.layers`) and says
+what differs.
 """
 
 from __future__ import annotations
 
 import torch
 
-from tme_lib.blocks.attention import positional_encoding, scaled_dot_product_attention
-from tme_lib.blocks.attention import distance_bias
+from tme_lib.blocks.attention import (
+    distance_bias,
+    positional_encoding,
+    scaled_dot_product_attention,
+)
 from tme_lib.blocks.layers import SelfAttentionLayer
 
 from . import ExerciseError, call_student, expect_close, passed
@@ -27,7 +31,9 @@ def _inputs(seed: int = 0, batch: int = 3, n_query: int = 4, n_key: int = 6, d: 
 
 def _pair(name: str, out):
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise ExerciseError(f"{name} must return a pair (values, weights), got {type(out).__name__}.")
+        raise ExerciseError(
+            f"{name} must return a pair (values, weights), got {type(out).__name__}."
+        )
     return out
 
 
@@ -39,33 +45,61 @@ def check_scaled_dot_product_attention(fn) -> None:
     values, weights = _pair(name, call_student(fn, q, k, v))
     expected_values, expected_weights = scaled_dot_product_attention(q, k, v)
     unscaled = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
-    if isinstance(weights, torch.Tensor) and weights.shape == unscaled.shape \
-            and torch.allclose(weights, unscaled, atol=1e-5):
-        raise ExerciseError(f"{name}: the scores are not divided by √d (d = {q.shape[-1]}): "
-                            "without it, large d makes the softmax nearly one-hot.")
-    expect_close(f"{name} weights (no mask)", weights, expected_weights,
-                 "weights = softmax(query @ keyᵀ / √d), the softmax over the keys (last dim).")
-    expect_close(f"{name} values (no mask)", values, expected_values, "values = weights @ value.")
+    if (
+        isinstance(weights, torch.Tensor)
+        and weights.shape == unscaled.shape
+        and torch.allclose(weights, unscaled, atol=1e-5)
+    ):
+        raise ExerciseError(
+            f"{name}: the scores are not divided by √d (d = {q.shape[-1]}): "
+            "without it, large d makes the softmax nearly one-hot."
+        )
+    expect_close(
+        f"{name} weights (no mask)",
+        weights,
+        expected_weights,
+        "weights = softmax(query @ keyᵀ / √d), the softmax over the keys (last dim).",
+    )
+    expect_close(
+        f"{name} values (no mask)", values, expected_values, "values = weights @ value."
+    )
 
     values, weights = _pair(name, call_student(fn, q, k, v, mask))
     expected_values, expected_weights = scaled_dot_product_attention(q, k, v, mask)
-    if isinstance(weights, torch.Tensor) and weights.shape == expected_weights.shape \
-            and (weights[~mask[:, None, :].expand_as(weights)] != 0).any():
-        raise ExerciseError(f"{name}: padding keys (mask False) get a nonzero weight. Fill their "
-                            "scores with a very negative number before the softmax.")
-    expect_close(f"{name} weights (mask)", weights, expected_weights,
-                 "Each query's weights must sum to 1 over the real keys.")
-    expect_close(f"{name} values (mask)", values, expected_values, "values = weights @ value.")
+    if (
+        isinstance(weights, torch.Tensor)
+        and weights.shape == expected_weights.shape
+        and (weights[~mask[:, None, :].expand_as(weights)] != 0).any()
+    ):
+        raise ExerciseError(
+            f"{name}: padding keys (mask False) get a nonzero weight. Fill their "
+            "scores with a very negative number before the softmax."
+        )
+    expect_close(
+        f"{name} weights (mask)",
+        weights,
+        expected_weights,
+        "Each query's weights must sum to 1 over the real keys.",
+    )
+    expect_close(
+        f"{name} values (mask)", values, expected_values, "values = weights @ value."
+    )
 
     empty = torch.zeros_like(mask)
     empty[0] = True  # reviews 1 and 2 have no real key at all
     values, weights = _pair(name, call_student(fn, q, k, v, empty))
     if not (torch.isfinite(values).all() and torch.isfinite(weights).all()):
-        raise ExerciseError(f"{name}: a query without any real key gives NaN. Filling with -inf "
-                            "makes softmax compute 0/0; use torch.finfo(dtype).min instead and "
-                            "multiply the weights by the mask.")
-    expect_close(f"{name} (no real key)", weights, scaled_dot_product_attention(q, k, v, empty)[1],
-                 "A query without real keys should get all-zero weights.")
+        raise ExerciseError(
+            f"{name}: a query without any real key gives NaN. Filling with -inf "
+            "makes softmax compute 0/0; use torch.finfo(dtype).min instead and "
+            "multiply the weights by the mask."
+        )
+    expect_close(
+        f"{name} (no real key)",
+        weights,
+        scaled_dot_product_attention(q, k, v, empty)[1],
+        "A query without real keys should get all-zero weights.",
+    )
     passed(name)
 
 
@@ -77,17 +111,27 @@ def check_positional_encoding(fn) -> None:
         expected = positional_encoding(n, d)
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             swapped = torch.empty_like(expected)
-            swapped[:, 0::2] = expected[:, 1::2]  # d is even here: as many sin as cos columns
+            swapped[:, 0::2] = expected[
+                :, 1::2
+            ]  # d is even here: as many sin as cos columns
             swapped[:, 1::2] = expected[:, 0::2]
             if torch.allclose(got.float(), swapped, atol=1e-4):
-                raise ExerciseError(f"{name}: sin and cos are swapped: even columns h take "
-                                    "sin(i / 10000^(h/d)), odd ones cos.")
+                raise ExerciseError(
+                    f"{name}: sin and cos are swapped: even columns h take "
+                    "sin(i / 10000^(h/d)), odd ones cos."
+                )
             if not torch.allclose(got[0], expected[0], atol=1e-5):
-                raise ExerciseError(f"{name}: position 0 should be [0, 1, 0, 1, ...] "
-                                    "(sin 0 = 0 on even columns, cos 0 = 1 on odd ones).")
-        expect_close(f"{name}({n}, {d})", got, expected,
-                     "pe[i, h] = sin(i / 10000^(h/d)) for even h, cos(i / 10000^((h-1)/d)) for "
-                     "odd h: columns h and h+1 share one frequency.")
+                raise ExerciseError(
+                    f"{name}: position 0 should be [0, 1, 0, 1, ...] "
+                    "(sin 0 = 0 on even columns, cos 0 = 1 on odd ones)."
+                )
+        expect_close(
+            f"{name}({n}, {d})",
+            got,
+            expected,
+            "pe[i, h] = sin(i / 10000^(h/d)) for even h, cos(i / 10000^((h-1)/d)) for "
+            "odd h: columns h and h+1 share one frequency.",
+        )
     passed(name)
 
 
@@ -111,19 +155,31 @@ def check_self_attention_layer(fn) -> None:
             expected = layer(x, mask)[0]
             unmasked = layer(x, torch.ones_like(mask))[0]
         if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            raise ExerciseError(f"{name}: expected a tensor shaped like x, {tuple(x.shape)}, got "
-                                f"{shape}. Return only x' (not the attention weights).")
+            shape = (
+                tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            )
+            raise ExerciseError(
+                f"{name}: expected a tensor shaped like x, {tuple(x.shape)}, got "
+                f"{shape}. Return only x' (not the attention weights)."
+            )
         if torch.allclose(got[mask], unmasked[mask], atol=1e-5):
-            raise ExerciseError(f"{name}: the padding changes the real tokens' outputs; pass "
-                                "mask to the attention (and to the norms).")
+            raise ExerciseError(
+                f"{name}: the padding changes the real tokens' outputs; pass "
+                "mask to the attention (and to the norms)."
+            )
         if torch.allclose(got[mask] - x[mask], expected[mask], atol=1e-5):
-            raise ExerciseError(f"{name}: the input is added twice? The layer returns "
-                                "z + MLP(norm(z)) with z = x + f(x̃); do not add x again.")
-        expect_close(f"{name} (real tokens)", got[mask], expected[mask],
-                     "x' = g(x + f(x̃)): normalise x first (x̃ = layer.norm_attention(x, mask)), "
-                     "attend with the mask, add the result to x itself (the residual), then "
-                     "g(z) = z + dropout(mlp(norm_mlp(z, mask))).")
+            raise ExerciseError(
+                f"{name}: the input is added twice? The layer returns "
+                "z + MLP(norm(z)) with z = x + f(x̃); do not add x again."
+            )
+        expect_close(
+            f"{name} (real tokens)",
+            got[mask],
+            expected[mask],
+            "x' = g(x + f(x̃)): normalise x first (x̃ = layer.norm_attention(x, mask)), "
+            "attend with the mask, add the result to x itself (the residual), then "
+            "g(z) = z + dropout(mlp(norm_mlp(z, mask))).",
+        )
     passed(name)
 
 
@@ -136,24 +192,39 @@ def check_prepend_cls(fn) -> None:
     mask = torch.tensor([[True] * 4, [True, True, False, False]])
     out = call_student(fn, h, mask, cls)
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise ExerciseError(f"{name} must return a pair (h, mask), got {type(out).__name__}.")
+        raise ExerciseError(
+            f"{name} must return a pair (h, mask), got {type(out).__name__}."
+        )
     got_h, got_mask = out
     expected_h = torch.cat([cls.expand(2, 1, 3), h], dim=1)
     expected_mask = torch.cat([torch.ones(2, 1, dtype=torch.bool), mask], dim=1)
-    if isinstance(got_h, torch.Tensor) and got_h.shape == expected_h.shape \
-            and torch.allclose(got_h[:, -1], cls.expand(2, 3)):
-        raise ExerciseError(f"{name}: the CLS vector is at the end; it goes first (position 0), "
-                            "where it sits at the same place in every review whatever its length.")
-    expect_close(f"{name} h", got_h, expected_h,
-                 "Expand cls to [B, 1, d] and concatenate it before h along the tokens (dim 1).")
+    if (
+        isinstance(got_h, torch.Tensor)
+        and got_h.shape == expected_h.shape
+        and torch.allclose(got_h[:, -1], cls.expand(2, 3))
+    ):
+        raise ExerciseError(
+            f"{name}: the CLS vector is at the end; it goes first (position 0), "
+            "where it sits at the same place in every review whatever its length."
+        )
+    expect_close(
+        f"{name} h",
+        got_h,
+        expected_h,
+        "Expand cls to [B, 1, d] and concatenate it before h along the tokens (dim 1).",
+    )
     if not isinstance(got_mask, torch.Tensor) or got_mask.dtype != torch.bool:
         raise ExerciseError(f"{name}: the mask must stay a BoolTensor.")
     if got_mask.shape != expected_mask.shape:
-        raise ExerciseError(f"{name}: the mask must grow with h: expected shape "
-                            f"{tuple(expected_mask.shape)}, got {tuple(got_mask.shape)}.")
+        raise ExerciseError(
+            f"{name}: the mask must grow with h: expected shape "
+            f"{tuple(expected_mask.shape)}, got {tuple(got_mask.shape)}."
+        )
     if not torch.equal(got_mask, expected_mask):
-        raise ExerciseError(f"{name}: the CLS position must be real (True) in every row, followed "
-                            "by the old mask unchanged.")
+        raise ExerciseError(
+            f"{name}: the CLS position must be real (True) in every row, followed "
+            "by the old mask unchanged."
+        )
     passed(name)
 
 
@@ -166,17 +237,31 @@ def check_distance_bias(fn) -> None:
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             got = got.float()
             if torch.allclose(got, -expected):
-                raise ExerciseError(f"{name}: the sign is reversed: far words must lose score, "
-                                    "b[i, j] = -m·|i - j| (a negative number off the diagonal).")
+                raise ExerciseError(
+                    f"{name}: the sign is reversed: far words must lose score, "
+                    "b[i, j] = -m·|i - j| (a negative number off the diagonal)."
+                )
             position = torch.arange(length, dtype=torch.float32)
-            if torch.allclose(got, -slope * (position[:, None] - position[None, :])) or \
-                    torch.allclose(got, -slope * (position[None, :] - position[:, None])):
-                raise ExerciseError(f"{name}: the distance needs an absolute value, |i - j|: a "
-                                    "word before the query is as far as a word after it.")
-        expect_close(f"{name}({length}, {slope})", got, expected,
-                     "b[i, j] = -slope·|i - j|: 0 on the diagonal, -slope next to it, and so on.")
+            if torch.allclose(
+                got, -slope * (position[:, None] - position[None, :])
+            ) or torch.allclose(got, -slope * (position[None, :] - position[:, None])):
+                raise ExerciseError(
+                    f"{name}: the distance needs an absolute value, |i - j|: a "
+                    "word before the query is as far as a word after it."
+                )
+        expect_close(
+            f"{name}({length}, {slope})",
+            got,
+            expected,
+            "b[i, j] = -slope·|i - j|: 0 on the diagonal, -slope next to it, and so on.",
+        )
     passed(name)
 
 
-__all__ = ["check_scaled_dot_product_attention", "check_positional_encoding",
-           "check_self_attention_layer", "check_prepend_cls", "check_distance_bias"]
+__all__ = [
+    "check_scaled_dot_product_attention",
+    "check_positional_encoding",
+    "check_self_attention_layer",
+    "check_prepend_cls",
+    "check_distance_bias",
+]

@@ -1,7 +1,8 @@
 """Checkers for the exercises of TME 9 (``notebooks/01_tme9_global_attention``).
 
 Each ``check_*`` calls the student's function on small random batches with padding, compares it
-with the library's version (:mod:`tme_lib.chapters.tme9`, :mod:`tme_lib.training.metrics`) and raises an
+with the library's version (:mod:`tme_lib.chapters.tme9`, :mod:`tme_lib.training.metrics`)
+and raises an
 :class:`~tme_lib.checkers.ExerciseError` that says what differs and what to look at; on success
 it prints one line.
 """
@@ -12,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tme_lib.checkers import ExerciseError, call_student, expect_close, passed
-from tme_lib.training.metrics import attention_entropy
 from tme_lib.blocks.embedding import masked_mean
 from tme_lib.chapters.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple
+from tme_lib.checkers import ExerciseError, call_student, expect_close, passed
+from tme_lib.training.metrics import attention_entropy
 
 _DIM = 6
 
@@ -38,21 +39,34 @@ def _pair(out, what: str):
 
 
 def _check_weights(weights, mask, want_weights, name: str) -> None:
-    if isinstance(weights, torch.Tensor) and weights.shape == mask.shape and (weights[~mask] != 0).any():
+    if (
+        isinstance(weights, torch.Tensor)
+        and weights.shape == mask.shape
+        and (weights[~mask] != 0).any()
+    ):
         raise ExerciseError(
-            f"{name}: padding gets attention weight (up to {weights[~mask].abs().max().item():.3g}). "
+            f"{name}: padding gets attention weight "
+            f"(up to {weights[~mask].abs().max().item():.3g}). "
             "Give padded positions a score of -inf (or the most negative float) before the softmax."
         )
-    expect_close(f"{name}: the weights", weights, want_weights,
-                 "Check the scores q·e_i (no scaling) and that the softmax runs over the tokens (dim=1).")
+    expect_close(
+        f"{name}: the weights",
+        weights,
+        want_weights,
+        "Check the scores q·e_i (no scaling) and that the softmax runs over the tokens (dim=1).",
+    )
 
 
 def check_masked_mean(fn) -> None:
     """``fn(x [B, T, d], mask [B, T]) -> [B, d]``: mean over the real tokens only."""
     e, mask = _batch()
-    expect_close("masked mean", call_student(fn, e, mask), masked_mean(e, mask),
-                 "Sum the real tokens only (multiply by the mask) and divide by their number "
-                 "mask.sum(1), not by the padded length T.")
+    expect_close(
+        "masked mean",
+        call_student(fn, e, mask),
+        masked_mean(e, mask),
+        "Sum the real tokens only (multiply by the mask) and divide by their number "
+        "mask.sum(1), not by the padded length T.",
+    )
     passed("masked_mean (same as tme_lib.chapters.tme9.masked_mean)")
 
 
@@ -64,10 +78,16 @@ def check_simple_attention(fn) -> None:
     with torch.no_grad():
         model.query.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(3))
     want_t, want_w = model.pool(e, mask)
-    t_hat, weights = _pair(call_student(fn, e, mask, model.query.detach()), "simple_attention")
+    t_hat, weights = _pair(
+        call_student(fn, e, mask, model.query.detach()), "simple_attention"
+    )
     _check_weights(weights, mask, want_w, "simple_attention")
-    expect_close("simple_attention: t_hat", t_hat, want_t,
-                 "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).")
+    expect_close(
+        "simple_attention: t_hat",
+        t_hat,
+        want_t,
+        "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).",
+    )
     passed("simple_attention (same as tme_lib.chapters.tme9.AttentionSimple)")
 
 
@@ -78,14 +98,26 @@ def check_query_value_attention(fn) -> None:
     e, mask = _batch(2)
     torch.manual_seed(4)
     model = AttentionQueryValue(torch.zeros(2, _DIM))
-    nn.init.normal_(model.query.weight)  # the library starts from zero: make the query matter
+    nn.init.normal_(
+        model.query.weight
+    )  # the library starts from zero: make the query matter
     with torch.no_grad():
         want_t, want_w = model.pool(e, mask)
-        t_hat, weights = _pair(call_student(fn, e, mask, model.query, model.value), "query_value_attention")
-    _check_weights(weights, mask, want_w,
-                   "query_value_attention (is q(t) computed from the mean of the REAL tokens?)")
-    expect_close("query_value_attention: t_hat", t_hat, want_t,
-                 "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.")
+        t_hat, weights = _pair(
+            call_student(fn, e, mask, model.query, model.value), "query_value_attention"
+        )
+    _check_weights(
+        weights,
+        mask,
+        want_w,
+        "query_value_attention (is q(t) computed from the mean of the REAL tokens?)",
+    )
+    expect_close(
+        "query_value_attention: t_hat",
+        t_hat,
+        want_t,
+        "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.",
+    )
     passed("query_value_attention (same as tme_lib.chapters.tme9.AttentionQueryValue)")
 
 
@@ -99,43 +131,64 @@ def check_lstm_states(fn) -> None:
         want = model.states(e, mask)
         got = call_student(fn, model.lstm, e, mask)
     if isinstance(got, tuple):
-        raise ExerciseError("lstm_states should return the states tensor only, "
-                            "not the LSTM's (output, (h, c)) pair.")
+        raise ExerciseError(
+            "lstm_states should return the states tensor only, "
+            "not the LSTM's (output, (h, c)) pair."
+        )
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
         forward_ok = torch.allclose(got[mask][:, :4], want[mask][:, :4], atol=1e-5)
         if forward_ok and not torch.allclose(got[mask], want[mask], atol=1e-5):
             raise ExerciseError(
                 "The forward direction is right but the backward one is not: it read the padding "
                 "before the last real word. Pack the batch with "
-                "pack_padded_sequence(e, mask.sum(1).cpu(), batch_first=True, enforce_sorted=False) "
+                "pack_padded_sequence(e, mask.sum(1).cpu(), batch_first=True, "
+                "enforce_sorted=False) "
                 "and unpack with pad_packed_sequence(..., total_length=T)."
             )
-    expect_close("lstm_states", got, want,
-                 "Run the LSTM on a packed sequence; padded positions must hold zeros.")
+    expect_close(
+        "lstm_states",
+        got,
+        want,
+        "Run the LSTM on a packed sequence; padded positions must hold zeros.",
+    )
     passed("lstm_states (same as tme_lib.chapters.tme9.AttentionLSTM.states)")
 
 
 def check_entropy_penalty(fn) -> None:
     """``fn(logits [B], y [B], weights [B, T], mask, lam) -> scalar``:
-    ``BCE(logits, y) + lam · mean_b H(weights_b)`` with ``H(p) = -Σ_i p_i log p_i`` (0·log 0 = 0)."""
+    ``BCE(logits, y) + lam · mean_b H(weights_b)`` with ``H(p) = -Σ_i p_i log p_i``
+    (0·log 0 = 0)."""
     e, mask = _batch(4)
     g = torch.Generator().manual_seed(6)
     scores = torch.randn(mask.shape, generator=g).masked_fill(~mask, float("-inf"))
     weights = scores.softmax(1)  # exact zeros on the padding, as the models produce
-    logits, y = torch.randn(mask.shape[0], generator=g), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    logits, y = (
+        torch.randn(mask.shape[0], generator=g),
+        torch.tensor([0.0, 1.0, 1.0, 0.0]),
+    )
     bce = F.binary_cross_entropy_with_logits(logits, y)
     mean_entropy = attention_entropy(weights, mask).mean()
     for lam in (0.0, 0.1, 2.0):
         got = call_student(fn, logits, y, weights, mask, lam)
         if isinstance(got, torch.Tensor) and torch.isnan(got).any():
-            raise ExerciseError("Your loss is NaN: padding has weight 0 and log 0 = -inf. 0·log 0 counts "
-                                "as 0: clamp p away from zero inside the log.")
-        if lam and isinstance(got, torch.Tensor) and torch.allclose(got, bce - lam * mean_entropy, atol=1e-5):
+            raise ExerciseError(
+                "Your loss is NaN: padding has weight 0 and log 0 = -inf. 0·log 0 counts "
+                "as 0: clamp p away from zero inside the log."
+            )
+        if (
+            lam
+            and isinstance(got, torch.Tensor)
+            and torch.allclose(got, bce - lam * mean_entropy, atol=1e-5)
+        ):
             raise ExerciseError(
                 "Your loss decreases when the entropy grows: the entropy is -Σ p log p (positive), "
                 "and the penalty ADDS lam times it to the loss."
             )
-        expect_close(f"loss with lam={lam}", got, bce + lam * mean_entropy,
-                     "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
-                     "mean binary cross-entropy plus lam times the MEAN entropy over the batch.")
+        expect_close(
+            f"loss with lam={lam}",
+            got,
+            bce + lam * mean_entropy,
+            "0·log 0 counts as 0 (padding has weight 0: clamp p before the log); the loss is the "
+            "mean binary cross-entropy plus lam times the MEAN entropy over the batch.",
+        )
     passed("entropy_penalised_loss (BCE + λ · mean attention entropy)")

@@ -1,7 +1,8 @@
 """Padded batches with masks, grouped by length so that little compute goes to padding.
 
 Taught in "Data and training loop", sections "Padded batches and their mask" and "Bucketing".
-A batch of reviews of lengths ``L_1..L_B`` is padded to ``T = max L_i``; its padding fraction is ``1 - sum L_i / (B T)``.
+A batch of reviews of lengths ``L_1..L_B`` is padded to ``T = max L_i``; its padding fraction
+is ``1 - sum L_i / (B T)``.
 Random batches of IMDB reviews (lengths from a few tokens to over a thousand) waste about half
 of the slots; batches of reviews of similar length waste a few percent.
 
@@ -34,22 +35,34 @@ class Batch(NamedTuple):
     mask: torch.Tensor
     y: torch.Tensor
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         return Batch(*(t.to(device, non_blocking=True) for t in self))
 
 
 def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 class BucketLoader:
     """Iterable of :class:`Batch` over a :class:`~tme_lib.data.imdb.TokenSplit`; ``len()`` is the
     number of batches. Each ``iter()`` starts the next epoch (see :meth:`set_epoch`)."""
 
-    def __init__(self, split: TokenSplit, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 bucket: bool = True, max_len: int | None = None):
+    def __init__(
+        self,
+        split: TokenSplit,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        bucket: bool = True,
+        max_len: int | None = None,
+    ):
         self.split = split if max_len is None else split.truncated(max_len)
-        self.batch_size, self.shuffle, self.seed, self.bucket = batch_size, shuffle, seed, bucket
+        self.batch_size, self.shuffle, self.seed, self.bucket = (
+            batch_size,
+            shuffle,
+            seed,
+            bucket,
+        )
         self.lengths = self.split.lengths
         self.epoch = 0
 
@@ -64,7 +77,9 @@ class BucketLoader:
         """Review indices of each batch of ``epoch``, in the order they are yielded."""
         n = len(self.split)
         if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable") if self.bucket else np.arange(n)
+            order = (
+                np.argsort(self.lengths, kind="stable") if self.bucket else np.arange(n)
+            )
             return _batches(order, self.batch_size)
         rng = np.random.default_rng(self.seed + epoch)
         order = rng.permutation(n)
@@ -73,8 +88,10 @@ class BucketLoader:
         chunk = self.batch_size * CHUNK_BATCHES
         batches = []
         for start in range(0, n, chunk):
-            part = order[start:start + chunk]
-            batches += _batches(part[np.argsort(self.lengths[part], kind="stable")], self.batch_size)
+            part = order[start : start + chunk]
+            batches += _batches(
+                part[np.argsort(self.lengths[part], kind="stable")], self.batch_size
+            )
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def make_batch(self, index: np.ndarray) -> Batch:
@@ -85,8 +102,11 @@ class BucketLoader:
         # padded slots read position 0 of the flat array, then are zeroed through the mask
         flat = np.where(mask, self.split.offsets[index][:, None] + positions[None, :], 0)
         x = np.where(mask, self.split.ids[flat], 0)
-        return Batch(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(mask),
-                     torch.from_numpy(self.split.labels[index].astype(np.float32)))
+        return Batch(
+            torch.from_numpy(x.astype(np.int64)),
+            torch.from_numpy(mask),
+            torch.from_numpy(self.split.labels[index].astype(np.float32)),
+        )
 
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
@@ -106,8 +126,14 @@ class BucketLoader:
 VAL_ORDERS = ("length", "shuffled")
 
 
-def make_loaders(data: Corpus, batch_size: int, seed: int = 0, eval_batch_size: int = 256,
-                 max_len: int | None = None, val_order: str = "length") -> SimpleNamespace:
+def make_loaders(
+    data: Corpus,
+    batch_size: int,
+    seed: int = 0,
+    eval_batch_size: int = 256,
+    max_len: int | None = None,
+    val_order: str = "length",
+) -> SimpleNamespace:
     """Loaders ``.train`` (bucketed, shuffled from ``seed``), ``.val`` and ``.test``.
 
     Test is always in length order (bucketed: evaluation needs no shuffling, and batches of
@@ -119,9 +145,17 @@ def make_loaders(data: Corpus, batch_size: int, seed: int = 0, eval_batch_size: 
         raise ValueError(f"val_order={val_order!r}: use one of {', '.join(VAL_ORDERS)}.")
     shuffled = val_order == "shuffled"
     return SimpleNamespace(
-        train=BucketLoader(data.train, batch_size, shuffle=True, seed=seed, max_len=max_len),
-        val=BucketLoader(data.val, eval_batch_size, shuffle=shuffled, bucket=not shuffled,
-                         seed=seed, max_len=max_len),
+        train=BucketLoader(
+            data.train, batch_size, shuffle=True, seed=seed, max_len=max_len
+        ),
+        val=BucketLoader(
+            data.val,
+            eval_batch_size,
+            shuffle=shuffled,
+            bucket=not shuffled,
+            seed=seed,
+            max_len=max_len,
+        ),
         test=BucketLoader(data.test, eval_batch_size, shuffle=False, max_len=max_len),
     )
 
@@ -130,8 +164,14 @@ class TensorLoader:
     """Batches of fixed-length sequences (``x`` [N, T], targets ``y`` [N]) with an all-True
     mask, shuffled per epoch from ``seed + epoch`` like :class:`BucketLoader`."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = True,
-                 seed: int = 0):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+    ):
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
         self.x, self.y = torch.as_tensor(x).long(), torch.as_tensor(y).float()
@@ -146,7 +186,11 @@ class TensorLoader:
 
     def batch_indices(self, epoch: int = 0) -> list[np.ndarray]:
         n = len(self.x)
-        order = np.random.default_rng(self.seed + epoch).permutation(n) if self.shuffle else np.arange(n)
+        order = (
+            np.random.default_rng(self.seed + epoch).permutation(n)
+            if self.shuffle
+            else np.arange(n)
+        )
         return _batches(order, self.batch_size)
 
     def __iter__(self):

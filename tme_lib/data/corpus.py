@@ -24,9 +24,14 @@ def default_dataset() -> str:
     return "imdb" if config.is_full() else "toy"
 
 
-def data_settings(dataset: str | None = None, max_len: int | None = None, split_seed: int = 0,
-                  val_fraction: float = 0.1, min_count: int = 5,
-                  max_size: int | None = None) -> dict:
+def data_settings(
+    dataset: str | None = None,
+    max_len: int | None = None,
+    split_seed: int = 0,
+    val_fraction: float = 0.1,
+    min_count: int = 5,
+    max_size: int | None = None,
+) -> dict:
     """Every setting that determines the reviews of a run, for a spec's ``data`` section:
     the dataset and its version (tokeniser or generator), the validation draw, the vocabulary
     and the cut. For the toy corpus ``min_count`` and ``max_size`` do not apply and are left
@@ -34,8 +39,13 @@ def data_settings(dataset: str | None = None, max_len: int | None = None, split_
     dataset = dataset or default_dataset()
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
-    out = dict(dataset=dataset, profile=config.profile(), split_seed=split_seed,
-               val_fraction=val_fraction, max_len=max_len)
+    out = dict(
+        dataset=dataset,
+        profile=config.profile(),
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        max_len=max_len,
+    )
     if dataset == "imdb":
         out.update(tokenizer=TOKENIZER_VERSION, min_count=min_count, max_size=max_size)
     else:
@@ -52,22 +62,31 @@ def load_corpus(data: dict) -> Corpus:
 def _load(items: tuple) -> Corpus:
     data = dict(items)
     _check_version(data)
-    common = dict(val_fraction=data["val_fraction"], seed=data["split_seed"],
-                  max_len=data["max_len"])
+    common = dict(
+        val_fraction=data["val_fraction"],
+        seed=data["split_seed"],
+        max_len=data["max_len"],
+    )
     if data["dataset"] == "imdb":
-        return imdb.load_imdb(min_count=data["min_count"], max_size=data["max_size"], **common)
+        return imdb.load_imdb(
+            min_count=data["min_count"], max_size=data["max_size"], **common
+        )
     return toy.load_toy(corpus_seed=data["corpus_seed"], **common)
 
 
 def _check_version(data: dict) -> None:
     """A spec written for another tokeniser or generator cannot be loaded by this code."""
-    want = ("tokenizer", TOKENIZER_VERSION) if data["dataset"] == "imdb" else (
-        "generator", toy.VERSION)
+    want = (
+        ("tokenizer", TOKENIZER_VERSION)
+        if data["dataset"] == "imdb"
+        else ("generator", toy.VERSION)
+    )
     if data.get(want[0]) != want[1]:
         raise ValueError(
             f"these data settings ask for {want[0]} version {data.get(want[0])!r}, but this code "
             f"has version {want[1]}: the run was defined for other code. Build its spec again "
-            "with the chapter's plan (python -m tme_lib.runs CHAPTER --dry-run).")
+            "with the chapter's plan (python -m tme_lib.runs CHAPTER --dry-run)."
+        )
 
 
 def unlabelled_tokens(dataset: str) -> list[list[str]]:

@@ -46,7 +46,8 @@ def sha256sum(path: str | os.PathLike) -> str:
 
 def download(url: str, dest: Path, sha256: str | None = None) -> Path:
     """Download ``url`` to ``dest`` with a progress bar, then check its length against the
-    announced one and, when given, its sha256. The file is written to ``dest.part`` and renamed only once
+    announced one and, when given, its sha256. The file is written to ``dest.part`` and
+    renamed only once
     checked, so ``dest`` is never a partial download."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -70,11 +71,14 @@ def download(url: str, dest: Path, sha256: str | None = None) -> Path:
     received = part.stat().st_size
     if total is not None and received != total:  # the connection dropped before the end
         part.unlink(missing_ok=True)
-        raise DataError(f"{url}: received {received} of {total} bytes. Run again to retry.")
+        raise DataError(
+            f"{url}: received {received} of {total} bytes. Run again to retry."
+        )
     if sha256 is not None and digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
         raise DataError(
-            f"{url} downloaded with sha256 {digest.hexdigest()}, expected {sha256}: the download is "
+            f"{url} downloaded with sha256 {digest.hexdigest()}, expected {sha256}: "
+            "the download is "
             "corrupt or the file changed upstream. Run again to retry."
         )
     part.replace(dest)
@@ -121,11 +125,15 @@ def extract_tar(archive: Path, name: str, required: Iterable[str]) -> Path:
                 "Delete it and run again, or replace it with the official archive."
             )
         (tmp / MARKER).write_text(str(archive))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the extracted data is an ordinary folder
+        tmp.chmod(
+            0o755
+        )  # mkdtemp makes it private; the extracted data is an ordinary folder
         try:
             tmp.replace(final)
         except OSError:
-            if not (final / MARKER).exists():  # else another process finished first: use its copy
+            if not (
+                final / MARKER
+            ).exists():  # else another process finished first: use its copy
                 raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(

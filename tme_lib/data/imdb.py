@@ -21,13 +21,27 @@ from tqdm.auto import tqdm
 
 from .. import config
 from .download import DataError, extract_tar, find_or_download
-from .text import TOKENIZER_VERSION, Corpus, TokenSplit, Vocab, pack, tokenize, validation_split
+from .text import (
+    TOKENIZER_VERSION,
+    Corpus,
+    TokenSplit,
+    Vocab,
+    pack,
+    tokenize,
+    validation_split,
+)
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 ARCHIVE = "aclImdb_v1.tar.gz"
-LAYOUT = ("aclImdb/train/pos", "aclImdb/train/neg", "aclImdb/train/unsup",
-          "aclImdb/test/pos", "aclImdb/test/neg")
+LAYOUT = (
+    "aclImdb/train/pos",
+    "aclImdb/train/neg",
+    "aclImdb/train/unsup",
+    "aclImdb/test/pos",
+    "aclImdb/test/neg",
+)
+
 
 def imdb_root() -> Path:
     """The extracted ``aclImdb/`` folder: taken from the data folder if it holds one, else
@@ -36,8 +50,10 @@ def imdb_root() -> Path:
     if folder.is_dir():
         missing = [p for p in LAYOUT if not (folder.parent / p).is_dir()]
         if missing:
-            raise DataError(f"{folder} lacks {', '.join(missing)}: it is not a complete aclImdb "
-                            "folder. Remove it from TME_DATA_DIR or complete it.")
+            raise DataError(
+                f"{folder} lacks {', '.join(missing)}: it is not a complete aclImdb "
+                "folder. Remove it from TME_DATA_DIR or complete it."
+            )
         return folder
     archive = find_or_download(ARCHIVE, URL, sha256=SHA256)
     return extract_tar(archive, "imdb", LAYOUT) / "aclImdb"
@@ -64,35 +80,54 @@ def _build_index(root: Path, min_count: int, max_size: int | None):
     tokens, labels = {}, {}
     for name in ("train", "test"):
         texts, labels[name] = read_reviews(root, name)
-        tokens[name] = [tokenize(t) for t in tqdm(texts, desc=f"tokenising {name}", unit=" reviews")]
+        tokens[name] = [
+            tokenize(t) for t in tqdm(texts, desc=f"tokenising {name}", unit=" reviews")
+        ]
     vocab = Vocab.build(tokens["train"], min_count=min_count, max_size=max_size)
-    splits = {name: pack([vocab.encode(t) for t in tokens[name]], labels[name]) for name in tokens}
+    splits = {
+        name: pack([vocab.encode(t) for t in tokens[name]], labels[name])
+        for name in tokens
+    }
     return vocab, splits
 
 
-def load_index(min_count: int = 5, max_size: int | None = None) -> tuple[Vocab, dict[str, TokenSplit]]:
+def load_index(
+    min_count: int = 5, max_size: int | None = None
+) -> tuple[Vocab, dict[str, TokenSplit]]:
     """The vocabulary and the full indexed ``train`` and ``test`` splits, from the cache when
     present (no tokenising then), else built from the reviews and saved."""
     folder = config.cache_dir() / "imdb-index" / _index_key(min_count, max_size)
     if (folder / "reviews.npz").exists():
         vocab = Vocab(json.loads((folder / "vocab.json").read_text(encoding="utf-8")))
         with np.load(folder / "reviews.npz") as npz:
-            splits = {name: TokenSplit(npz[f"{name}_ids"], npz[f"{name}_offsets"], npz[f"{name}_labels"])
-                      for name in ("train", "test")}
+            splits = {
+                name: TokenSplit(
+                    npz[f"{name}_ids"], npz[f"{name}_offsets"], npz[f"{name}_labels"]
+                )
+                for name in ("train", "test")
+            }
         return vocab, splits
     vocab, splits = _build_index(imdb_root(), min_count, max_size)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab.itos), encoding="utf-8")
-    arrays = {f"{name}_{part}": getattr(s, part) for name, s in splits.items()
-              for part in ("ids", "offsets", "labels")}
+    arrays = {
+        f"{name}_{part}": getattr(s, part)
+        for name, s in splits.items()
+        for part in ("ids", "offsets", "labels")
+    }
     tmp = folder / "reviews.tmp.npz"  # written whole, then renamed: never a partial cache
     np.savez(tmp, **arrays)
     tmp.replace(folder / "reviews.npz")
     return vocab, splits
 
 
-def load_imdb(min_count: int = 5, max_size: int | None = None, val_fraction: float = 0.1,
-              seed: int = 0, max_len: int | None = None) -> Corpus:
+def load_imdb(
+    min_count: int = 5,
+    max_size: int | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    max_len: int | None = None,
+) -> Corpus:
     """IMDB split into train/val/test; see the module docstring for the policies."""
     vocab, splits = load_index(min_count, max_size)
     train, val = validation_split(splits["train"], val_fraction, seed)
@@ -108,10 +143,16 @@ def unsup_token_stream() -> list[list[str]]:
     if not path.exists():
         root = imdb_root()
         texts = read_reviews(root, "train")[0] + _read_folder(root / "train" / "unsup")
-        token_lists = [tokenize(t) for t in tqdm(texts, desc="tokenising train+unsup", unit=" reviews")]
+        token_lists = [
+            tokenize(t)
+            for t in tqdm(texts, desc="tokenising train+unsup", unit=" reviews")
+        ]
         words = sorted({w for tokens in token_lists for w in tokens})
         stoi = {w: i for i, w in enumerate(words)}
-        ids = [np.fromiter((stoi[w] for w in tokens), np.int32, len(tokens)) for tokens in token_lists]
+        ids = [
+            np.fromiter((stoi[w] for w in tokens), np.int32, len(tokens))
+            for tokens in token_lists
+        ]
         split = pack(ids, np.zeros(len(ids)))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

@@ -51,13 +51,20 @@ class Vocab:
         self.stoi = {word: i for i, word in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], min_count: int = 5,
-              max_size: int | None = None) -> "Vocab":
+    def build(
+        cls,
+        token_lists: Iterable[Sequence[str]],
+        min_count: int = 5,
+        max_size: int | None = None,
+    ) -> Vocab:
         """Words seen at least ``min_count`` times, most frequent first, ties alphabetical."""
         counts = Counter()
         for tokens in token_lists:
             counts.update(tokens)
-        words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count),
+            key=lambda w: (-counts[w], w),
+        )
         return cls([PAD_TOKEN, OOV_TOKEN, *words[:max_size]])
 
     def __len__(self) -> int:
@@ -98,28 +105,38 @@ class TokenSplit:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, float]:
         start = self.offsets[i]
-        return self.ids[start:start + self.lengths[i]], float(self.labels[i])
+        return self.ids[start : start + self.lengths[i]], float(self.labels[i])
 
     def planted_positions(self, i: int) -> np.ndarray:
         """Positions of the planted words of review ``i`` (toy corpus), within ``max_len``."""
         if self.planted is None:
-            raise ValueError("only the generated smoke-profile corpus has planted positions")
-        pos = self.planted[self.planted_offsets[i]:self.planted_offsets[i + 1]]
+            raise ValueError(
+                "only the generated smoke-profile corpus has planted positions"
+            )
+        pos = self.planted[self.planted_offsets[i] : self.planted_offsets[i + 1]]
         return pos if self.max_len is None else pos[pos < self.max_len]
 
-    def subset(self, index: np.ndarray) -> "TokenSplit":
+    def subset(self, index: np.ndarray) -> TokenSplit:
         """The reviews ``index`` (in that order), copied into a new flat layout."""
         index = np.asarray(index, dtype=np.int64)
         ids, offsets = _gather(self.ids, self.offsets, index)
         planted = planted_offsets = None
         if self.planted is not None:
             planted, planted_offsets = _gather(self.planted, self.planted_offsets, index)
-        return TokenSplit(ids, offsets, self.labels[index], planted, planted_offsets, self.max_len)
+        return TokenSplit(
+            ids, offsets, self.labels[index], planted, planted_offsets, self.max_len
+        )
 
-    def truncated(self, max_len: int | None) -> "TokenSplit":
+    def truncated(self, max_len: int | None) -> TokenSplit:
         """The same reviews seen through their first ``max_len`` tokens (no copy)."""
-        return TokenSplit(self.ids, self.offsets, self.labels, self.planted,
-                          self.planted_offsets, max_len)
+        return TokenSplit(
+            self.ids,
+            self.offsets,
+            self.labels,
+            self.planted,
+            self.planted_offsets,
+            max_len,
+        )
 
 
 def _gather(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray):
@@ -132,7 +149,9 @@ def _gather(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray):
     return flat[starts + np.arange(new_offsets[-1])], new_offsets
 
 
-def pack(arrays: Sequence[np.ndarray], labels: Sequence[float], dtype=np.int32) -> TokenSplit:
+def pack(
+    arrays: Sequence[np.ndarray], labels: Sequence[float], dtype=np.int32
+) -> TokenSplit:
     """Build a :class:`TokenSplit` from one id array per review."""
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([len(a) for a in arrays], out=offsets[1:])
@@ -150,19 +169,27 @@ class Corpus:
     test: TokenSplit
     source: str = "imdb"
 
-    def truncated(self, max_len: int | None) -> "Corpus":
-        return Corpus(self.vocab, self.train.truncated(max_len), self.val.truncated(max_len),
-                        self.test.truncated(max_len), self.source)
+    def truncated(self, max_len: int | None) -> Corpus:
+        return Corpus(
+            self.vocab,
+            self.train.truncated(max_len),
+            self.val.truncated(max_len),
+            self.test.truncated(max_len),
+            self.source,
+        )
 
 
-def validation_split(split: TokenSplit, fraction: float, seed: int) -> tuple[TokenSplit, TokenSplit]:
+def validation_split(
+    split: TokenSplit, fraction: float, seed: int
+) -> tuple[TokenSplit, TokenSplit]:
     """``(train, val)``: a seeded, stratified ``fraction`` of each class goes to val."""
     rng = np.random.default_rng(seed)
     val = []
     for label in np.unique(split.labels):
         members = np.flatnonzero(split.labels == label)
-        val.append(rng.choice(members, size=round(fraction * len(members)), replace=False))
+        val.append(
+            rng.choice(members, size=round(fraction * len(members)), replace=False)
+        )
     is_val = np.zeros(len(split), dtype=bool)
     is_val[np.concatenate(val)] = True
     return split.subset(np.flatnonzero(~is_val)), split.subset(np.flatnonzero(is_val))
-

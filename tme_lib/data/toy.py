@@ -28,9 +28,9 @@ FILLER = tuple(
     "very up no time my even would which story only really see their had we me than much well "
     "been get will other do also into first people because how made could then them way make any "
     "after most too plot acting character characters scene scenes watch think seen many never "
-    "little where know ever life show did two over does still camera role music book end here these "
-    "man while say why such through back real director actors years old new off series work go"
-    .split()
+    "little where know ever life show did two over does still camera role music book end here "
+    "these man while say why such through back real director actors years old new off series "
+    "work go".split()
 )
 MIN_LEN, MAX_LEN = 8, 60
 OOV_RATE = 0.02
@@ -54,8 +54,12 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
     neg_ids = np.array([vocab.stoi[w] for w in NEGATIVE])
     planted = []
     for i in range(n):  # one loop per review, not per token
-        positions = np.sort(rng.choice(lengths[i], size=rng.integers(1, 4), replace=False))
-        ids[offsets[i] + positions] = rng.choice(pos_ids if labels[i] else neg_ids, size=len(positions))
+        positions = np.sort(
+            rng.choice(lengths[i], size=rng.integers(1, 4), replace=False)
+        )
+        ids[offsets[i] + positions] = rng.choice(
+            pos_ids if labels[i] else neg_ids, size=len(positions)
+        )
         planted.append(positions)
     planted_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in planted], out=planted_offsets[1:])
@@ -66,12 +70,18 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
 def _generate(seed: int) -> tuple[Vocab, dict[str, TokenSplit]]:
     vocab = Vocab([PAD_TOKEN, OOV_TOKEN, *FILLER, *POSITIVE, *NEGATIVE])
     rng = np.random.default_rng(seed)
-    splits = {name: _split(rng, n, vocab, labelled=name != "unsup") for name, n in SIZES.items()}
+    splits = {
+        name: _split(rng, n, vocab, labelled=name != "unsup") for name, n in SIZES.items()
+    }
     return vocab, splits
 
 
-def load_toy(val_fraction: float = 0.1, seed: int = 0, max_len: int | None = None,
-             corpus_seed: int = 0) -> Corpus:
+def load_toy(
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    max_len: int | None = None,
+    corpus_seed: int = 0,
+) -> Corpus:
     """The toy corpus as an :class:`~tme_lib.data.text.Corpus` (``source="toy"``): ``corpus_seed``
     fixes the reviews, ``seed`` the validation draw, as for IMDB."""
     vocab, splits = _generate(corpus_seed)
@@ -84,5 +94,9 @@ def toy_token_stream(corpus_seed: int = 0) -> list[list[str]]:
     out-of-vocabulary tokens, which stand for words without a spelling here, are left out."""
     vocab, splits = _generate(corpus_seed)
     words = np.array(vocab.itos)
-    return [words[ids[ids != OOV]].tolist() for name in ("train", "unsup")
-            for split in [splits[name]] for ids, _ in (split[i] for i in range(len(split)))]
+    return [
+        words[ids[ids != OOV]].tolist()
+        for name in ("train", "unsup")
+        for split in [splits[name]]
+        for ids, _ in (split[i] for i in range(len(split)))
+    ]

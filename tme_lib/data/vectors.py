@@ -58,7 +58,9 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "little")
 
 
-def _align(vocab: Vocab, words: list[str], matrix: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _align(
+    vocab: Vocab, words: list[str], matrix: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
     """Rows of ``matrix`` (one per word of ``words``) in the order of ``vocab``; see the module
     docstring for PAD, OOV and missing words. Also returns the missing words."""
     index = {w: i for i, w in enumerate(words)}
@@ -73,7 +75,9 @@ def _align(vocab: Vocab, words: list[str], matrix: np.ndarray) -> tuple[np.ndarr
     return out, missing
 
 
-def train_word2vec(sentences: list[list[str]], dim: int = DIM, **params) -> tuple[list[str], np.ndarray]:
+def train_word2vec(
+    sentences: list[list[str]], dim: int = DIM, **params
+) -> tuple[list[str], np.ndarray]:
     """Train word2vec on ``sentences``; returns its words and their vectors ``[n, dim]``."""
     from gensim.models import Word2Vec  # heavy import, only when training
 
@@ -82,14 +86,19 @@ def train_word2vec(sentences: list[list[str]], dim: int = DIM, **params) -> tupl
     return list(model.wv.index_to_key), model.wv.vectors.astype(np.float32)
 
 
-def word2vec_vectors(dim: int = DIM, corpus: str | None = None,
-                     **params) -> tuple[list[str], np.ndarray]:
+def word2vec_vectors(
+    dim: int = DIM, corpus: str | None = None, **params
+) -> tuple[list[str], np.ndarray]:
     """Words and vectors of word2vec trained on the train+unsup reviews of ``corpus``
     (``"imdb"`` or ``"toy"``; default: the profile's), cached."""
     corpus = corpus or default_dataset()
     params = {**WORD2VEC_DEFAULTS, **params}
     key = "-".join(f"{k}{v}" for k, v in sorted(params.items()))
-    path = config.cache_dir() / "vectors" / f"word2vec-{corpus_version(corpus)}-d{dim}-{key}.npz"
+    path = (
+        config.cache_dir()
+        / "vectors"
+        / f"word2vec-{corpus_version(corpus)}-d{dim}-{key}.npz"
+    )
     if not path.exists():
         sentences = unlabelled_tokens(corpus)
         start = time.perf_counter()
@@ -108,8 +117,12 @@ def vector_settings(source: str = "word2vec", corpus: str | None = None) -> dict
     the dimension, and for word2vec the corpus it is trained on and all its training settings
     (:data:`WORD2VEC_DEFAULTS`). ``load_vectors(vocab, **vector_settings())`` loads them."""
     if source == "word2vec":
-        return dict(source=source, dim=DIM, corpus=corpus or default_dataset(),
-                    **WORD2VEC_DEFAULTS)
+        return dict(
+            source=source,
+            dim=DIM,
+            corpus=corpus or default_dataset(),
+            **WORD2VEC_DEFAULTS,
+        )
     if source == "glove":
         return dict(source=source, dim=DIM, file=GLOVE_TXT)
     raise ValueError(f"source={source!r}: use 'word2vec' or 'glove'")
@@ -131,15 +144,21 @@ def _read_glove(path: Path, wanted: set[str]) -> tuple[list[str], np.ndarray]:
     """The GloVe vectors of the words in ``wanted`` (the other 400k lines are skipped)."""
     if path.suffix == ".zip":
         try:
-            handle = io.TextIOWrapper(zipfile.ZipFile(path).open(GLOVE_TXT), encoding="utf-8")
+            handle = io.TextIOWrapper(
+                zipfile.ZipFile(path).open(GLOVE_TXT), encoding="utf-8"
+            )
         except (zipfile.BadZipFile, KeyError) as err:
-            raise DataError(f"{path} is not a GloVe 6B zip ({err}): delete it and run again.") from err
+            raise DataError(
+                f"{path} is not a GloVe 6B zip ({err}): delete it and run again."
+            ) from err
     else:
         handle = open(path, encoding="utf-8")
     words, rows = [], []
     try:
         with handle:
-            for line in tqdm(handle, total=GLOVE_WORDS, desc=f"reading {path.name}", unit=" words"):
+            for line in tqdm(
+                handle, total=GLOVE_WORDS, desc=f"reading {path.name}", unit=" words"
+            ):
                 word, rest = line.rstrip("\n").split(" ", 1)
                 if word in wanted:
                     words.append(word)
@@ -173,8 +192,13 @@ def glove_vectors(vocab: Vocab, download: bool | None = None) -> np.ndarray:
     return aligned
 
 
-def load_vectors(vocab: Vocab, source: str = "word2vec", dim: int = DIM,
-                 corpus: str | None = None, **params) -> torch.Tensor:
+def load_vectors(
+    vocab: Vocab,
+    source: str = "word2vec",
+    dim: int = DIM,
+    corpus: str | None = None,
+    **params,
+) -> torch.Tensor:
     """``FloatTensor[len(vocab), dim]`` of frozen vectors aligned to ``vocab`` (module docstring
     for the sources and the PAD/OOV policy). ``corpus`` and ``params`` set word2vec's training
     text and settings (``sg``, ``window``, ``min_count``, ``epochs``, ``seed``)."""
@@ -183,7 +207,9 @@ def load_vectors(vocab: Vocab, source: str = "word2vec", dim: int = DIM,
     elif source == "glove":
         params.pop("file", None)
         if dim != DIM or params or corpus:
-            raise ValueError("GloVe vectors here are the 50-d ones and take no parameters")
+            raise ValueError(
+                "GloVe vectors here are the 50-d ones and take no parameters"
+            )
         aligned = glove_vectors(vocab)
     else:
         raise ValueError(f"source={source!r}: use 'word2vec' or 'glove'")
@@ -194,13 +220,16 @@ def missing_words(vocab: Vocab, source: str = "word2vec", **params) -> list[str]
     """Words of ``vocab`` (besides PAD and OOV) that the source has no vector for."""
     if source == "glove":
         glove_vectors(vocab)
-        path = config.cache_dir() / "vectors" / f"glove50-{_vocab_key(vocab)}.missing.json"
+        path = (
+            config.cache_dir() / "vectors" / f"glove50-{_vocab_key(vocab)}.missing.json"
+        )
         return json.loads(path.read_text(encoding="utf-8"))
     return _align(vocab, *word2vec_vectors(**params))[1]
 
 
-def nearest_neighbours(vectors: torch.Tensor, vocab: Vocab, word: str,
-                       k: int = 10) -> list[tuple[str, float]]:
+def nearest_neighbours(
+    vectors: torch.Tensor, vocab: Vocab, word: str, k: int = 10
+) -> list[tuple[str, float]]:
     """The ``k`` words closest to ``word`` by cosine similarity ``u·v / (|u| |v|)``, with their
     similarity; the word itself, PAD and OOV are left out."""
     if word not in vocab.stoi:
@@ -209,4 +238,6 @@ def nearest_neighbours(vectors: torch.Tensor, vocab: Vocab, word: str,
     similarity = unit @ unit[vocab.stoi[word]]
     similarity[[PAD, OOV, vocab.stoi[word]]] = -float("inf")
     best = torch.topk(similarity, min(k, len(vocab) - 3))
-    return [(vocab.itos[i], round(float(s), 4)) for s, i in zip(best.values, best.indices)]
+    return [
+        (vocab.itos[i], round(float(s), 4)) for s, i in zip(best.values, best.indices)
+    ]

@@ -37,7 +37,9 @@ def attention_entropy(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     """
     extra = weights.shape[-1] - mask.shape[-1]
     if extra < 0:
-        raise ValueError(f"attention over {weights.shape[-1]} positions but mask has {mask.shape[-1]}")
+        raise ValueError(
+            f"attention over {weights.shape[-1]} positions but mask has {mask.shape[-1]}"
+        )
     if extra:
         mask = torch.cat([mask.new_ones(mask.shape[0], extra), mask], dim=1)
     h = entropy(weights)  # [B] or [B, ..., Tq]
@@ -57,11 +59,17 @@ def attention_distance(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     attention over ``n`` words gives ``(n² - 1) / (3n)``; attending to oneself gives 0.
     """
     if weights.shape[-1] != mask.shape[-1]:
-        raise ValueError(f"attention over {weights.shape[-1]} positions but mask has "
-                         f"{mask.shape[-1]}: attention_distance needs weights over words only")
+        raise ValueError(
+            f"attention over {weights.shape[-1]} positions but mask has "
+            f"{mask.shape[-1]}: attention_distance needs weights over words only"
+        )
     position = torch.arange(mask.shape[-1], device=weights.device, dtype=weights.dtype)
-    per_query = (weights * (position[:, None] - position[None, :]).abs()).sum(-1)  # [B, ..., T]
-    q = mask.to(weights.dtype).reshape(mask.shape[0], *([1] * (per_query.dim() - 2)), mask.shape[1])
+    per_query = (weights * (position[:, None] - position[None, :]).abs()).sum(
+        -1
+    )  # [B, ..., T]
+    q = mask.to(weights.dtype).reshape(
+        mask.shape[0], *([1] * (per_query.dim() - 2)), mask.shape[1]
+    )
     return (per_query * q).sum(-1) / q.sum(-1).clamp_min(1.0)
 
 

@@ -22,9 +22,9 @@ import json
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -88,8 +88,13 @@ class RunRecord:
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", *args], cwd=config.REPO_ROOT, capture_output=True,
-                             text=True, timeout=20)
+        out = subprocess.run(
+            ["git", *args],
+            cwd=config.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -160,8 +165,10 @@ def find_record(spec: Spec) -> Path | None:
 def retrain_hint(spec: Spec | None, path: Path) -> str:
     if spec is None:
         return f"Delete {path.name} and its .pt, then regenerate the chapter's runs."
-    return (f"Delete it and its .pt, or retrain with: python -m tme_lib.runs {spec.chapter} "
-            f"--only {spec.name} --retrain")
+    return (
+        f"Delete it and its .pt, or retrain with: python -m tme_lib.runs {spec.chapter} "
+        f"--only {spec.name} --retrain"
+    )
 
 
 def read_record(path: Path, spec: Spec | None = None) -> RunRecord:
@@ -172,40 +179,56 @@ def read_record(path: Path, spec: Spec | None = None) -> RunRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
         record = RunRecord(**data)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
-        raise RecordError(f"The run record {path} cannot be read ({type(error).__name__}: "
-                          f"{error}); it may be truncated, or from an older version of the "
-                          f"course. {retrain_hint(spec, path)}") from None
+        raise RecordError(
+            f"The run record {path} cannot be read ({type(error).__name__}: "
+            f"{error}); it may be truncated, or from an older version of the "
+            f"course. {retrain_hint(spec, path)}"
+        ) from None
     try:
         stored = Spec.from_dict(record.spec)
     except (TypeError, ValueError, KeyError) as error:
-        raise RecordError(f"The spec stored in {path} is not valid ({error}). "
-                          f"{retrain_hint(spec, path)}") from None
+        raise RecordError(
+            f"The spec stored in {path} is not valid ({error}). "
+            f"{retrain_hint(spec, path)}"
+        ) from None
     if stored.key() != record.key or not path.stem.endswith(record.key):
-        raise RecordError(f"The spec stored in {path} does not match its key {record.key}: "
-                          f"the file was edited or renamed. {retrain_hint(spec, path)}")
+        raise RecordError(
+            f"The spec stored in {path} does not match its key {record.key}: "
+            f"the file was edited or renamed. {retrain_hint(spec, path)}"
+        )
     if spec is not None and stored.key() != spec.key():
-        raise RecordError(f"{path} records another run than {spec.label} (key {stored.key()}, "
-                          f"asked {spec.key()}). {retrain_hint(spec, path)}")
+        raise RecordError(
+            f"{path} records another run than {spec.label} (key {stored.key()}, "
+            f"asked {spec.key()}). {retrain_hint(spec, path)}"
+        )
     return record
 
 
-def load_weights(record: RunRecord, path: Path, model: torch.nn.Module, spec: Spec | None = None):
+def load_weights(
+    record: RunRecord, path: Path, model: torch.nn.Module, spec: Spec | None = None
+):
     """Load the weights beside the record at ``path`` into ``model``, after checking that the
     file is there and is the one the record was saved with (its SHA-256)."""
     weights = Path(path).with_suffix(".pt")
     if not weights.exists():
-        raise RecordError(f"The run record {path} has no weights file {weights.name}: the "
-                          f"model cannot be restored. {retrain_hint(spec, path)}")
+        raise RecordError(
+            f"The run record {path} has no weights file {weights.name}: the "
+            f"model cannot be restored. {retrain_hint(spec, path)}"
+        )
     if sha256sum(weights) != record.weights_sha256:
-        raise RecordError(f"The weights {weights} are not those of the run record {path.name} "
-                          f"(SHA-256 differs): the file is corrupt or was replaced. "
-                          f"{retrain_hint(spec, path)}")
+        raise RecordError(
+            f"The weights {weights} are not those of the run record {path.name} "
+            f"(SHA-256 differs): the file is corrupt or was replaced. "
+            f"{retrain_hint(spec, path)}"
+        )
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as error:
-        raise RecordError(f"The weights {weights} do not fit the model of {path.name} "
-                          f"({type(error).__name__}: {error}). {retrain_hint(spec, path)}") from None
+        raise RecordError(
+            f"The weights {weights} do not fit the model of {path.name} "
+            f"({type(error).__name__}: {error}). {retrain_hint(spec, path)}"
+        ) from None
 
 
 # --- Load or train -------------------------------------------------------------------------------
@@ -215,7 +238,8 @@ def _device_description(device: str) -> str:
     if device.startswith("cuda"):
         return f"cuda ({torch.cuda.get_device_name(0)})"
     if device == "cpu":
-        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        machine = platform.processor() or platform.machine()
+        return f"cpu ({machine}, {torch.get_num_threads()} threads)"
     return device
 
 
@@ -225,8 +249,14 @@ def device_kind(description: str) -> str:
     return str(description).split(" (")[0]
 
 
-def load_or_train(spec: Spec, build_model: Callable[[], torch.nn.Module], loaders,
-                  device=None, progress: bool = True, retrain: bool = False) -> RunRecord:
+def load_or_train(
+    spec: Spec,
+    build_model: Callable[[], torch.nn.Module],
+    loaders,
+    device=None,
+    progress: bool = True,
+    retrain: bool = False,
+) -> RunRecord:
     """Load the record (and weights) of ``spec`` if it exists, else train and save it.
 
     ``build_model`` is called after seeding with ``spec.seed``, so initial weights are
@@ -241,8 +271,10 @@ def load_or_train(spec: Spec, build_model: Callable[[], torch.nn.Module], loader
         model = build_model()
         load_weights(record, path, model, spec)
         record.model = model.to(device)
-        print(f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
-              f"code {short_version(record.code_version)})")
+        print(
+            f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
+            f"code {short_version(record.code_version)})"
+        )
         return record
     return _train_and_save(spec, build_model, loaders, device, progress)
 
@@ -251,12 +283,18 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
     commit, clean = code_version()
     folder = write_dir(spec.chapter, clean)
     if config.is_full() and not clean:
-        print(f"Uncommitted changes to the code: the record of {spec.label} goes to the "
-              f"scratch folder {folder}, not to results/. Commit, then run it again to publish.")
-    stale = sorted(p.name for p in folder.glob(f"{spec.name}-*.json") if p.name != record_file(spec))
+        print(
+            f"Uncommitted changes to the code: the record of {spec.label} goes to the "
+            f"scratch folder {folder}, not to results/. Commit, then run it again to publish."
+        )
+    stale = sorted(
+        p.name for p in folder.glob(f"{spec.name}-*.json") if p.name != record_file(spec)
+    )
     if stale:
-        print(f"The spec of {spec.label} changed (new key {spec.key()}): training anew; older "
-              f"records left untouched: {', '.join(stale)}")
+        print(
+            f"The spec of {spec.label} changed (new key {spec.key()}): training anew; older "
+            f"records left untouched: {', '.join(stale)}"
+        )
     if callable(loaders) and not hasattr(loaders, "train"):
         loaders = loaders()
     config.set_seed(spec.seed)
@@ -269,15 +307,23 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp_weights)
     tmp_weights.replace(weights)
     record = RunRecord(
-        spec=spec.to_dict(), key=spec.key(), code_version=commit if clean else f"{commit}-dirty",
-        device=_device_description(out["device"]), torch_version=torch.__version__,
-        started_at=started, seconds=round(out["seconds"], 2),
+        spec=spec.to_dict(),
+        key=spec.key(),
+        code_version=commit if clean else f"{commit}-dirty",
+        device=_device_description(out["device"]),
+        torch_version=torch.__version__,
+        started_at=started,
+        seconds=round(out["seconds"], 2),
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        weights_sha256=sha256sum(weights), history=out["history"], final=out["final"],
+        weights_sha256=sha256sum(weights),
+        history=out["history"],
+        final=out["final"],
         model=model,
     )
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8"
+    )
     tmp.replace(path)  # the record appears last: a record on disk always has its weights
     out["checkpoint"].unlink(missing_ok=True)
     return record
@@ -288,24 +334,51 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
 
 def existing_records(specs: list[Spec]) -> list[RunRecord]:
     """The checked records of ``specs`` that exist (a record of another spec is never used)."""
-    return [read_record(path, spec) for spec in specs
-            if (path := find_record(spec)) is not None]
+    return [
+        read_record(path, spec)
+        for spec in specs
+        if (path := find_record(spec)) is not None
+    ]
 
 
-RESULT_COLUMNS = ["model", "optimizer", "seed", "epochs", "train_loss", "train_acc", "val_acc",
-                  "test_loss", "test_acc", "mean_entropy", "seconds", "device"]
+RESULT_COLUMNS = [
+    "model",
+    "optimizer",
+    "seed",
+    "epochs",
+    "train_loss",
+    "train_acc",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "mean_entropy",
+    "seconds",
+    "device",
+]
 
 
 def record_row(r: RunRecord) -> dict:
     """One flat row of a record: training settings, final metrics, cost and provenance."""
-    return {**r.spec["training"], **r.final, "name": r.name, "model": r.spec["model"]["name"],
-            "seed": r.spec["seed"], "epochs": len(r.history), "seconds": r.seconds,
-            "device": r.device, "params": r.n_params,
-            "code_version": short_version(r.code_version)}
+    return {
+        **r.spec["training"],
+        **r.final,
+        "name": r.name,
+        "model": r.spec["model"]["name"],
+        "seed": r.spec["seed"],
+        "epochs": len(r.history),
+        "seconds": r.seconds,
+        "device": r.device,
+        "params": r.n_params,
+        "code_version": short_version(r.code_version),
+    }
 
 
-def results_table(records: list[RunRecord], columns: list[str] = RESULT_COLUMNS) -> pd.DataFrame:
+def results_table(
+    records: list[RunRecord], columns: list[str] = RESULT_COLUMNS
+) -> pd.DataFrame:
     """One row per run (:func:`record_row`), in ``columns`` order; a column that a record
     lacks is left empty."""
     rows = [record_row(r) for r in records]
-    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    return pd.DataFrame(
+        [{c: row.get(c) for c in columns} for row in rows], columns=columns
+    )

@@ -43,9 +43,16 @@ VAL_ORDERS = ("length", "shuffled")
 SCHEDULES = {
     "constant": {},
     "cosine": {"eta_min": 0.0},
-    "onecycle": {"pct_start": 0.3, "anneal_strategy": "cos", "div_factor": 25.0,
-                 "final_div_factor": 1e4, "three_phase": False, "cycle_momentum": True,
-                 "base_momentum": 0.85, "max_momentum": 0.95},
+    "onecycle": {
+        "pct_start": 0.3,
+        "anneal_strategy": "cos",
+        "div_factor": 25.0,
+        "final_div_factor": 1e4,
+        "three_phase": False,
+        "cycle_momentum": True,
+        "base_momentum": 0.85,
+        "max_momentum": 0.95,
+    },
 }
 
 
@@ -55,8 +62,10 @@ def schedule(name: str = "constant", **params) -> dict:
         raise ValueError(f"schedule {name!r}: use one of {', '.join(SCHEDULES)}.")
     unknown = set(params) - set(SCHEDULES[name])
     if unknown:
-        raise ValueError(f"schedule {name!r} has no parameter {', '.join(sorted(unknown))}; "
-                         f"it has {', '.join(SCHEDULES[name]) or 'none'}.")
+        raise ValueError(
+            f"schedule {name!r} has no parameter {', '.join(sorted(unknown))}; "
+            f"it has {', '.join(SCHEDULES[name]) or 'none'}."
+        )
     return {"name": name, **SCHEDULES[name], **params}
 
 
@@ -75,7 +84,9 @@ class Training:
     batch_size: int = 64
     eval_batch_size: int = 256
     epochs: int = 10
-    patience: int | None = None  # early stopping: epochs without a better validation score
+    patience: int | None = (
+        None  # early stopping: epochs without a better validation score
+    )
     entropy_weight: float = 0.0  # λ in L + λ·(mean attention entropy)
     entropy_sample: int = 500  # per-example entropies kept per epoch for the histograms
     # Attention weights (for the entropies) on every k-th evaluation batch only; the other
@@ -84,9 +95,11 @@ class Training:
     val_order: str = "length"  # or "shuffled" (see tme_lib.data.batching.make_loaders)
 
     def __post_init__(self):
-        for name, value, allowed in (("task", self.task, TASKS),
-                                     ("optimizer", self.optimizer, OPTIMIZERS),
-                                     ("val_order", self.val_order, VAL_ORDERS)):
+        for name, value, allowed in (
+            ("task", self.task, TASKS),
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("val_order", self.val_order, VAL_ORDERS),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}: use one of {', '.join(allowed)}.")
         schedule(**self.schedule)  # validates the name and the parameters
@@ -107,13 +120,21 @@ class Spec:
 
     def __post_init__(self):
         if "name" not in self.model:
-            raise ValueError(f"{self.chapter}/{self.name}: the model section needs a 'name'.")
-        for section in ("data", "inputs", "model"):  # as stored in a record: tuples as lists
+            raise ValueError(
+                f"{self.chapter}/{self.name}: the model section needs a 'name'."
+            )
+        for section in (
+            "data",
+            "inputs",
+            "model",
+        ):  # as stored in a record: tuples as lists
             try:
                 plain = json.loads(json.dumps(getattr(self, section), allow_nan=False))
             except (TypeError, ValueError) as error:
-                raise ValueError(f"{self.chapter}/{self.name}: the {section} section must hold "
-                                 f"plain JSON values ({error}).") from None
+                raise ValueError(
+                    f"{self.chapter}/{self.name}: the {section} section must hold "
+                    f"plain JSON values ({error})."
+                ) from None
             object.__setattr__(self, section, plain)
 
     @property
@@ -135,7 +156,7 @@ class Spec:
         return json.loads(json.dumps(out))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Spec":
+    def from_dict(cls, d: dict) -> Spec:
         d = copy.deepcopy(d)
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
@@ -144,11 +165,12 @@ class Spec:
 
     def key(self) -> str:
         """12 hex digits of the SHA-256 of the whole spec in canonical JSON."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
-                          allow_nan=False)
+        text = json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    def replace(self, changes: dict[str, Any] | None = None, **top) -> "Spec":
+    def replace(self, changes: dict[str, Any] | None = None, **top) -> Spec:
         """A copy with fields changed: top-level ones by keyword (``name=...``), nested ones by
         dotted path (``{"training.lr": 0.01, "model.distance_slope": 1.0}``). A path must exist
         already: a typo raises instead of adding a field no code reads."""
@@ -165,8 +187,9 @@ class Spec:
         return Spec.from_dict(d)
 
 
-def model_settings(name: str, cls: type, exclude: tuple[str, ...] = ("vectors",),
-                   **kwargs) -> dict:
+def model_settings(
+    name: str, cls: type, exclude: tuple[str, ...] = ("vectors",), **kwargs
+) -> dict:
     """The ``model`` section for ``cls``: ``name`` and every constructor argument, its default
     written out unless ``kwargs`` sets it. ``exclude`` names the arguments that are not settings
     (the frozen ``vectors``, which the ``inputs`` section describes)."""

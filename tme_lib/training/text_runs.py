@@ -20,7 +20,6 @@ from ..data.vectors import load_vectors
 from .records import RunRecord, load_or_train
 from .spec import Spec
 
-
 _VECTORS: dict[str, torch.Tensor] = {}
 
 
@@ -33,25 +32,40 @@ def text_data(spec: Spec) -> tuple[Corpus, torch.Tensor]:
     return corpus, _VECTORS[key]
 
 
-def build_text_model(spec: Spec, models: dict[str, type], vectors: torch.Tensor) -> nn.Module:
+def build_text_model(
+    spec: Spec, models: dict[str, type], vectors: torch.Tensor
+) -> nn.Module:
     """The model ``spec.model["name"]`` of the registry ``models`` on frozen ``vectors``, with
     the constructor arguments of ``spec.model``."""
     if spec.model_name not in models:
-        raise KeyError(f"unknown model {spec.model_name!r} in {spec.chapter}; choose one of "
-                       f"{', '.join(models)}.")
+        raise KeyError(
+            f"unknown model {spec.model_name!r} in {spec.chapter}; choose one of "
+            f"{', '.join(models)}."
+        )
     return models[spec.model_name](vectors, **spec.model_kwargs)
 
 
 def text_loaders(spec: Spec, corpus: Corpus):
     t = spec.training
-    return make_loaders(corpus, t.batch_size, spec.seed, t.eval_batch_size,
-                        val_order=t.val_order)
+    return make_loaders(
+        corpus, t.batch_size, spec.seed, t.eval_batch_size, val_order=t.val_order
+    )
 
 
-def run_text(spec: Spec, models: dict[str, type], progress: bool = True,
-             retrain: bool = False, device=None) -> RunRecord:
+def run_text(
+    spec: Spec,
+    models: dict[str, type],
+    progress: bool = True,
+    retrain: bool = False,
+    device=None,
+) -> RunRecord:
     """Load the record of ``spec`` if it exists, else train it and record it."""
     corpus, vectors = text_data(spec)
-    return load_or_train(spec, lambda: build_text_model(spec, models, vectors),
-                         lambda: text_loaders(spec, corpus), device=device, progress=progress,
-                         retrain=retrain)
+    return load_or_train(
+        spec,
+        lambda: build_text_model(spec, models, vectors),
+        lambda: text_loaders(spec, corpus),
+        device=device,
+        progress=progress,
+        retrain=retrain,
+    )

@@ -29,10 +29,16 @@ from .spec import Spec, Training
 def make_optimizer(training: Training, params) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
     if training.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=training.lr, momentum=training.momentum,
-                               weight_decay=training.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=training.lr,
+            momentum=training.momentum,
+            weight_decay=training.weight_decay,
+        )
     cls = torch.optim.AdamW if training.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=training.lr, betas=training.betas, weight_decay=training.weight_decay)
+    return cls(
+        params, lr=training.lr, betas=training.betas, weight_decay=training.weight_decay
+    )
 
 
 def make_scheduler(training: Training, optimizer, steps_per_epoch: int):
@@ -43,9 +49,12 @@ def make_scheduler(training: Training, optimizer, steps_per_epoch: int):
     if name == "constant":
         return None
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, **params)
-    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=training.lr, total_steps=total,
-                                               **params)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=total, **params
+        )
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=training.lr, total_steps=total, **params
+    )
 
 
 def loss_fn(output: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -116,8 +125,15 @@ class _Meter:
 
 
 @torch.no_grad()
-def evaluate(model, loader, task: str = "classification", device=None, prefix: str = "val",
-             entropy_sample: int = 500, entropy_every: int = 1) -> dict:
+def evaluate(
+    model,
+    loader,
+    task: str = "classification",
+    device=None,
+    prefix: str = "val",
+    entropy_sample: int = 500,
+    entropy_every: int = 1,
+) -> dict:
     """One pass without gradients: ``{prefix}_loss``, ``_acc`` or ``_r2``, ``_entropy``, ...
 
     Attention weights are requested on batches ``0, k, 2k, ...`` (``k = entropy_every``) only,
@@ -130,7 +146,9 @@ def evaluate(model, loader, task: str = "classification", device=None, prefix: s
         batch = batch.to(device)
         with weights_on(model, i % entropy_every == 0):
             output, weights = model(batch.x, batch.mask)
-        meter.add(output, batch.y, loss_fn(output, batch.y, task).item(), weights, batch.mask)
+        meter.add(
+            output, batch.y, loss_fn(output, batch.y, task).item(), weights, batch.mask
+        )
     model.train(was_training)
     return meter.summary(prefix)
 
@@ -171,10 +189,16 @@ class _Progress:
     seconds: float = 0.0
 
 
-def _save_checkpoint(path: Path, progress: _Progress, model, optimizer, scheduler) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": scheduler.state_dict() if scheduler else None,
-             "rng": torch.get_rng_state(), **progress.__dict__}
+def _save_checkpoint(
+    path: Path, progress: _Progress, model, optimizer, scheduler
+) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler else None,
+        "rng": torch.get_rng_state(),
+        **progress.__dict__,
+    }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # atomic: a checkpoint on disk is always whole
@@ -197,8 +221,10 @@ def _resume(path: Path, spec: Spec, model, optimizer, scheduler, device) -> _Pro
     except Exception as error:  # any unreadable or mismatched checkpoint: never fatal
         aside = path.with_suffix(".corrupt")
         os.replace(path, aside)
-        print(f"The checkpoint of {spec.label} could not be read ({type(error).__name__}: "
-              f"{error}); it was moved to {aside} and the run starts from scratch.")
+        print(
+            f"The checkpoint of {spec.label} could not be read ({type(error).__name__}: "
+            f"{error}); it was moved to {aside} and the run starts from scratch."
+        )
         config.set_seed(spec.seed)
         return _Progress()
     print(f"Resuming {spec.label} from epoch {progress.epoch} ({path.name})")
@@ -212,31 +238,53 @@ def _objective(spec: Spec, output, weights, batch, epoch: int, step: int, ckpt: 
     objective = loss
     if training.entropy_weight:
         if weights is None:
-            raise ValueError(f"entropy_weight={training.entropy_weight} needs a model that "
-                             "returns attention weights")
+            raise ValueError(
+                f"entropy_weight={training.entropy_weight} needs a model that "
+                "returns attention weights"
+            )
         penalty = attention_entropy(weights, batch.mask).mean()
         objective = loss + training.entropy_weight * penalty
     if not torch.isfinite(objective):
-        where = (f"the checkpoint of the last complete epoch is {ckpt}" if ckpt.exists()
-                 else "no epoch was completed, so there is no checkpoint")
+        where = (
+            f"the checkpoint of the last complete epoch is {ckpt}"
+            if ckpt.exists()
+            else "no epoch was completed, so there is no checkpoint"
+        )
         raise FloatingPointError(
             f"{spec.label}: the loss became {objective.item()} at epoch {epoch + 1}, batch "
             f"{step + 1}. Lower the learning rate (lr={training.lr}) or entropy_weight "
-            f"({training.entropy_weight}), or set grad_clip; {where}.")
+            f"({training.entropy_weight}), or set grad_clip; {where}."
+        )
     return loss, objective
 
 
-def train_epoch(spec: Spec, model, loader, optimizer, scheduler, device, epoch: int,
-                ckpt: Path, progress: bool = True) -> dict:
+def train_epoch(
+    spec: Spec,
+    model,
+    loader,
+    optimizer,
+    scheduler,
+    device,
+    epoch: int,
+    ckpt: Path,
+    progress: bool = True,
+) -> dict:
     """One pass over the training batches; returns the epoch's training metrics."""
     training = spec.training
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     model.train()
-    meter = _Meter(training.task, keep_outputs=training.task == "regression",
-                   entropy_sample=training.entropy_sample)
-    bar = tqdm(loader, desc=f"{spec.name} epoch {epoch + 1}/{training.epochs}", leave=False,
-               disable=not progress)
+    meter = _Meter(
+        training.task,
+        keep_outputs=training.task == "regression",
+        entropy_sample=training.entropy_sample,
+    )
+    bar = tqdm(
+        loader,
+        desc=f"{spec.name} epoch {epoch + 1}/{training.epochs}",
+        leave=False,
+        disable=not progress,
+    )
     for step, batch in enumerate(bar):
         batch = batch.to(device)
         output, weights = model(batch.x, batch.mask)
@@ -258,13 +306,16 @@ def _keep_best(state: _Progress, training: Training, entry: dict, model) -> None
     score = _monitor(training, entry)
     if score > state.best_score:
         state.best_score, state.bad_epochs = score, 0
-        state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state.best_state = {
+            k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+        }
     else:
         state.bad_epochs += 1
 
 
-def train(spec: Spec, model: torch.nn.Module, loaders, device=None,
-          progress: bool = True) -> dict:
+def train(
+    spec: Spec, model: torch.nn.Module, loaders, device=None, progress: bool = True
+) -> dict:
     """Train ``model`` on ``loaders.train``, select the epoch on ``loaders.val``, test once.
 
     Returns ``history`` (one dict per epoch), ``final`` (the best epoch's metrics and the test
@@ -285,10 +336,31 @@ def train(spec: Spec, model: torch.nn.Module, loaders, device=None,
         if state.bad_epochs >= (training.patience or math.inf):
             break
         t0 = time.perf_counter()
-        entry = {"epoch": epoch + 1, **train_epoch(spec, model, loaders.train, optimizer,
-                                                   scheduler, device, epoch, ckpt, progress)}
-        entry.update(evaluate(model, loaders.val, training.task, device, "val",
-                              training.entropy_sample, training.entropy_every))
+        entry = {
+            "epoch": epoch + 1,
+            **train_epoch(
+                spec,
+                model,
+                loaders.train,
+                optimizer,
+                scheduler,
+                device,
+                epoch,
+                ckpt,
+                progress,
+            ),
+        }
+        entry.update(
+            evaluate(
+                model,
+                loaders.val,
+                training.task,
+                device,
+                "val",
+                training.entropy_sample,
+                training.entropy_every,
+            )
+        )
         entry["seconds"] = time.perf_counter() - t0
         state.seconds += entry["seconds"]
         state.history.append(entry)
@@ -305,8 +377,13 @@ def train(spec: Spec, model: torch.nn.Module, loaders, device=None,
     final = best_epoch_metrics(state.history, training)
     final.update(final_test(model, loaders.test, training, device))
     state.seconds += time.perf_counter() - t0
-    return {"history": state.history, "final": final, "seconds": state.seconds,
-            "device": str(device), "checkpoint": ckpt}
+    return {
+        "history": state.history,
+        "final": final,
+        "seconds": state.seconds,
+        "device": str(device),
+        "checkpoint": ckpt,
+    }
 
 
 def best_epoch_metrics(history: list[dict], training: Training) -> dict:
@@ -315,19 +392,31 @@ def best_epoch_metrics(history: list[dict], training: Training) -> dict:
     if not history:
         return {"best_epoch": 0}
     best = max(history, key=lambda e: _monitor(training, e))
-    final = {k: v for k, v in best.items() if not k.endswith("_sample") and k != "seconds"}
+    final = {
+        k: v for k, v in best.items() if not k.endswith("_sample") and k != "seconds"
+    }
     final["best_epoch"] = final.pop("epoch")
     return final
 
 
 def final_test(model, loader, training: Training, device) -> dict:
     """The one evaluation on the test split: loss, accuracy or regression scores, entropy."""
-    out = evaluate(model, loader, training.task, device, "test", training.entropy_sample,
-                   training.entropy_every)
+    out = evaluate(
+        model,
+        loader,
+        training.task,
+        device,
+        "test",
+        training.entropy_sample,
+        training.entropy_every,
+    )
     out.pop("test_entropy_sample", None)
     if "test_entropy" in out:
         out["mean_entropy"] = out.pop("test_entropy")
     if training.task == "regression":  # one pass: the scores come from the outputs kept
-        out.update(test_mse=out["test_loss"], pearson=out.pop("test_pearson"),
-                   spearman=out.pop("test_spearman"))
+        out.update(
+            test_mse=out["test_loss"],
+            pearson=out.pop("test_pearson"),
+            spearman=out.pop("test_spearman"),
+        )
     return out

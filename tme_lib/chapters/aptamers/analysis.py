@@ -22,7 +22,11 @@ import torch
 def _as_tensors(weights, keys, queries=None):
     w = torch.as_tensor(weights, dtype=torch.float64)
     k = torch.as_tensor(np.asarray(keys), dtype=torch.float64)
-    q = torch.ones_like(k) if queries is None else torch.as_tensor(np.asarray(queries), dtype=torch.float64)
+    q = (
+        torch.ones_like(k)
+        if queries is None
+        else torch.as_tensor(np.asarray(queries), dtype=torch.float64)
+    )
     rows = (k.sum(1) > 0) & (q.sum(1) > 0)  # strands that have the feature
     return w[rows], k[rows], q[rows]
 

@@ -44,15 +44,29 @@ def kmer_counts(ids: np.ndarray, k_max: int = 4) -> np.ndarray:
 def scores(pred: np.ndarray, y: np.ndarray) -> dict:
     """Test MSE, R², Pearson and Spearman correlations of predictions ``pred`` for targets ``y``
     (correlations are NaN for a constant prediction)."""
-    p, t = torch.as_tensor(np.asarray(pred, np.float64)), torch.as_tensor(np.asarray(y, np.float64))
-    constant = bool((p == p[0]).all())  # a constant prediction has no correlation with anything
-    return {"test_mse": float(((p - t) ** 2).mean()), "test_r2": r2_score(p, t),
-            "pearson": float("nan") if constant else pearson(p, t),
-            "spearman": float("nan") if constant else spearman(p, t)}
+    p, t = (
+        torch.as_tensor(np.asarray(pred, np.float64)),
+        torch.as_tensor(np.asarray(y, np.float64)),
+    )
+    constant = bool(
+        (p == p[0]).all()
+    )  # a constant prediction has no correlation with anything
+    return {
+        "test_mse": float(((p - t) ** 2).mean()),
+        "test_r2": r2_score(p, t),
+        "pearson": float("nan") if constant else pearson(p, t),
+        "spearman": float("nan") if constant else spearman(p, t),
+    }
 
 
-def fit_baseline(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-                 k_max: int = 4, seed: int = 0, max_iter: int = 500) -> dict:
+def fit_baseline(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    k_max: int = 4,
+    seed: int = 0,
+    max_iter: int = 500,
+) -> dict:
     """Fit baseline ``name`` on ``train = (ids, y)``, score it on ``test``; ``max_iter`` bounds the
     number of boosting rounds (early stopping on a held-out tenth usually stops sooner).
 
@@ -66,12 +80,24 @@ def fit_baseline(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np
         model = Ridge(alpha=1.0).fit(kmer_counts(x_train, k_max), y_train)
         pred, params = model.predict(kmer_counts(x_test, k_max)), model.coef_.size + 1
     elif name == "boosted_trees":
-        model = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=63,
-                                              early_stopping=True, random_state=seed)
+        model = HistGradientBoostingRegressor(
+            max_iter=max_iter,
+            learning_rate=0.1,
+            max_leaf_nodes=63,
+            early_stopping=True,
+            random_state=seed,
+        )
         model.fit(kmer_counts(x_train, k_max), y_train)
         pred = model.predict(kmer_counts(x_test, k_max))
-        params = sum(p.nodes.shape[0] for tree in model._predictors for p in tree)  # nodes
+        params = sum(
+            p.nodes.shape[0] for tree in model._predictors for p in tree
+        )  # nodes
     else:
         raise ValueError(f"unknown baseline {name!r}; choose one of {BASELINES}.")
-    return {"model": name, "params": int(params), "n_train": len(y_train),
-            "seconds": round(time.perf_counter() - start, 2), **scores(pred, y_test)}
+    return {
+        "model": name,
+        "params": int(params),
+        "n_train": len(y_train),
+        "seconds": round(time.perf_counter() - start, 2),
+        **scores(pred, y_test),
+    }

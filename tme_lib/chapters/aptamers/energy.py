@@ -33,7 +33,9 @@ DEFAULT_PARAMS = "dna_mathews2004"
 def load_parameters(params: str = DEFAULT_PARAMS) -> None:
     """Load an energy parameter set into this process's ViennaRNA."""
     if params not in PARAMETER_SETS:
-        raise ValueError(f"unknown parameter set {params!r}; choose one of {sorted(PARAMETER_SETS)}.")
+        raise ValueError(
+            f"unknown parameter set {params!r}; choose one of {sorted(PARAMETER_SETS)}."
+        )
     PARAMETER_SETS[params]()
 
 
@@ -60,10 +62,14 @@ def label(
     Strands are validated first (A, C, G, T only, all of the same length)."""
     sequences = list(sequences)
     if sequences:
-        encode(sequences, len(sequences[0]))  # validation, with the offending row in the error
+        encode(
+            sequences, len(sequences[0])
+        )  # validation, with the offending row in the error
     processes = processes or os.cpu_count() or 1
     jobs = [(sequences[i : i + chunk], params) for i in range(0, len(sequences), chunk)]
-    bar = tqdm(total=len(sequences), desc=f"ΔG ({params})", unit="seq", disable=not progress)
+    bar = tqdm(
+        total=len(sequences), desc=f"ΔG ({params})", unit="seq", disable=not progress
+    )
     out: list[float] = []
     if processes == 1:
         for job in jobs:

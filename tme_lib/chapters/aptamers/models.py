@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tme_lib.chapters.aptamers.sequences import LENGTH
 from tme_lib.blocks.attention import positional_encoding
 from tme_lib.blocks.layers import SelfAttentionLayer
+from tme_lib.chapters.aptamers.sequences import LENGTH
 
 
 class SourceTransformer(nn.Module):
@@ -26,19 +26,29 @@ class SourceTransformer(nn.Module):
     folding free energy is negative, and ``ReLU(ŷ) ≥ 0`` would clamp every prediction to 0.
     """
 
-    def __init__(self, vocab: int = LENGTH, d_model: int = 128, n_heads: int = 8,
-                 n_layers: int = 3, dim_feedforward: int = 2048, length: int = LENGTH,
-                 dropout: float = 0.1):
+    def __init__(
+        self,
+        vocab: int = LENGTH,
+        d_model: int = 128,
+        n_heads: int = 8,
+        n_layers: int = 3,
+        dim_feedforward: int = 2048,
+        length: int = LENGTH,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab, d_model)
         self.register_buffer("pe", positional_encoding(length, d_model), persistent=False)
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward, dropout,
-                                           batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, dim_feedforward, dropout, batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(length * d_model, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
-        h = self.encoder(self.embedding(x) + self.pe)  # every strand is full length: no padding
+        h = self.encoder(
+            self.embedding(x) + self.pe
+        )  # every strand is full length: no padding
         return self.head(h.flatten(1)).squeeze(-1), None
 
 
@@ -58,16 +68,25 @@ class PairBias(nn.Module):
       pairs, shaped like the ensemble free energy ``-RT log Σ_s exp(-E_s / RT)``.
     """
 
-    def __init__(self, n_layers: int, n_heads: int, channels: int = 16, conv_layers: int = 2,
-                 length: int = LENGTH):
+    def __init__(
+        self,
+        n_layers: int,
+        n_heads: int,
+        channels: int = 16,
+        conv_layers: int = 2,
+        length: int = LENGTH,
+    ):
         super().__init__()
         self.n_layers, self.n_heads, self.length = n_layers, n_heads, length
-        self.stack = nn.Embedding(5 ** 4, channels)
+        self.stack = nn.Embedding(5**4, channels)
         self.offset = nn.Embedding(2 * length - 1, channels)
-        self.convs = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1)
-                                   for _ in range(conv_layers))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(channels, channels, 3, padding=1) for _ in range(conv_layers)
+        )
         self.to_bias = nn.Linear(channels, n_layers * n_heads)
-        offsets = torch.arange(length)[None, :] - torch.arange(length)[:, None] + length - 1
+        offsets = (
+            torch.arange(length)[None, :] - torch.arange(length)[:, None] + length - 1
+        )
         self.register_buffer("offsets", offsets, persistent=False)
 
     @staticmethod
@@ -77,12 +96,16 @@ class PairBias(nn.Module):
         length = x.shape[1]
         padded = nn.functional.pad(x, (1, 1), value=4)
         here, after, before = padded[:, 1:-1], padded[:, 2:], padded[:, :-2]
-        return (((here[:, :, None] * 5 + here[:, None, :]) * 5 + after[:, :, None]) * 5
-                + before[:, None, :]).view(-1, length, length)
+        return (
+            ((here[:, :, None] * 5 + here[:, None, :]) * 5 + after[:, :, None]) * 5
+            + before[:, None, :]
+        ).view(-1, length, length)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, length = x.shape
-        z = self.stack(self.stack_ids(x.long())) + self.offset(self.offsets[:length, :length])
+        z = self.stack(self.stack_ids(x.long())) + self.offset(
+            self.offsets[:length, :length]
+        )
         z = z.permute(0, 3, 1, 2)  # [B, C, L, L]
         for conv in self.convs:
             z = z + nn.functional.gelu(conv(z))
@@ -112,10 +135,20 @@ class AptamerTransformer(nn.Module):
     forward argument) is true, else ``None``.
     """
 
-    def __init__(self, d_model: int = 64, n_layers: int = 4, n_heads: int = 4,
-                 conv_width: int = 5, conv_layers: int = 1, ffn_mult: int = 2,
-                 dropout: float = 0.0, length: int = LENGTH, target_mean: float = 0.0,
-                 target_scale: float = 1.0, pair_channels: int = 0):
+    def __init__(
+        self,
+        d_model: int = 64,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        conv_width: int = 5,
+        conv_layers: int = 1,
+        ffn_mult: int = 2,
+        dropout: float = 0.0,
+        length: int = LENGTH,
+        target_mean: float = 0.0,
+        target_scale: float = 1.0,
+        pair_channels: int = 0,
+    ):
         super().__init__()
         self.need_weights = False
         self.embedding = nn.Embedding(4, d_model)
@@ -129,20 +162,27 @@ class AptamerTransformer(nn.Module):
             for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
-        self.pairs = PairBias(n_layers, n_heads, pair_channels, length=length) \
-            if pair_channels else None
-        self.head = nn.Sequential(nn.Linear(d_model + pair_channels, d_model), nn.GELU(),
-                                  nn.Linear(d_model, 1))
+        self.pairs = (
+            PairBias(n_layers, n_heads, pair_channels, length=length)
+            if pair_channels
+            else None
+        )
+        self.head = nn.Sequential(
+            nn.Linear(d_model + pair_channels, d_model), nn.GELU(), nn.Linear(d_model, 1)
+        )
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_scale", torch.tensor(float(target_scale)))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         need_weights = self.need_weights if need_weights is None else need_weights
         h = self.embedding(x) + self.position[: x.shape[1]]
         for conv in self.stem:
             h = h + nn.functional.gelu(conv(h.transpose(1, 2))).transpose(1, 2)
-        biases, summary = self.pairs(x) if self.pairs is not None else ([None] * len(self.layers), None)
+        biases, summary = (
+            self.pairs(x) if self.pairs is not None else ([None] * len(self.layers), None)
+        )
         weights = []
         for layer, bias in zip(self.layers, biases):
             h, w = layer(h, mask, need_weights, bias)

@@ -27,7 +27,10 @@ from .sequences import LENGTH
 from .simulator import simulate
 
 CHAPTER = "aptamers"
-MODELS = {"aptamer_transformer": AptamerTransformer, "source_transformer": SourceTransformer}
+MODELS = {
+    "aptamer_transformer": AptamerTransformer,
+    "source_transformer": SourceTransformer,
+}
 # Set from the training targets when the model is built (standardised targets), and saved with
 # the weights: statistics of the data, which the data section determines, not settings.
 FITTED = ("target_mean", "target_scale")
@@ -36,37 +39,75 @@ FITTED = ("target_mean", "target_scale")
 # that training fits in 30 minutes on one CPU thread (two passes over 500,000 strands rather than
 # more passes over fewer: fresh strands are free); smoke: a few seconds.
 OURS = {
-    "full": dict(model=dict(d_model=64, n_layers=4, n_heads=4, conv_width=5, conv_layers=2,
-                            pair_channels=16),
-                 data=dict(n_train=500_000), training=dict(epochs=2, batch_size=256, lr=2e-3)),
-    "smoke": dict(model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=5, conv_layers=1,
-                             pair_channels=4),
-                  data=dict(n_train=None), training=dict(epochs=4, batch_size=64, lr=3e-3)),
+    "full": dict(
+        model=dict(
+            d_model=64,
+            n_layers=4,
+            n_heads=4,
+            conv_width=5,
+            conv_layers=2,
+            pair_channels=16,
+        ),
+        data=dict(n_train=500_000),
+        training=dict(epochs=2, batch_size=256, lr=2e-3),
+    ),
+    "smoke": dict(
+        model=dict(
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            conv_width=5,
+            conv_layers=1,
+            pair_channels=4,
+        ),
+        data=dict(n_train=None),
+        training=dict(epochs=4, batch_size=64, lr=3e-3),
+    ),
 }
 # The source project's model (vocabulary 30, as published) under the CPU budget of ours: as
 # many strands as it trains on in the time our main run took (measured: about 140 strands/s).
 SOURCE = {
-    "full": dict(model=dict(), data=dict(n_train=80_000),
-                 training=dict(epochs=2, batch_size=64, lr=5e-4)),
-    "smoke": dict(model=dict(d_model=32, dim_feedforward=64, n_heads=4), data=dict(n_train=None),
-                  training=dict(epochs=2, batch_size=64, lr=3e-4)),
+    "full": dict(
+        model=dict(),
+        data=dict(n_train=80_000),
+        training=dict(epochs=2, batch_size=64, lr=5e-4),
+    ),
+    "smoke": dict(
+        model=dict(d_model=32, dim_feedforward=64, n_heads=4),
+        data=dict(n_train=None),
+        training=dict(epochs=2, batch_size=64, lr=3e-4),
+    ),
 }
 # Smaller training sets for the learning curve (our transformer, same epochs), and the sizes the
 # baselines are refitted on (these plus the main training set).
 CURVE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
 BASELINE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
 # The base-pair bias, on and off, everything else equal (smaller runs than the main one).
-ABLATION = {"full": dict(data=dict(n_train=100_000), training=dict(epochs=2)),
-            "smoke": dict(data=dict(n_train=None), training=dict(epochs=2))}
+ABLATION = {
+    "full": dict(data=dict(n_train=100_000), training=dict(epochs=2)),
+    "smoke": dict(data=dict(n_train=None), training=dict(epochs=2)),
+}
 # The planted-answer problem: one motif, one stem, noise 0.5 (see ``simulator``).
 PLANTED = {
-    "full": dict(data=dict(n=40_000), model=dict(d_model=48, n_layers=2, n_heads=4, conv_width=3),
-                 training=dict(epochs=6, batch_size=128, lr=3e-3)),
-    "smoke": dict(data=dict(n=3_000), model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=3),
-                  training=dict(epochs=4, batch_size=64, lr=3e-3)),
+    "full": dict(
+        data=dict(n=40_000),
+        model=dict(d_model=48, n_layers=2, n_heads=4, conv_width=3),
+        training=dict(epochs=6, batch_size=128, lr=3e-3),
+    ),
+    "smoke": dict(
+        data=dict(n=3_000),
+        model=dict(d_model=32, n_layers=2, n_heads=4, conv_width=3),
+        training=dict(epochs=4, batch_size=64, lr=3e-3),
+    ),
 }
-TRAINING = dict(task="regression", optimizer="adamw", weight_decay=0.01,
-                schedule=schedule("onecycle"), grad_clip=1.0, eval_batch_size=2_048)
+TRAINING = dict(
+    task="regression",
+    optimizer="adamw",
+    weight_decay=0.01,
+    schedule=schedule("onecycle"),
+    grad_clip=1.0,
+    eval_batch_size=2_048,
+)
 
 
 def energy_data(n_train: int | None, seed: int = 0) -> dict:
@@ -74,9 +115,17 @@ def energy_data(n_train: int | None, seed: int = 0) -> dict:
     size and seed, strand length, energy parameters, split sizes."""
     sizes = SIZES[config.profile()]
     left = sizes["n"] - sizes["n_val"] - sizes["n_test"]
-    return dict(source="viennarna", profile=config.profile(), params=DEFAULT_PARAMS,
-                temperature=37.0, length=LENGTH, library_seed=seed, **sizes,
-                n_train=left if n_train is None else n_train, standardise_targets=True)
+    return dict(
+        source="viennarna",
+        profile=config.profile(),
+        params=DEFAULT_PARAMS,
+        temperature=37.0,
+        length=LENGTH,
+        library_seed=seed,
+        **sizes,
+        n_train=left if n_train is None else n_train,
+        standardise_targets=True,
+    )
 
 
 def planted_data_settings(n: int, seed: int = 0) -> dict:
@@ -84,15 +133,29 @@ def planted_data_settings(n: int, seed: int = 0) -> dict:
     :func:`~tme_lib.chapters.aptamers.simulator.simulate` and the split sizes."""
     sim = model_settings("simulate", simulate, exclude=("n", "seed"))
     sim.pop("name")
-    return dict(source="simulator", profile=config.profile(), n=n, seed=seed, **sim,
-                n_val=n // 10, n_test=n // 10, standardise_targets=True)
+    return dict(
+        source="simulator",
+        profile=config.profile(),
+        n=n,
+        seed=seed,
+        **sim,
+        n_val=n // 10,
+        n_test=n // 10,
+        standardise_targets=True,
+    )
 
 
 def _spec(name: str, model: str, settings: dict, data: dict, seed: int) -> Spec:
     s = deep_merge(dict(training=TRAINING), settings)
-    return Spec(chapter=CHAPTER, name=name, seed=seed, data=data, inputs={},
-                model=model_settings(model, MODELS[model], exclude=FITTED, **s["model"]),
-                training=Training(**s["training"]))
+    return Spec(
+        chapter=CHAPTER,
+        name=name,
+        seed=seed,
+        data=data,
+        inputs={},
+        model=model_settings(model, MODELS[model], exclude=FITTED, **s["model"]),
+        training=Training(**s["training"]),
+    )
 
 
 def transformer_spec(seed: int = 0, n_train: int | None = None) -> Spec:
@@ -110,22 +173,34 @@ def ablation_specs(seed: int = 0) -> list[Spec]:
     settings = deep_merge(OURS[config.profile()], ABLATION[config.profile()])
     data = energy_data(settings["data"]["n_train"])
     without = deep_merge(settings, dict(model=dict(pair_channels=0)))
-    return [_spec("ablation_pairs", "aptamer_transformer", settings, data, seed),
-            _spec("ablation_no_pairs", "aptamer_transformer", without, data, seed)]
+    return [
+        _spec("ablation_pairs", "aptamer_transformer", settings, data, seed),
+        _spec("ablation_no_pairs", "aptamer_transformer", without, data, seed),
+    ]
 
 
 def source_spec(seed: int = 0) -> Spec:
     """The source project's :class:`SourceTransformer` on the same split."""
     settings = SOURCE[config.profile()]
-    return _spec("source_transformer", "source_transformer", settings,
-                 energy_data(settings["data"]["n_train"]), seed)
+    return _spec(
+        "source_transformer",
+        "source_transformer",
+        settings,
+        energy_data(settings["data"]["n_train"]),
+        seed,
+    )
 
 
 def planted_spec(seed: int = 0) -> Spec:
     """Our transformer on the planted-answer simulation."""
     settings = PLANTED[config.profile()]
-    return _spec("transformer_planted", "aptamer_transformer", settings,
-                 planted_data_settings(settings["data"]["n"], seed), seed)
+    return _spec(
+        "transformer_planted",
+        "aptamer_transformer",
+        settings,
+        planted_data_settings(settings["data"]["n"], seed),
+        seed,
+    )
 
 
 def curve_specs(seed: int = 0) -> list[Spec]:
@@ -135,17 +210,25 @@ def curve_specs(seed: int = 0) -> list[Spec]:
 
 def plan() -> list[Spec]:
     """Every training run of the chapter, cheapest first."""
-    return [planted_spec(), transformer_spec(), source_spec(), *curve_specs(), *ablation_specs()]
+    return [
+        planted_spec(),
+        transformer_spec(),
+        source_spec(),
+        *curve_specs(),
+        *ablation_specs(),
+    ]
 
 
-# --- From a spec to data, model and record ---------------------------------------------------------
+# --- From a spec to data, model and record ---------------------------------------------
 
 
 def splits_of(data: dict) -> Splits:
     """The splits a ``data`` section describes, labelled or simulated once per process."""
     if data["profile"] != config.profile():
-        raise ValueError(f"these data settings are for the {data['profile']} profile; "
-                         f"set TME_PROFILE={data['profile']}.")
+        raise ValueError(
+            f"these data settings are for the {data['profile']} profile; "
+            f"set TME_PROFILE={data['profile']}."
+        )
     return _splits(json.dumps(data, sort_keys=True))
 
 
@@ -155,8 +238,10 @@ def _splits(key: str) -> Splits:
     if data["source"] == "simulator":
         return _planted(key)[1]
     if data["params"] != DEFAULT_PARAMS or data["temperature"] != 37.0:
-        raise ValueError(f"only {DEFAULT_PARAMS} at 37 °C is implemented, not "
-                         f"{data['params']} at {data['temperature']} °C.")
+        raise ValueError(
+            f"only {DEFAULT_PARAMS} at 37 °C is implemented, not "
+            f"{data['params']} at {data['temperature']} °C."
+        )
     ids, y = labelled_library(data["n"], seed=data["library_seed"], length=data["length"])
     return split(ids, y, data["n_val"], data["n_test"], data["n_train"])
 
@@ -164,9 +249,16 @@ def _splits(key: str) -> Splits:
 @lru_cache(maxsize=2)
 def _planted(key: str):
     data = json.loads(key)
-    keys = {"n", "seed", *model_settings("simulate", simulate, exclude=("n", "seed"))} - {"name"}
-    sim = simulate(**{k: v if not isinstance(v, list) else tuple(v) for k, v in data.items()
-                      if k in keys})
+    keys = {"n", "seed", *model_settings("simulate", simulate, exclude=("n", "seed"))} - {
+        "name"
+    }
+    sim = simulate(
+        **{
+            k: v if not isinstance(v, list) else tuple(v)
+            for k, v in data.items()
+            if k in keys
+        }
+    )
     return sim, split(sim.ids, sim.target, n_val=data["n_val"], n_test=data["n_test"])
 
 
@@ -180,7 +272,9 @@ def planted_data(s: Spec | None = None):
 def target_scaling(splits: Splits) -> dict:
     """Mean and standard deviation of the training targets, rounded."""
     y = splits.train[1].astype(np.float64)
-    return dict(target_mean=round(float(y.mean()), 4), target_scale=round(float(y.std()), 4))
+    return dict(
+        target_mean=round(float(y.mean()), 4), target_scale=round(float(y.std()), 4)
+    )
 
 
 def build_model(s: Spec, splits: Splits):
@@ -194,9 +288,14 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
     """Load the record of ``s`` if it exists, else train it."""
     splits = splits_of(s.data)
     t = s.training
-    return load_or_train(s, lambda: build_model(s, splits),
-                         lambda: splits.loaders(t.batch_size, s.seed, t.eval_batch_size),
-                         device=device, progress=progress, retrain=retrain)
+    return load_or_train(
+        s,
+        lambda: build_model(s, splits),
+        lambda: splits.loaders(t.batch_size, s.seed, t.eval_batch_size),
+        device=device,
+        progress=progress,
+        retrain=retrain,
+    )
 
 
 def curve_records() -> list[RunRecord]:
@@ -210,7 +309,7 @@ def baseline_sizes() -> list[int]:
     return sorted({*BASELINE_SIZES[config.profile()], main})
 
 
-# --- Steps besides the training runs, and the table -------------------------------------------------
+# --- Steps besides the training runs, and the table ------------------------------------
 
 
 def baseline_file() -> Path:
@@ -243,12 +342,25 @@ def fit_baselines(folder) -> None:
 
 def steps() -> dict:
     """Work the run tool does besides the training runs: label the library, fit baselines."""
-    return {"label": lambda folder: splits_of(energy_data(None)),
-            "baselines": fit_baselines}
+    return {
+        "label": lambda folder: splits_of(energy_data(None)),
+        "baselines": fit_baselines,
+    }
 
 
-TABLE_COLUMNS = ["model", "target", "params", "n_train", "epochs", "seconds", "device",
-                 "test_mse", "test_r2", "pearson", "spearman"]
+TABLE_COLUMNS = [
+    "model",
+    "target",
+    "params",
+    "n_train",
+    "epochs",
+    "seconds",
+    "device",
+    "test_mse",
+    "test_r2",
+    "pearson",
+    "spearman",
+]
 
 
 def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
@@ -258,11 +370,22 @@ def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
         data = r.spec["data"]
         target = "planted" if data["source"] == "simulator" else "viennarna_dG"
         n_train = data.get("n_train") or data["n"] - data["n_val"] - data["n_test"]
-        rows.append({**r.final, "model": r.name, "target": target, "params": r.n_params,
-                     "n_train": n_train, "epochs": len(r.history), "seconds": r.seconds,
-                     "device": r.device})
+        rows.append(
+            {
+                **r.final,
+                "model": r.name,
+                "target": target,
+                "params": r.n_params,
+                "n_train": n_train,
+                "epochs": len(r.history),
+                "seconds": r.seconds,
+                "device": r.device,
+            }
+        )
     path = baseline_file()
     for b in pd.read_csv(path).to_dict("records") if path.exists() else []:
         rows.append({**b, "target": "viennarna_dG", "epochs": None})
-    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(["target", "model", "n_train"])
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(
+        ["target", "model", "n_train"]
+    )
     return {"aptamers.csv": frame.round(4)}

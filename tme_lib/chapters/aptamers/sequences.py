@@ -18,7 +18,9 @@ _LOOKUP = np.full(256, 255, dtype=np.uint8)
 for _i, _letter in enumerate(ALPHABET):
     _LOOKUP[ord(_letter)] = _i
     _LOOKUP[ord(_letter.lower())] = _i
-_BLOCK = 10_000  # random libraries are drawn in seeded blocks so that a smaller n is a prefix
+_BLOCK = (
+    10_000  # random libraries are drawn in seeded blocks so that a smaller n is a prefix
+)
 
 
 def validate(
@@ -70,14 +72,17 @@ def random_library(n: int, seed: int, length: int = LENGTH) -> np.ndarray:
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}.")
     blocks = [
-        np.random.default_rng([seed, b]).integers(0, 4, size=(_BLOCK, length), dtype=np.uint8)
+        np.random.default_rng([seed, b]).integers(
+            0, 4, size=(_BLOCK, length), dtype=np.uint8
+        )
         for b in range((n + _BLOCK - 1) // _BLOCK)
     ]
     return np.concatenate(blocks)[:n] if blocks else np.zeros((0, length), dtype=np.uint8)
 
 
 def load_csv(path: str | Path, length: int = LENGTH) -> tuple[np.ndarray, np.ndarray]:
-    """A user's own data: a CSV with columns ``sequence,target`` → ``(ids uint8[N, L], float32[N])``.
+    """A user's own data: a CSV with columns ``sequence,target`` →
+    ``(ids uint8[N, L], float32[N])``.
 
     Errors name the CSV line (the header is line 1)."""
     import pandas as pd  # only here: label workers import this module and must start fast

@@ -58,8 +58,14 @@ def _occurrences(seq: str, motif: str) -> list[int]:
     return starts
 
 
-def _plant(row: np.ndarray, segment: str, taken: np.ndarray, rng, lo: int = 0,
-           hi: int | None = None) -> None:
+def _plant(
+    row: np.ndarray,
+    segment: str,
+    taken: np.ndarray,
+    rng,
+    lo: int = 0,
+    hi: int | None = None,
+) -> None:
     """Write ``segment`` into ``row`` at a random free start in ``[lo, hi]`` (if there is one)."""
     k = len(segment)
     hi = len(row) - k if hi is None else hi
@@ -70,13 +76,23 @@ def _plant(row: np.ndarray, segment: str, taken: np.ndarray, rng, lo: int = 0,
         taken[p : p + k] = True
 
 
-def simulate(n: int, seed: int = 0, length: int = LENGTH,
-             motifs: tuple[str, ...] = ("TTAGGC",), motif_effects: tuple[float, ...] = (-1.5,),
-             stem: str = "CGGTCA", stem_effect: float = -2.5, min_loop: int = 3,
-             plant_prob: float = 0.5, noise: float = 0.5) -> Simulation:
+def simulate(
+    n: int,
+    seed: int = 0,
+    length: int = LENGTH,
+    motifs: tuple[str, ...] = ("TTAGGC",),
+    motif_effects: tuple[float, ...] = (-1.5,),
+    stem: str = "CGGTCA",
+    stem_effect: float = -2.5,
+    min_loop: int = 3,
+    plant_prob: float = 0.5,
+    noise: float = 0.5,
+) -> Simulation:
     """Draw ``n`` strands with planted motifs and stem halves (see the module docstring)."""
     if len(motifs) != len(motif_effects):
-        raise ValueError(f"{len(motifs)} motifs but {len(motif_effects)} effects; give one each.")
+        raise ValueError(
+            f"{len(motifs)} motifs but {len(motif_effects)} effects; give one each."
+        )
     for feature in (*motifs, stem):
         encode([feature], len(feature))  # A, C, G, T only
     mate = reverse_complement(stem)
@@ -95,7 +111,9 @@ def simulate(n: int, seed: int = 0, length: int = LENGTH,
             _plant(ids[r], stem, taken, rng, hi=length - 2 * k - min_loop)  # room for s'
         if rng.random() < plant_prob:
             left = np.flatnonzero(taken)
-            _plant(ids[r], mate, taken, rng, lo=left[-1] + 1 + min_loop if left.size else 0)
+            _plant(
+                ids[r], mate, taken, rng, lo=left[-1] + 1 + min_loop if left.size else 0
+            )
         for motif in motifs:
             if rng.random() < plant_prob:
                 _plant(ids[r], motif, taken, rng)
@@ -104,8 +122,12 @@ def simulate(n: int, seed: int = 0, length: int = LENGTH,
             for p in _occurrences(seq, motif):
                 signal[r] += effect
                 masks[f"motif{i}"][r, p : p + len(motif)] = True
-        pairs = [(a, b) for a in _occurrences(seq, stem) for b in _occurrences(seq, mate)
-                 if b >= a + k + min_loop]
+        pairs = [
+            (a, b)
+            for a in _occurrences(seq, stem)
+            for b in _occurrences(seq, mate)
+            if b >= a + k + min_loop
+        ]
         if pairs:
             signal[r] += stem_effect
             for a, b in pairs:
@@ -114,4 +136,6 @@ def simulate(n: int, seed: int = 0, length: int = LENGTH,
     target = signal + noise * rng.standard_normal(n)
     var = signal.var()
     ceiling = float(var / (var + noise**2)) if var + noise**2 > 0 else float("nan")
-    return Simulation(ids, target.astype(np.float32), signal.astype(np.float32), masks, ceiling)
+    return Simulation(
+        ids, target.astype(np.float32), signal.astype(np.float32), masks, ceiling
+    )
