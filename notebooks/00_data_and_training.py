@@ -156,7 +156,8 @@ for bucket in (False, True):
 # %%
 # NBVAL_IGNORE_OUTPUT
 vectors = chapter.load_data(spec)[1]  # load_vectors(vocab, **spec.inputs)
-print("vectors:", tuple(vectors.shape), "from", spec.inputs)
+print("vectors:", tuple(vectors.shape))
+print(textwrap.fill(f"settings: {spec.inputs}", 92, subsequent_indent="    "))
 probe = ("excellent", "awful", "boring", "loved") if config.is_full() else ("great", "awful")
 for word in probe:
     neighbours = nearest_neighbours(vectors, vocab, word, k=6)

@@ -228,8 +228,8 @@ check_positional_encoding(positional_encoding)
 # learned query and key maps can amplify the features of the frequencies they need.
 
 # %% mystnb={"figure": {"caption": "Left: the sinusoidal positional encodings, one row per feature. Right: their dot products between positions, which depend only on the distance between them."}}
-full = tme10.PROFILE_SETTINGS["full"]
-d, n = full["model_kwargs"]["d_model"], full["data"]["max_len"]
+full = tme10.SETTINGS["full"]
+d, n = full["model"]["d_model"], full["data"]["max_len"]
 pe = attention.positional_encoding(n, d)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 axes[0].imshow(pe.T, aspect="auto", cmap="RdBu")
@@ -335,7 +335,7 @@ plt.tight_layout()
 # (400 tokens) of TME 9, through the same `tme9.load_data`, so their accuracies compare directly
 # with that chapter's.
 #
-# Settings, and why (all in `tme10.PROFILE_SETTINGS` and `tme10.OPTIMIZER`):
+# Settings, and why (all in `tme10.SETTINGS` and `tme10.OPTIMIZER`):
 #
 # - **Sizes.** Every run of this chapter trains on one CPU core in ten to fourteen minutes, so the
 #   models are small: $d = 32$, three layers, one head (like the report's attention $f$), and a

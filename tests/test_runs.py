@@ -29,7 +29,8 @@ def test_only_selects_by_name_and_a_recorded_run_is_skipped(capsys, monkeypatch)
     assert "1 selected, 0 to train" in out
     assert "not written: 3 of the 5 runs" in out  # never a table from part of a plan
     assert not (runs.table_dir() / "tme10.csv").exists()
-    two = [s for s in tme10.plan() if s.name in done]  # a plan whose runs are all recorded
+    # a plan whose runs are all recorded
+    two = [s for s in tme10.plan() if s.name in done]
     monkeypatch.setattr(tme10, "plan", lambda: two)
     monkeypatch.setattr(tme10, "table_plan", lambda: two)
     runs.main(["tme10"])

@@ -24,9 +24,9 @@ NOTEBOOK_TIMES = ROOT / "results" / "notebook_times.csv"  # tools/execute_notebo
 # that its table leaves out: notebook 00, the slope search of TME 10) of its full runs.
 CHAPTERS = {
     "00_data_and_training": "runs/data",
-    "01_tme9_global_attention": "tme9.csv",
+    "01_tme9_global_attention": "runs/tme9",
     "02_tme10_self_attention": "runs/tme10",
-    "03_aptamers": "aptamers.csv",
+    "03_aptamers": "runs/aptamers",
 }
 
 # Test accuracy (%) of the AMAL report (section 1.6: 42 epochs with Adam, 100 with SGD).

@@ -67,7 +67,7 @@ def check_masked_mean(fn) -> None:
         "Sum the real tokens only (multiply by the mask) and divide by their number "
         "mask.sum(1), not by the padded length T.",
     )
-    passed("masked_mean (same as tme_lib.chapters.tme9.masked_mean)")
+    passed("masked_mean (same as blocks.embedding.masked_mean)")
 
 
 def check_simple_attention(fn) -> None:
@@ -88,7 +88,7 @@ def check_simple_attention(fn) -> None:
         want_t,
         "t_hat is Σ_i weights_i · e_i (a weighted sum over tokens).",
     )
-    passed("simple_attention (same as tme_lib.chapters.tme9.AttentionSimple)")
+    passed("simple_attention (same as tme9.AttentionSimple)")
 
 
 def check_query_value_attention(fn) -> None:
@@ -118,7 +118,7 @@ def check_query_value_attention(fn) -> None:
         want_t,
         "t_hat sums the learned values tanh(value(e_i)), not the word vectors themselves.",
     )
-    passed("query_value_attention (same as tme_lib.chapters.tme9.AttentionQueryValue)")
+    passed("query_value_attention (same as tme9.AttentionQueryValue)")
 
 
 def check_lstm_states(fn) -> None:
@@ -151,7 +151,7 @@ def check_lstm_states(fn) -> None:
         want,
         "Run the LSTM on a packed sequence; padded positions must hold zeros.",
     )
-    passed("lstm_states (same as tme_lib.chapters.tme9.AttentionLSTM.states)")
+    passed("lstm_states (same as tme9.AttentionLSTM.states)")
 
 
 def check_entropy_penalty(fn) -> None:
