@@ -24,8 +24,8 @@ def test_energy_runs_share_one_split_and_record_their_training_size(tiny_sizes):
         runs.source_spec(),
     )
     assert (ours.name, small.name, source.name) == (
-        "transformer",
-        "transformer_n100",
+        "transformer-s0",
+        "transformer_n100-s0",
         "source_transformer",
     )
     assert ours.data["n_train"] == 200 and small.data["n_train"] == 100
