@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tme_lib.data import imdb
+
 # captured before the autouse fixture hides it: real-data tests look here for the real archive
 REAL_DATA_DIR = os.environ.get("TME_DATA_DIR")
 
@@ -33,9 +35,18 @@ TINY_REVIEWS = {
 }
 
 
+REAL_COUNTS = dict(imdb.COUNTS)
+TINY_COUNTS = {
+    f"aclImdb/{split}/{folder}": len(texts)
+    for (split, folder), texts in TINY_REVIEWS.items()
+}
+
+
 @pytest.fixture(autouse=True)
 def isolated_folders(tmp_path, monkeypatch):
-    """Fresh ``TME_CACHE_DIR`` and empty ``TME_DATA_DIR``, smoke profile."""
+    """Fresh ``TME_CACHE_DIR`` and empty ``TME_DATA_DIR``, smoke profile; the IMDB folder
+    counts are those of the tiny tree (:data:`TINY_REVIEWS`)."""
+    monkeypatch.setattr(imdb, "COUNTS", TINY_COUNTS, raising=False)
     cache, data = tmp_path / "cache", tmp_path / "data"
     cache.mkdir()
     data.mkdir()
@@ -103,5 +114,6 @@ def real_data(monkeypatch, real_cache):
         pytest.skip("needs the real IMDB archive in TME_DATA_DIR")
     monkeypatch.setenv("TME_DATA_DIR", REAL_DATA_DIR)
     monkeypatch.setenv("TME_CACHE_DIR", str(real_cache))
+    monkeypatch.setattr(imdb, "COUNTS", REAL_COUNTS)
     monkeypatch.setenv("TME_PROFILE", "full")
     return Path(REAL_DATA_DIR)

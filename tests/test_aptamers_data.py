@@ -44,7 +44,7 @@ def test_csv_loader_reads_targets_and_names_the_bad_line(tmp_path):
         load_csv(short, length=4)
     nan = tmp_path / "nan.csv"
     nan.write_text("sequence,target\nACGT,oops\n")
-    with pytest.raises(ValueError, match="line 2.*not a number"):
+    with pytest.raises(ValueError, match="line 2.*not a finite number"):
         load_csv(nan, length=4)
 
 

@@ -54,11 +54,24 @@ def cache_dir() -> Path:
     return path
 
 
+class DataError(RuntimeError):
+    """A data file or folder is missing, corrupt or cannot be downloaded; the message says
+    which and what to do."""
+
+
 def data_dir() -> Path:
-    """Folder searched for data archives before downloading (not necessarily writable)."""
+    """Folder searched for data archives before downloading (not necessarily writable). A
+    ``TME_DATA_DIR`` that does not exist is an error, not an empty folder."""
     env = os.environ.get("TME_DATA_DIR")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataError(
+                f"TME_DATA_DIR={env} is missing: no such folder. Create it and put the data "
+                "archives there (e.g. aclImdb_v1.tar.gz), point TME_DATA_DIR at the folder "
+                "that has them, or unset it to download into the cache."
+            )
+        return path
     path = cache_dir() / "data"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -18,6 +18,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The length guard. Attention costs T² per head: beyond these bounds a forward pass takes
+# minutes and the score matrices take gigabytes, so the course refuses instead of trying.
+# Reviews are cut to the spec's ``data.max_len`` (400 tokens) before they reach a model.
+MAX_LENGTH = 4096  # tokens per sequence, any path
+MAX_SCORE_BYTES = (
+    2 * 1024**3
+)  # memory of the [B, heads, Tq, Tk] scores the explicit path keeps
+
+
+def _size(n_bytes: float) -> str:
+    return (
+        f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+    )
+
+
+def check_length(
+    batch: int, heads: int, n_query: int, n_key: int, explicit: bool
+) -> None:
+    """Raise ``ValueError`` when a sequence is longer than :data:`MAX_LENGTH`, or when the
+    explicit path (weights kept) would need more than :data:`MAX_SCORE_BYTES` for its scores;
+    the message gives the bound and the memory asked for."""
+    length = max(n_query, n_key)
+    need = 4 * batch * heads * n_query * n_key  # float32 scores
+    if length > MAX_LENGTH:
+        raise ValueError(
+            f"sequences of {length} tokens: self-attention here handles at most {MAX_LENGTH} "
+            f"(its scores alone would take {_size(need)} for this batch). Cut the "
+            "input first: the chapters cut reviews at the spec's data max_len."
+        )
+    if explicit and need > MAX_SCORE_BYTES:
+        raise ValueError(
+            f"keeping the attention weights of {batch} sequences × {heads} heads × "
+            f"{n_query}×{n_key} positions needs {_size(need)}, above the bound of "
+            f"{_size(MAX_SCORE_BYTES)}: ask for the weights of fewer or shorter "
+            "sequences, or call without need_weights."
+        )
+
 
 def _key_mask(mask: torch.Tensor, ndim: int) -> torch.Tensor:
     """View a key-padding mask ``[B, Tk]`` as ``[B, 1, ..., 1, Tk]`` so it broadcasts against
@@ -144,6 +181,7 @@ class MultiHeadAttention(nn.Module):
         ``bias``: added to the scores, broadcastable to ``[B, n_heads, Tq, Tk]``.
         Returns ``(output [B, Tq, d_model], weights [B, n_heads, Tq, Tk] or None)``."""
         context = x if context is None else context
+        check_length(x.shape[0], self.n_heads, x.shape[1], context.shape[1], need_weights)
         q = split_heads(self.query(x), self.n_heads)
         k = split_heads(self.key(context), self.n_heads)
         v = split_heads(self.value(context), self.n_heads)
@@ -191,9 +229,11 @@ def distance_bias(
     """``b[i, j] = -slope·|i - j|`` ``[length, length]``, added to the attention scores: weights
     decay with distance, ``∝ exp(q_i·k_j/√d) · exp(-slope·|i - j|)``. With a CLS token (position
     0) its row and column stay 0: it still sees, and is seen by, every word. ``None`` when
-    ``slope`` is 0."""
+    ``slope`` is 0. Refuses lengths above :data:`MAX_LENGTH` (the bias is ``length²``
+    floats)."""
     if not slope:
         return None
+    check_length(1, 1, length, length, explicit=False)
     position = torch.arange(length, device=device, dtype=torch.float32)
     bias = -slope * (position[:, None] - position[None, :]).abs()
     if cls:

@@ -4,16 +4,21 @@ Every data set of the course goes through :func:`find_or_download` (look in
 :func:`tme_lib.config.data_dir` first, download only if nothing is there) and, for archives,
 :func:`extract_tar` (extract once into :func:`tme_lib.config.cache_dir`, atomically).
 
-Why atomic: an interrupted extraction must never leave a half-filled folder that a later run
-trusts. We extract into a temporary folder of the cache, check the expected layout, write a
-marker file, and only then rename the folder to its final name. A folder without the marker is
-never used.
+Why atomic and verified: an interrupted or corrupt extraction must never leave a half-filled
+folder that a later run trusts. An archive that is not the official one is read to the end of
+its gzip stream first (its CRC checked); we extract into a temporary folder of the cache, check
+the layout and the number of files per folder, write a marker recording the archive's
+fingerprint and what was verified, and only then rename the folder to its final name. A folder
+without a current marker is never used; temporary folders of interrupted runs are removed.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -26,13 +31,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import config
+from ..config import DataError
 
 MARKER = ".tme_complete"
+OWNER = ".tme_owner"  # pid of the process extracting into a temporary folder
 CHUNK = 1 << 20
-
-
-class DataError(RuntimeError):
-    """A data file is missing, corrupt or cannot be downloaded; the message says what to do."""
 
 
 def sha256sum(path: str | os.PathLike) -> str:
@@ -87,9 +90,9 @@ def download(url: str, dest: Path, sha256: str | None = None) -> Path:
 
 def find_or_download(filename: str, url: str, sha256: str | None = None) -> Path:
     """Path of ``filename`` in the data folder; downloads it there (or into the cache if the
-    data folder is read-only) when absent. A local copy is trusted as is: its checksum is not
-    compared with the official one, since local copies may be re-packed; only what this
-    function downloads is checked."""
+    data folder is read-only) when absent. A local copy need not have the official checksum
+    (local copies may be re-packed): :func:`extract_tar` verifies such an archive completely;
+    what this function downloads must have the official checksum."""
     root = config.data_dir()
     if (root / filename).exists():
         return root / filename
@@ -100,48 +103,188 @@ def find_or_download(filename: str, url: str, sha256: str | None = None) -> Path
     return download(url, target, sha256=sha256)
 
 
-def extract_tar(archive: Path, name: str, required: Iterable[str]) -> Path:
+def fingerprint(path: Path) -> dict:
+    """What identifies an archive cheaply: its path, size and modification time."""
+    stat = Path(path).stat()
+    return {
+        "archive": str(Path(path).resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
+
+
+def verify_gzip(archive: Path) -> None:
+    """Read the whole gzip stream of ``archive``, so that its CRC and length are checked (a
+    tar reader stops at the first bad header and never gets there). Raises :class:`DataError`
+    naming the archive and the cause."""
+    try:
+        with gzip.open(archive, "rb") as stream:
+            while stream.read(CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise DataError(
+            f"{archive} is corrupt: its gzip stream does not check out ({type(err).__name__}: "
+            f"{err}). Delete it and run again to download a fresh copy, or replace it with a "
+            "good copy."
+        ) from None
+
+
+def _owned_by_live_process(folder: Path) -> bool:
+    try:
+        pid = int((folder / OWNER).read_text())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def clean_stale_extractions(name: str) -> list[Path]:
+    """Remove the temporary folders ``<cache>/.<name>-*`` that an interrupted extraction left
+    behind (their owner process is gone); returns them."""
+    stale = [
+        p
+        for p in config.cache_dir().glob(f".{name}-*")
+        if p.is_dir() and not _owned_by_live_process(p)
+    ]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
+
+
+REVIEW_FILE = re.compile(r"\d+_\d+\.txt")  # <id>_<rating>.txt
+
+
+def count_files(root: Path, counts: dict[str, int]) -> dict[str, int]:
+    """The number of review files ``<id>_<rating>.txt`` in each folder of ``counts`` (relative
+    to ``root``); other files are left to the reader, which names them."""
+    return {
+        folder: sum(
+            1 for p in (root / folder).glob("*.txt") if REVIEW_FILE.fullmatch(p.name)
+        )
+        for folder in counts
+    }
+
+
+def check_counts(root: Path, counts: dict[str, int], what: str) -> None:
+    """Raise :class:`DataError` unless each folder of ``counts`` holds that many files."""
+    found = count_files(root, counts)
+    wrong = {f: (found[f], n) for f, n in counts.items() if found[f] != n}
+    if wrong:
+        detail = ", ".join(
+            f"{f}: {got} files, expected {n}" for f, (got, n) in wrong.items()
+        )
+        raise DataError(
+            f"{what} is incomplete or altered ({detail}). Delete it and run again, or replace "
+            "it with the official archive."
+        )
+
+
+def _marker(
+    archive: Path, sha256: str, trusted: bool, counts: dict[str, int], members: int
+) -> dict:
+    verified = (
+        ["sha256 is the official one"]
+        if trusted
+        else ["gzip stream read to its end (CRC and length)"]
+    )
+    verified.append(f"{members} members extracted, expected folder counts found")
+    return {
+        **fingerprint(archive),
+        "sha256": sha256,
+        "trusted": trusted,
+        "verified": verified,
+        "counts": counts,
+    }
+
+
+def extraction_is_current(final: Path, archive: Path) -> bool:
+    """Whether ``final`` holds a complete extraction of this very archive (its marker records
+    the archive's fingerprint; an older marker, or another archive, does not count)."""
+    try:
+        marker = json.loads((final / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and all(
+        marker.get(k) == v for k, v in fingerprint(archive).items()
+    )
+
+
+def extract_tar(
+    archive: Path,
+    name: str,
+    required: Iterable[str],
+    counts: dict[str, int] | None = None,
+    official_sha256: str | None = None,
+) -> Path:
     """Extract ``archive`` once into ``<cache>/<name>`` and return that folder.
 
-    ``required`` lists paths (relative to the archive's root) that must exist after extraction;
-    if one is missing, or the archive is truncated or corrupt, a :class:`DataError` names the
-    archive and what to do, and nothing is left in the cache."""
+    The archive is trusted when its SHA-256 is ``official_sha256``; any other archive (a local
+    re-pack, a copy) has its gzip stream read to the end first, so a CRC error is caught.
+    After extraction every path of ``required`` must exist and each folder of ``counts`` must
+    hold that many ``*.txt`` files. Only then is the marker written (with the archive's
+    fingerprint and what was verified) and the folder renamed to its final name: a folder
+    without a current marker is never used, and a different archive is verified again. Every
+    failure is a :class:`DataError` naming the archive, the cause and what to do; nothing
+    partial is left in the cache (temporary folders of interrupted runs are removed at the next
+    one)."""
     archive = Path(archive)
+    counts = counts or {}
     final = config.cache_dir() / name
-    if (final / MARKER).exists():
+    if extraction_is_current(final, archive):
         return final
-    if final.exists():  # a folder without the marker is a leftover: never trust it
+    clean_stale_extractions(name)
+    if final.exists():  # no marker, or another archive's: never trust it
         shutil.rmtree(final)
+    digest = sha256sum(archive)
+    trusted = official_sha256 is not None and digest == official_sha256
+    if not trusted:
+        verify_gzip(archive)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=config.cache_dir()))
+    (tmp / OWNER).write_text(str(os.getpid()))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tqdm(tar, desc=f"extracting {archive.name}", unit=" files")
-            # the "data" filter refuses absolute paths, ".." and links leaving the folder
-            tar.extractall(tmp, members=members, filter="data")
+        members = _extract_members(archive, tmp)
         missing = [p for p in required if not (tmp / p).exists()]
         if missing:
             raise DataError(
                 f"{archive} does not have the expected layout (missing {', '.join(missing)}). "
                 "Delete it and run again, or replace it with the official archive."
             )
-        (tmp / MARKER).write_text(str(archive))
+        check_counts(tmp, counts, str(archive))
+        (tmp / OWNER).unlink()
+        marker = _marker(archive, digest, trusted, counts, members)
+        (tmp / MARKER).write_text(json.dumps(marker, indent=1))
         tmp.chmod(
             0o755
         )  # mkdtemp makes it private; the extracted data is an ordinary folder
         try:
             tmp.replace(final)
         except OSError:
-            if not (
-                final / MARKER
-            ).exists():  # else another process finished first: use its copy
+            if not extraction_is_current(final, archive):  # else another process finished
                 raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _extract_members(archive: Path, target: Path) -> int:
+    """Extract every member of ``archive`` into ``target``; returns how many there were."""
+    n = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tqdm(tar, desc=f"extracting {archive.name}", unit=" files"):
+                # the "data" filter refuses absolute paths, ".." and links leaving the folder
+                tar.extract(member, target, filter="data")
+                n += 1
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(
             f"{archive} could not be extracted ({type(err).__name__}: {err}). If it is truncated "
             "or corrupt, delete it and run again to download a fresh copy, or replace it with a "
             f"good copy; if the disk is full, free space in {config.cache_dir()}."
         ) from err
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return n

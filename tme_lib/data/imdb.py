@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import config
-from .download import DataError, extract_tar, find_or_download
+from .download import DataError, check_counts, extract_tar, find_or_download
 from .text import (
     TOKENIZER_VERSION,
     Corpus,
@@ -43,9 +43,20 @@ LAYOUT = (
 )
 
 
+# Reviews per folder of the official archive: 25,000 train, 25,000 test, 50,000 unlabelled.
+COUNTS = {
+    "aclImdb/train/pos": 12_500,
+    "aclImdb/train/neg": 12_500,
+    "aclImdb/test/pos": 12_500,
+    "aclImdb/test/neg": 12_500,
+    "aclImdb/train/unsup": 50_000,
+}
+
+
 def imdb_root() -> Path:
-    """The extracted ``aclImdb/`` folder: taken from the data folder if it holds one, else
-    extracted (once, atomically) from ``aclImdb_v1.tar.gz`` found there or downloaded."""
+    """The extracted ``aclImdb/`` folder: taken from the data folder if it holds one (checked:
+    every folder there with its number of reviews), else extracted (once, atomically, verified)
+    from ``aclImdb_v1.tar.gz`` found there or downloaded."""
     folder = config.data_dir() / "aclImdb"
     if folder.is_dir():
         missing = [p for p in LAYOUT if not (folder.parent / p).is_dir()]
@@ -54,15 +65,42 @@ def imdb_root() -> Path:
                 f"{folder} lacks {', '.join(missing)}: it is not a complete aclImdb "
                 "folder. Remove it from TME_DATA_DIR or complete it."
             )
+        check_counts(folder.parent, COUNTS, str(folder))
         return folder
     archive = find_or_download(ARCHIVE, URL, sha256=SHA256)
-    return extract_tar(archive, "imdb", LAYOUT) / "aclImdb"
+    return (
+        extract_tar(archive, "imdb", LAYOUT, counts=COUNTS, official_sha256=SHA256)
+        / "aclImdb"
+    )
+
+
+def _review_id(path: Path) -> int:
+    """The numeric id of a review file ``<id>_<rating>.txt``."""
+    try:
+        return int(path.stem.split("_")[0])
+    except ValueError:
+        raise DataError(
+            f"{path} is not a review file: IMDB reviews are named <id>_<rating>.txt "
+            "(e.g. 123_8.txt). Remove it from the folder."
+        ) from None
+
+
+def _read_review(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}, line {line}: not valid UTF-8 ({err.reason} at byte {err.start}). The "
+            "archive's reviews are UTF-8: replace the file with the original, or delete the "
+            "extracted folder to extract it again."
+        ) from None
 
 
 def _read_folder(folder: Path) -> list[str]:
     """Texts of a folder's reviews, ordered by their numeric id (``<id>_<rating>.txt``)."""
-    files = sorted(folder.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
-    return [p.read_text(encoding="utf-8") for p in files]
+    files = sorted(folder.glob("*.txt"), key=_review_id)
+    return [_read_review(p) for p in files]
 
 
 def read_reviews(root: Path, split: str) -> tuple[list[str], np.ndarray]:

@@ -140,6 +140,20 @@ def glove_file(download: bool | None = None) -> Path | None:
     return find_or_download(GLOVE_ZIP, GLOVE_URL) if download else None
 
 
+def _glove_row(path: Path, number: int, rest: str) -> np.ndarray:
+    """The vector of line ``number`` of a GloVe file: :data:`DIM` numbers after the word."""
+    try:
+        row = np.array(rest.split(" "), dtype=np.float32)
+    except ValueError:
+        row = None
+    if row is None or row.shape != (DIM,) or not np.isfinite(row).all():
+        raise DataError(
+            f"{path}, line {number}: expected a word and {DIM} numbers, got "
+            f"{rest[:60]!r}. The file is damaged: replace it with the original."
+        )
+    return row
+
+
 def _read_glove(path: Path, wanted: set[str]) -> tuple[list[str], np.ndarray]:
     """The GloVe vectors of the words in ``wanted`` (the other 400k lines are skipped)."""
     if path.suffix == ".zip":
@@ -156,15 +170,21 @@ def _read_glove(path: Path, wanted: set[str]) -> tuple[list[str], np.ndarray]:
     words, rows = [], []
     try:
         with handle:
-            for line in tqdm(
+            lines = tqdm(
                 handle, total=GLOVE_WORDS, desc=f"reading {path.name}", unit=" words"
-            ):
-                word, rest = line.rstrip("\n").split(" ", 1)
+            )
+            for number, line in enumerate(lines, start=1):
+                word, _, rest = line.rstrip("\n").partition(" ")
                 if word in wanted:
                     words.append(word)
-                    rows.append(np.array(rest.split(" "), dtype=np.float32))
+                    rows.append(_glove_row(path, number, rest))
     except zipfile.BadZipFile as err:  # raised on a CRC mismatch at the end of the member
         raise DataError(f"{path} is corrupt ({err}): delete it and run again.") from err
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not UTF-8 text ({err.reason}); delete it and run again, "
+            "or replace it with the original file."
+        ) from None
     return words, np.stack(rows) if rows else np.zeros((0, DIM), np.float32)
 
 

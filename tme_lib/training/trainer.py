@@ -301,6 +301,27 @@ def train_epoch(
     return meter.summary("train")
 
 
+# A run diverges when its training loss grows this many times above that of its first epoch
+# (or, for a classifier, above this many times the log 2 of a coin toss): finite, but absurd.
+DIVERGENCE_FACTOR = 100.0
+
+
+def _check_divergence(spec: Spec, history: list[dict], ckpt: Path) -> None:
+    """Stop a run whose epoch loss is absurd; its checkpoint is removed, so nothing of it is
+    kept or recorded."""
+    first, last = history[0]["train_loss"], history[-1]["train_loss"]
+    ceiling = DIVERGENCE_FACTOR * (
+        math.log(2) if spec.training.task == "classification" else max(first, 1e-12)
+    )
+    if last > ceiling or (len(history) > 1 and last > DIVERGENCE_FACTOR * first):
+        ckpt.unlink(missing_ok=True)
+        raise FloatingPointError(
+            f"{spec.label}: the training loss reached {last:.4g} at epoch {len(history)} "
+            f"(first epoch {first:.4g}): the run diverged and nothing was recorded. Lower the "
+            f"learning rate (lr={spec.training.lr}) or set grad_clip."
+        )
+
+
 def _keep_best(state: _Progress, training: Training, entry: dict, model) -> None:
     """Remember the weights of the best validation epoch; count the epochs since it."""
     score = _monitor(training, entry)
@@ -365,6 +386,7 @@ def train(
         state.seconds += entry["seconds"]
         state.history.append(entry)
         state.epoch = epoch + 1
+        _check_divergence(spec, state.history, ckpt)
         _keep_best(state, training, entry, model)
         if progress:
             shown = {k: round(v, 4) for k, v in entry.items() if isinstance(v, float)}

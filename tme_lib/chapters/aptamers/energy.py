@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import RNA
@@ -59,12 +61,16 @@ def label(
 ) -> np.ndarray:
     """ΔG_ens of every strand as ``float32[N]``, over ``processes`` workers (default: all cores).
 
-    Strands are validated first (A, C, G, T only, all of the same length)."""
+    Strands are validated first (non-empty, A, C, G, T only, all of the same length), so that a
+    bad strand is named by its row instead of failing inside ViennaRNA. The workers are a
+    :class:`concurrent.futures.ProcessPoolExecutor`: a worker that cannot start (e.g. this is
+    called at the top level of a script without ``if __name__ == "__main__":``) stops the call
+    with a message instead of being started again and again."""
     sequences = list(sequences)
     if sequences:
-        encode(
-            sequences, len(sequences[0])
-        )  # validation, with the offending row in the error
+        if isinstance(sequences[0], str) and not sequences[0]:
+            raise ValueError("row 0: an empty strand has no folding energy; remove it.")
+        encode(sequences, len(sequences[0]))  # validation, naming the offending row
     processes = processes or os.cpu_count() or 1
     jobs = [(sequences[i : i + chunk], params) for i in range(0, len(sequences), chunk)]
     bar = tqdm(
@@ -77,10 +83,19 @@ def label(
             bar.update(len(job[0]))
     else:
         # "spawn", not "fork": a forked child would inherit torch's thread pools mid-use.
-        with mp.get_context("spawn").Pool(processes) as pool:
-            for part in pool.imap(_label_chunk, jobs):
-                out += part
-                bar.update(len(part))
+        context = mp.get_context("spawn")
+        try:
+            with ProcessPoolExecutor(processes, mp_context=context) as pool:
+                for part in pool.map(_label_chunk, jobs):
+                    out += part
+                    bar.update(len(part))
+        except BrokenProcessPool:
+            bar.close()
+            raise RuntimeError(
+                "the worker processes that label strands stopped while starting. If label() is "
+                'called from a script, put the call under  if __name__ == "__main__":  (each '
+                "worker imports the script again), or pass processes=1."
+            ) from None
     bar.close()
     return np.asarray(out, dtype=np.float32)
 

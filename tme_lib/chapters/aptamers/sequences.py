@@ -81,25 +81,64 @@ def random_library(n: int, seed: int, length: int = LENGTH) -> np.ndarray:
 
 
 def load_csv(path: str | Path, length: int = LENGTH) -> tuple[np.ndarray, np.ndarray]:
-    """A user's own data: a CSV with columns ``sequence,target`` →
+    """A user's own data: a CSV with the header ``sequence,target`` and one strand per line →
     ``(ids uint8[N, L], float32[N])``.
 
-    Errors name the CSV line (the header is line 1)."""
-    import pandas as pd  # only here: label workers import this module and must start fast
+    Every malformed input raises ``ValueError`` naming the file, the line (the header is line
+    1), the column and the value: an empty file, another header, a line with more or fewer
+    fields, spaces around a value, a strand that is not DNA of ``length`` letters, a missing
+    target, or one that is not a finite number."""
+    import csv
 
-    frame = pd.read_csv(path, dtype={"sequence": str})
-    missing = {"sequence", "target"} - set(frame.columns)
-    if missing:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
         raise ValueError(
-            f"{path}: missing column(s) {sorted(missing)}; the file needs a header "
-            "'sequence,target'."
-        )
-    sequences = frame["sequence"].tolist()
-    validate(sequences, length, what=f"{path}, line", first=2)
-    targets = pd.to_numeric(frame["target"], errors="coerce").to_numpy(dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(targets))
-    if bad.size:
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start})."
+        ) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
         raise ValueError(
-            f"{path}, line {bad[0] + 2}: target {frame['target'].iloc[bad[0]]!r} is not a number."
+            f"{path} is empty: expected a header 'sequence,target' and one "
+            "strand per line."
         )
-    return encode(sequences, length), targets
+    if [c.strip() for c in rows[0]] != ["sequence", "target"]:
+        raise ValueError(
+            f"{path}, line 1: header {','.join(rows[0])!r}; expected 'sequence,target'."
+        )
+    sequences, targets = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # a blank line
+        if len(row) != 2:
+            raise ValueError(
+                f"{path}, line {line}: {len(row)} fields {row!r}; expected 2 "
+                "(sequence,target)."
+            )
+        for column, value in zip(("sequence", "target"), row):
+            if value != value.strip():
+                raise ValueError(
+                    f"{path}, line {line}, column {column!r}: {value!r} has "
+                    "spaces around it; remove them."
+                )
+        sequence, target = row
+        if not target:
+            raise ValueError(
+                f"{path}, line {line}, column 'target': the value is missing."
+            )
+        try:
+            number = float(target)
+        except ValueError:
+            number = float("nan")
+        if not np.isfinite(number):
+            raise ValueError(
+                f"{path}, line {line}, column 'target': {target!r} is not a "
+                "finite number."
+            )
+        sequences.append(sequence)
+        targets.append(number)
+    if not sequences:
+        raise ValueError(f"{path} has a header but no strand.")
+    validate(sequences, length, what=f"{path}, column 'sequence', line", first=2)
+    return encode(sequences, length), np.asarray(targets, dtype=np.float32)
