@@ -8,15 +8,16 @@ STAMP  := $(VENV)/.installed
 JOBS ?= 1
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test lint unit nbtest lab full times runs student screenshots bench clean
+.PHONY: help install book test lint unit nbtest lab full times runs student check screenshots bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	@echo "Installing tme_lib and its dependencies into $(VENV) (a few minutes the first time)"
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on -e ".[book,dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tme_lib with the book and dev extras
@@ -55,8 +56,12 @@ times: $(STAMP)  ## time every notebook in the smoke profile, fresh cache (the i
 	$(BIN)/python tools/execute_notebooks.py --profile smoke
 	$(BIN)/python tools/make_results_page.py
 
-student: $(STAMP)  ## write the student notebooks (solutions replaced by stubs) into student/
-	$(BIN)/python tools/make_student.py
+student: $(STAMP)  ## write the missing student notebooks into student/ (ARGS=--update or --reset)
+	$(BIN)/python -m tme_lib.student $(ARGS)
+
+check: $(STAMP)  ## self-check a student notebook: make check NB=student/notebooks/<name>.ipynb
+	@test -n "$(NB)" || { echo "Name the notebook: make check NB=student/notebooks/<name>.ipynb"; exit 2; }
+	$(BIN)/python -m tme_lib.grade $(NB)
 
 screenshots: $(STAMP)  ## photograph every built page in headless Chromium (book/_build/screenshots)
 	$(BIN)/python tools/screenshots.py
@@ -64,5 +69,5 @@ screenshots: $(STAMP)  ## photograph every built page in headless Chromium (book
 bench: $(STAMP)  ## data and training throughput benchmarks
 	$(BIN)/python benchmarks/bench_data.py
 
-clean:  ## remove the built book and the student bundle
-	rm -rf book/_build student
+clean:  ## remove the built book (never the student notebooks)
+	rm -rf book/_build

@@ -234,8 +234,8 @@ check_split_merge(split, merge)
 # `SelfAttentionLayer` (pre-norm): with `x̃ = layer.norm_attention(x, mask)`,
 # queries, keys and values are `layer.attention.query(x̃)`, `.key(x̃)`, `.value(x̃)`, split into
 # `layer.attention.n_heads` heads; the merged heads go through `layer.attention.out`; then
-# `z = x + that` and the output is `z + layer.mlp(layer.norm_mlp(z, mask))`. The mask is all
-# `True` for strands. Your `attention`, `split` and `merge` now agree with the library's
+# `z = x + layer.dropout(that)` and the output is `z + layer.dropout(layer.mlp(layer.norm_mlp(z,
+# mask)))`: dropout acts in training only. The mask is all `True` for strands. Your `attention`, `split` and `merge` now agree with the library's
 # `scaled_dot_product_attention`, `split_heads` and `merge_heads`: use those.
 
 # %% tags=["solution", "hide-input"]
@@ -247,8 +247,8 @@ def encoder_layer(x, layer):
     x_tilde = layer.norm_attention(x, mask)
     mha = layer.attention
     q, k, v = (split_heads(f(x_tilde), mha.n_heads) for f in (mha.query, mha.key, mha.value))
-    z = x + mha.out(merge_heads(scaled_dot_product_attention(q, k, v)[0]))
-    return z + layer.mlp(layer.norm_mlp(z, mask))
+    z = x + layer.dropout(mha.out(merge_heads(scaled_dot_product_attention(q, k, v)[0])))
+    return z + layer.dropout(layer.mlp(layer.norm_mlp(z, mask)))
     # END SOLUTION
 
 

@@ -107,8 +107,20 @@ def _attend(x, layer):
 
 def encoder_layer(x, layer):
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    z = x + layer.dropout(_attend(layer.norm_attention(x, mask), layer))
+    return z + layer.dropout(layer.mlp(layer.norm_mlp(z, mask)))
+
+
+def encoder_layer_without_dropout(x, layer):
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
     z = x + _attend(layer.norm_attention(x, mask), layer)
     return z + layer.mlp(layer.norm_mlp(z, mask))
+
+
+def encoder_layer_dropout_on_the_sum(x, layer):
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    z = layer.dropout(x + _attend(layer.norm_attention(x, mask), layer))
+    return layer.dropout(z + layer.mlp(layer.norm_mlp(z, mask)))
 
 
 def encoder_layer_stub(x, layer):
@@ -128,10 +140,42 @@ def encoder_layer_no_residual(x, layer):
 
 
 @pytest.mark.parametrize(
-    "wrong", [encoder_layer_stub, encoder_layer_post_norm, encoder_layer_no_residual]
+    "wrong, message",
+    [
+        (encoder_layer_stub, "not implemented"),
+        (encoder_layer_post_norm, "Pre-norm order"),
+        (encoder_layer_no_residual, "Pre-norm order"),
+        (encoder_layer_without_dropout, "ignores dropout"),
+        (encoder_layer_dropout_on_the_sum, "not to the input or to the sum"),
+    ],
 )
-def test_encoder_layer_checker(wrong, capsys):
+def test_encoder_layer_checker(wrong, message, capsys):
     check_encoder_layer(encoder_layer)
     assert "✓" in capsys.readouterr().out
-    with pytest.raises(ExerciseError):
+    with pytest.raises(ExerciseError, match=message):
         check_encoder_layer(wrong)
+
+
+def merge_with_view(x):
+    b, h, t, dh = x.shape
+    return x.transpose(1, 2).view(b, t, h * dh)  # works on split's output only
+
+
+def merge_transposing_the_wrong_axes(x):
+    b, h, t, dh = x.shape
+    return x.transpose(2, 3).reshape(b, t, h * dh)
+
+
+def test_split_merge_checker_names_view_after_transpose_and_wraps_errors():
+    with pytest.raises(ExerciseError, match=r"no longer contiguous.*\.reshape"):
+        check_split_merge(split, merge_with_view)
+    with pytest.raises(ExerciseError, match="merge must undo split"):
+        check_split_merge(split, merge_transposing_the_wrong_axes)
+
+    def split_4d(x, n_heads):  # the wrong axes for a 4-D tensor: a raw PyTorch error
+        return x.view(x.shape[0], x.shape[1], n_heads, -1).transpose(1, 4)
+
+    with pytest.raises(
+        ExerciseError, match=r"split_4d raised IndexError.*float32 tensor"
+    ):
+        check_split_merge(split_4d, merge)

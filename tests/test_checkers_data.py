@@ -44,9 +44,36 @@ def test_accepts_the_solution(capsys):
     assert "✓" in capsys.readouterr().out
 
 
+def float_ids(sequences):
+    x, mask = solution(sequences)
+    return x.float(), mask
+
+
+def off_by_one(sequences):
+    lengths = torch.tensor([len(s) for s in sequences])
+    x, _ = solution(sequences)
+    return x, torch.arange(x.shape[1])[None, :] <= lengths[:, None]
+
+
+def crashes(sequences):
+    return torch.stack(
+        sequences
+    ), None  # sequences of different lengths cannot be stacked
+
+
 @pytest.mark.parametrize(
-    "wrong", [stub, inverted_mask, left_padding, oov_is_padding, pads_with_oov]
+    "wrong, message",
+    [
+        (stub, "not implemented"),
+        (inverted_mask, "inverted"),
+        (left_padding, "right padding"),
+        (oov_is_padding, "OOV tokens"),
+        (pads_with_oov, "padding id 0"),
+        (float_ids, "integer token ids, torch.long"),
+        (off_by_one, "off by one"),
+        (crashes, r"crashes raised RuntimeError .* called with a list of 3"),
+    ],
 )
-def test_rejects_stub_and_wrong_answers(wrong):
-    with pytest.raises(ExerciseError):
+def test_rejects_stub_and_wrong_answers_naming_the_mistake(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
         check_pad_batch(wrong)

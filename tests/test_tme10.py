@@ -372,6 +372,19 @@ def layer_adds_input_twice(layer, x, mask):
     return x + SOLUTIONS["self_attention_layer"](layer, x, mask)
 
 
+def layer_without_dropout(layer, x, mask):
+    attended, _ = layer.attention(layer.norm_attention(x, mask), mask=mask)
+    z = x + attended
+    return z + layer.mlp(layer.norm_mlp(z, mask))
+
+
+def layer_dropout_on_the_input(layer, x, mask):
+    x = layer.dropout(x)
+    attended, _ = layer.attention(layer.norm_attention(x, mask), mask=mask)
+    z = x + attended
+    return z + layer.mlp(layer.norm_mlp(z, mask))
+
+
 @pytest.mark.parametrize(
     "wrong, message",
     [
@@ -379,6 +392,8 @@ def layer_adds_input_twice(layer, x, mask):
         (layer_without_residual, "residual"),
         (layer_post_norm, "values differ"),
         (layer_adds_input_twice, "added twice"),
+        (layer_without_dropout, "ignores dropout"),
+        (layer_dropout_on_the_input, "not to the input or to the sum"),
     ],
 )
 def test_layer_checker_rejects_wrong_answers(wrong, message):

@@ -246,6 +246,23 @@ def _entropy(weights):
     return -(weights * weights.clamp_min(1e-12).log()).sum(1).mean()
 
 
+def _mask_after_softmax(e, mask, q):
+    weights = (e @ q).softmax(dim=1) * mask  # zeroed, never renormalised
+    return (weights.unsqueeze(-1) * e).sum(1), weights
+
+
+def _packed_pair(lstm, e, mask):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    lengths = mask.sum(1).cpu()
+    packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=e.shape[1])
+
+
+def _crashing_attention(e, mask, q):
+    return e @ e, None  # a shape error inside the student code
+
+
 WRONG = [
     ("masked_mean", lambda x, mask: x.mean(1), "Sum the real tokens only"),
     (
@@ -258,6 +275,21 @@ WRONG = [
     ("query_value_attention", _values_not_learned, "t_hat"),
     ("lstm_states", lambda lstm, e, mask: lstm(e)[0], "backward one is not"),
     ("lstm_states", lambda lstm, e, mask: lstm(e), "not the LSTM's"),
+    ("lstm_states", _packed_pair, r"pad_packed_sequence gives \(states, lengths\)"),
+    ("simple_attention", _mask_after_softmax, "sum to .*not 1.*before the softmax"),
+    (
+        "simple_attention",
+        _crashing_attention,
+        r"_crashing_attention raised RuntimeError .*float32 tensor \[4, 7, 6\]",
+    ),
+    (
+        "entropy_penalised_loss",
+        lambda logits, y, w, mask, lam: (
+            F.binary_cross_entropy_with_logits(logits, y)
+            - lam * (w * torch.log2(w.clamp_min(1e-12))).sum(1).mean()
+        ),
+        "in bits .*natural log",
+    ),
     (
         "entropy_penalised_loss",
         lambda logits, y, w, mask, lam: (

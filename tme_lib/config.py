@@ -15,7 +15,8 @@ Environment variables (all optional):
 ``TME_DEVICE``
     Force a device (``cpu``, ``cuda``, ``mps``); default: the best available.
 ``TME_THREADS``
-    Number of CPU threads used by PyTorch (default: PyTorch's own choice).
+    Number of CPU threads used by PyTorch (default: 1 in the smoke profile, PyTorch's own
+    choice in the full profile; see :func:`threads`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,33 @@ def data_dir() -> Path:
     return path
 
 
+# Threads in the smoke profile when TME_THREADS is unset: its models are tiny, so more threads
+# only add synchronisation, and on a machine whose cores are busy PyTorch's threads wait for each
+# other (measured: a smoke notebook several times slower with two threads than with one while
+# another process used a core).
+SMOKE_THREADS = 1
+
+
+def threads() -> int:
+    """CPU threads for PyTorch: ``TME_THREADS`` if set; else :data:`SMOKE_THREADS` in the smoke
+    profile and PyTorch's own choice (the number of cores) in the full profile."""
+    value = os.environ.get("TME_THREADS")
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(
+                f"TME_THREADS={value!r}: give a number of threads, 1 or more."
+            )
+        return n
+    return SMOKE_THREADS if profile() == "smoke" else _DEFAULT_THREADS
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice, before anyone changes it
+
+
 def get_device(verbose: bool = True) -> torch.device:
     """CUDA if available, then Apple's MPS, then the CPU; ``TME_DEVICE`` overrides."""
     name = os.environ.get("TME_DEVICE")
@@ -90,9 +118,7 @@ def get_device(verbose: bool = True) -> torch.device:
             name = "mps"
         else:
             name = "cpu"
-    threads = os.environ.get("TME_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+    torch.set_num_threads(threads())
     # Numbers below 1e-38 ("denormals", e.g. the exp() of very negative attention scores) take
     # x86 CPUs tens of times longer per operation; rounding them to 0 changes no result we
     # report and speeds up attention training (benchmarks/bench_tme10.py).

@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 
 BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
-SOLUTION_TAG = "solution"
+SOLUTION_TAG, EXERCISE_TAG = "solution", "exercise"
+TEST_MARKER = "# NBVAL_"  # comments for the notebook tests; students never see them
 _DEFAULT_HINT = "complete this exercise, then run the checker below"
 
 
@@ -52,20 +53,25 @@ def stub_source(source: str) -> str:
 
 
 def student_notebook(nb):
-    """A copy of a notebook (nbformat node) with solution cells stubbed and outputs cleared."""
+    """A copy of a notebook (nbformat node) with solution cells stubbed, outputs cleared,
+    test markers (``# NBVAL_...``) removed, and no pairing with a ``.py`` file."""
     import copy
 
     nb = copy.deepcopy(nb)
+    nb.metadata.get("jupytext", {}).pop("formats", None)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        cell.source = "\n".join(
+            line for line in cell.source.splitlines() if not line.startswith(TEST_MARKER)
+        )
         cell.outputs, cell.execution_count = [], None
         tags = cell.metadata.get("tags", [])
         if SOLUTION_TAG in tags:
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [
                 t for t in tags if t not in (SOLUTION_TAG, "hide-input")
-            ] + ["exercise"]
+            ] + [EXERCISE_TAG]
         elif BEGIN in cell.source:
             raise ValueError(
                 f"a cell has '{BEGIN}' but no '{SOLUTION_TAG}' tag:\n{cell.source[:200]}"

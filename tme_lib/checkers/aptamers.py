@@ -17,7 +17,7 @@ from tme_lib.blocks.attention import (
 )
 from tme_lib.blocks.layers import SelfAttentionLayer
 
-from . import ExerciseError, call_student, expect_close, passed
+from . import ExerciseError, call_student, check_dropout, expect_close, passed
 
 
 def check_attention(fn) -> None:
@@ -53,13 +53,21 @@ def check_attention(fn) -> None:
     passed("attention")
 
 
+_VIEW_HINT = (
+    "After transpose(1, 2) a tensor is no longer contiguous in memory and .view fails on it "
+    "(it worked on split's output only by chance): use .reshape, or .contiguous().view."
+)
+
+
 def check_split_merge(split, merge) -> None:
     """``split(x [B, T, H·dh], H) -> [B, H, T, dh]`` and ``merge``, its inverse."""
     x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(1))
     for heads in (3, 4):
         expect_close(
             f"split(x, {heads})",
-            call_student(split, x, heads),
+            call_student(
+                split, x, heads, hint="split takes [B, T, H·dh] (3 dimensions)."
+            ),
             split_heads(x, heads),
             "Head h owns features h·dh … (h+1)·dh − 1 of every token: view x as "
             "[B, T, H, dh], then swap the T and H axes.",
@@ -69,6 +77,16 @@ def check_split_merge(split, merge) -> None:
             call_student(merge, split_heads(x, heads)),
             merge_heads(split_heads(x, heads)),
             "merge must undo split exactly.",
+        )
+        # a [B, H, T, dh] tensor that is contiguous, as an attention output can be
+        heads_first = torch.randn(
+            2, heads, 5, 4, generator=torch.Generator().manual_seed(heads)
+        )
+        expect_close(
+            f"merge of a contiguous [B, {heads}, T, dh] tensor",
+            call_student(merge, heads_first, hint=_VIEW_HINT),
+            merge_heads(heads_first),
+            "merge(x) is x with dimensions 1 and 2 swapped, then reshaped to [B, T, H·dh].",
         )
     passed("split / merge")
 
@@ -80,13 +98,13 @@ def check_encoder_layer(fn) -> None:
     ``x [B, L, d]`` without padding, from the layer's parts."""
     torch.manual_seed(2)
     layer = SelfAttentionLayer(d_model=16, n_heads=4, dropout=0.0).eval()
+    mask = torch.ones(3, 7, dtype=torch.bool)
     with torch.no_grad():
-        for (
-            p
-        ) in layer.parameters():  # non-trivial norms and biases, so forgetting one shows
+        # non-trivial norms and biases, so that forgetting one shows
+        for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
         x = torch.randn(3, 7, 16)
-        expected = layer(x, torch.ones(3, 7, dtype=torch.bool))[0]
+        expected = layer(x, mask)[0]
         got = call_student(fn, x, layer)
     expect_close(
         "encoder_layer(x, layer)",
@@ -94,5 +112,11 @@ def check_encoder_layer(fn) -> None:
         expected,
         "Pre-norm order: z = x + out(merge(attention(split(q(x̃)), split(k(x̃)), "
         "split(v(x̃))))) with x̃ = norm_attention(x), then z + mlp(norm_mlp(z)).",
+    )
+    check_dropout(
+        "encoder_layer",
+        lambda: call_student(fn, x, layer),
+        lambda: layer(x, mask)[0],
+        layer,
     )
     passed("encoder layer")

@@ -34,6 +34,13 @@ def check_pad_batch(fn) -> None:
             raise ExerciseError("pad_batch must return a pair (x, mask).")
         x, mask = out
         want_x, want_mask = reference_pad_batch(case)
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.long:
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ExerciseError(
+                f"x must be a tensor of integer token ids, torch.long (got {got}): "
+                "nn.Embedding looks ids up and refuses floats. Create it with "
+                "torch.zeros(..., dtype=torch.long)."
+            )
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise ExerciseError("mask must be a torch.bool tensor (True on real tokens).")
         if tuple(x.shape) != tuple(want_x.shape):
@@ -44,6 +51,16 @@ def check_pad_batch(fn) -> None:
         if torch.equal(mask, ~want_mask):
             raise ExerciseError(
                 "the mask is inverted: it must be True on real tokens, False on padding."
+            )
+        lengths = want_mask.sum(1)
+        if (
+            mask.shape == want_mask.shape
+            and torch.equal(mask.sum(1), (lengths + 1).clamp(max=mask.shape[1]))
+            and not torch.equal(mask, want_mask)
+        ):
+            raise ExerciseError(
+                "the mask is off by one: it marks one position too many in each row. "
+                "Position i is real when i < length (not i <= length)."
             )
         if not torch.equal(mask, want_mask):
             raise ExerciseError(

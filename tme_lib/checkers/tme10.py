@@ -16,7 +16,7 @@ from tme_lib.blocks.attention import (
 )
 from tme_lib.blocks.layers import SelfAttentionLayer
 
-from . import ExerciseError, call_student, expect_close, passed
+from . import ExerciseError, call_student, check_dropout, expect_close, passed
 
 
 def _inputs(seed: int = 0, batch: int = 3, n_query: int = 4, n_key: int = 6, d: int = 16):
@@ -179,6 +179,13 @@ def check_self_attention_layer(fn) -> None:
             "x' = g(x + f(x̃)): normalise x first (x̃ = layer.norm_attention(x, mask)), "
             "attend with the mask, add the result to x itself (the residual), then "
             "g(z) = z + dropout(mlp(norm_mlp(z, mask))).",
+        )
+        # dropout acts in training only: compare the real tokens with the library's
+        check_dropout(
+            name,
+            lambda layer=layer, x=x, mask=mask: call_student(fn, layer, x, mask)[mask],
+            lambda layer=layer, x=x, mask=mask: layer(x, mask)[0][mask],
+            layer,
         )
     passed(name)
 

@@ -9,6 +9,8 @@ it prints one line.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +41,16 @@ def _pair(out, what: str):
 
 
 def _check_weights(weights, mask, want_weights, name: str) -> None:
+    if isinstance(weights, torch.Tensor) and weights.shape == mask.shape:
+        totals = weights.sum(1)
+        if (weights[~mask] == 0).all() and not torch.allclose(
+            totals, torch.ones_like(totals), atol=1e-4
+        ):
+            raise ExerciseError(
+                f"{name}: the weights of a review sum to {totals.min().item():.3f}, not 1. "
+                "Zeroing the padding's weights after the softmax leaves the rest unnormalised: "
+                "mask the scores before the softmax (padding gets -inf), or renormalise."
+            )
     if (
         isinstance(weights, torch.Tensor)
         and weights.shape == mask.shape
@@ -131,6 +143,11 @@ def check_lstm_states(fn) -> None:
         want = model.states(e, mask)
         got = call_student(fn, model.lstm, e, mask)
     if isinstance(got, tuple):
+        if len(got) == 2 and isinstance(got[1], torch.Tensor) and got[1].dim() == 1:
+            raise ExerciseError(
+                "lstm_states returned a pair: pad_packed_sequence gives (states, lengths); "
+                "keep the states only: states, _ = pad_packed_sequence(...)."
+            )
         raise ExerciseError(
             "lstm_states should return the states tensor only, "
             "not the LSTM's (output, (h, c)) pair."
@@ -174,6 +191,16 @@ def check_entropy_penalty(fn) -> None:
             raise ExerciseError(
                 "Your loss is NaN: padding has weight 0 and log 0 = -inf. 0·log 0 counts "
                 "as 0: clamp p away from zero inside the log."
+            )
+        if (
+            lam
+            and isinstance(got, torch.Tensor)
+            and torch.allclose(got, bce + lam * mean_entropy / math.log(2), atol=1e-5)
+        ):
+            raise ExerciseError(
+                "Your entropy is in bits (log2): the course measures it in nats, with the "
+                "natural log (torch.log), so that a uniform distribution over n tokens has "
+                "entropy log n."
             )
         if (
             lam

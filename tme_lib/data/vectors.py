@@ -78,11 +78,29 @@ def _align(
 def train_word2vec(
     sentences: list[list[str]], dim: int = DIM, **params
 ) -> tuple[list[str], np.ndarray]:
-    """Train word2vec on ``sentences``; returns its words and their vectors ``[n, dim]``."""
+    """Train word2vec on ``sentences``, with a progress bar over its epochs; returns its words
+    and their vectors ``[n, dim]``."""
     from gensim.models import Word2Vec  # heavy import, only when training
+    from gensim.models.callbacks import CallbackAny2Vec
 
     params = {**WORD2VEC_DEFAULTS, **params}
-    model = Word2Vec(sentences, vector_size=dim, workers=1, hashfxn=stable_hash, **params)
+    bar = tqdm(total=params["epochs"], desc="training word2vec", unit=" epochs")
+
+    class Progress(CallbackAny2Vec):
+        def on_epoch_end(self, model):
+            bar.update(1)
+
+    try:
+        model = Word2Vec(
+            sentences,
+            vector_size=dim,
+            workers=1,
+            hashfxn=stable_hash,
+            callbacks=[Progress()],
+            **params,
+        )
+    finally:
+        bar.close()
     return list(model.wv.index_to_key), model.wv.vectors.astype(np.float32)
 
 

@@ -1,0 +1,135 @@
+"""The student bundle: every chapter with its solutions replaced by stubs, never overwriting a
+student's work.
+
+    python -m tme_lib.student [--out student] [--update | --reset]
+
+Without a flag, only the notebooks that do not exist yet are written; an existing one is left
+as it is. ``--update`` brings an existing notebook up to date with the course (new text, fixed
+cells) and keeps every exercise cell the student wrote (matched by the names it defines);
+``--reset`` starts a notebook again from the stubs. Both first move the old file to
+``<out>/backups/<name>-<date>.ipynb`` and say where. The bundle holds one ``.ipynb`` per
+chapter (no paired ``.py``, so JupyterLab lists each chapter once) and a README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from .exercises import EXERCISE_TAG, exercise_names, student_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+README = """# Student notebooks
+
+One notebook per chapter, in `notebooks/`. Each exercise is a code cell that raises
+`NotImplementedError` with a hint until you complete it; the cell below it runs a checker
+(`check_...(your_function)`), which prints ✓ when your answer is right and otherwise stops with
+an `ExerciseError` that says what is still wrong.
+
+1. `make lab` at the root of the repository opens JupyterLab; open `student/notebooks/` there.
+2. Run a notebook top to bottom in the smoke profile (the default, `TME_PROFILE=smoke`): under
+   a minute on a laptop CPU, on a generated corpus.
+3. Complete an exercise, run its cell, then the checker cell below it.
+4. `make check NB=student/notebooks/<notebook>.ipynb` runs the whole notebook and prints, for
+   every exercise, passed / not yet / failed with the checker's message.
+5. When every checker passes, switch to the real data: `TME_PROFILE=full make lab`.
+
+Your notebooks are yours: `make student` never overwrites them. `make student ARGS=--update`
+brings them up to date with the course and keeps your exercise cells; `make student
+ARGS=--reset` starts again from the stubs. Both keep a copy of the old file in
+`student/backups/` and say where.
+"""
+
+
+def _backup(path: Path, out: Path) -> Path:
+    folder = out / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{n}{path.suffix}"
+        n += 1
+    shutil.move(path, target)
+    return target
+
+
+def merge(fresh, old):
+    """``fresh`` (the course's new student version) with the exercise cells of ``old`` (the
+    student's notebook) put back in place of the matching stubs: a cell matches when it
+    defines the same functions and classes."""
+    theirs = {}
+    for cell in old.cells:
+        if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []):
+            theirs[tuple(exercise_names(cell.source))] = cell.source
+    for cell in fresh.cells:
+        if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []):
+            key = tuple(exercise_names(cell.source))
+            if key in theirs:
+                cell.source = theirs[key]
+    return fresh
+
+
+def write_bundle(
+    out: Path,
+    update: bool = False,
+    reset: bool = False,
+    sources: list[Path] | None = None,
+) -> list[tuple[str, str]]:
+    """Write the bundle into ``out``; returns ``(notebook, what happened)`` for each chapter."""
+    if update and reset:
+        raise ValueError("choose --update or --reset, not both")
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    done = []
+    for src in sources or sorted((ROOT / "notebooks").glob("[0-9]*.py")):
+        target = out / "notebooks" / f"{src.stem}.ipynb"
+        fresh = student_notebook(jupytext.read(src))
+        if not target.exists():
+            action = "created"
+        elif not (update or reset):
+            done.append((target.name, "kept: yours, unchanged"))
+            continue
+        else:
+            old = nbformat.read(target, as_version=4)
+            backup = _backup(target, out)
+            if update:
+                fresh = merge(fresh, old)
+                action = f"updated, your exercise cells kept (old copy: {backup})"
+            else:
+                action = f"reset to the stubs (old copy: {backup})"
+        nbformat.write(fresh, target)
+        done.append((target.name, action))
+    (out / "README.md").write_text(README, encoding="utf-8")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tme_lib.student", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "student")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--update",
+        action="store_true",
+        help="update existing notebooks, keeping your exercise cells",
+    )
+    group.add_argument(
+        "--reset",
+        action="store_true",
+        help="start existing notebooks again from the stubs",
+    )
+    args = parser.parse_args(argv)
+    for name, action in write_bundle(args.out, args.update, args.reset):
+        print(f"{name}: {action}")
+    print(f"Student notebooks in {args.out / 'notebooks'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
