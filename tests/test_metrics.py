@@ -97,3 +97,21 @@ def test_attention_distance_uniform_identity_and_padding():
     )
     with pytest.raises(ValueError, match="words only"):
         attention_distance(torch.zeros(1, T + 1, T + 1), mask)
+
+
+def test_difference_interval_matches_welch_and_says_when_zero_is_inside():
+    from scipy import stats
+
+    from tme_lib.training.metrics import difference_interval
+
+    a, b = [88.1, 88.5, 87.9, 88.7, 88.3], [87.2, 87.9, 87.4, 87.0, 87.6]
+    out = difference_interval(a, b)
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    assert out["p"] == pytest.approx(welch.pvalue) and out["diff"] == pytest.approx(0.88)
+    ci = welch.confidence_interval(0.95)
+    assert (out["low"], out["high"]) == pytest.approx((ci.low, ci.high))
+    assert out["detectable"]
+    same = difference_interval(a, [x + 0.01 for x in reversed(a)])
+    assert same["low"] < 0 < same["high"] and not same["detectable"]
+    with pytest.raises(ValueError, match="at least 2"):
+        difference_interval([1.0], a)

@@ -269,3 +269,37 @@ def test_get_device_flushes_denormals_on_the_cpu():
     if config.get_device(verbose=False).type != "cpu":
         pytest.skip("flushing concerns the CPU")
     assert (torch.tensor([1e-39]) * 1.0).item() == 0.0
+
+
+def test_probe_measures_the_same_reviews_every_epoch_with_normalised_entropy():
+    loaders = make_loaders()
+    loaders.probe = {
+        "train": loaders.train[:2],
+        "val": loaders.val[:1],
+    }  # 64 and 32 reviews
+    out = train(
+        cfg(name="probe", epochs=3), BagOfTokens(), loaders, device="cpu", progress=False
+    )
+    for entry in out["history"]:
+        assert len(entry["train_entropy_sample"]) == 64
+        assert len(entry["val_entropy_sample"]) == 32
+        # uniform weights over n real tokens: H = log n, so H / log n = 1 for every review
+        assert entry["val_entropy_norm_sample"] == pytest.approx([1.0] * 32, abs=1e-4)
+    first, last = out["history"][0], out["history"][-1]
+    assert (
+        first["val_entropy_sample"] == last["val_entropy_sample"]
+    )  # same reviews each epoch
+
+
+def test_text_runs_draw_the_probe_alike_for_train_and_validation():
+    from tme_lib.chapters import tme9
+    from tme_lib.data.corpus import probe_indices
+
+    spec = tme9.spec("attention_simple")
+    corpus = tme9.load_data(spec)[0]
+    index = probe_indices(spec.data, corpus)
+    assert {k: len(v) for k, v in index.items()} == {"train": 100, "val": 100}
+    again = probe_indices(spec.data, corpus)
+    assert all((index[k] == again[k]).all() for k in index)
+    other = probe_indices({**spec.data, "split_seed": 1}, corpus)
+    assert not (other["train"] == index["train"]).all()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+
 from .. import config
 from . import imdb, toy
 from .text import TOKENIZER_VERSION, Corpus
@@ -31,11 +33,14 @@ def data_settings(
     val_fraction: float = 0.1,
     min_count: int = 5,
     max_size: int | None = None,
+    probe: int = 0,
 ) -> dict:
     """Every setting that determines the reviews of a run, for a spec's ``data`` section:
     the dataset and its version (tokeniser or generator), the validation draw, the vocabulary
     and the cut. For the toy corpus ``min_count`` and ``max_size`` do not apply and are left
-    out; its ``corpus_seed`` fixes the generated reviews."""
+    out; its ``corpus_seed`` fixes the generated reviews. ``probe`` is the size of the fixed
+    samples of train and validation reviews whose attention entropies are recorded after every
+    epoch (:func:`probe_indices`; 0: none)."""
     dataset = dataset or default_dataset()
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
@@ -45,12 +50,26 @@ def data_settings(
         split_seed=split_seed,
         val_fraction=val_fraction,
         max_len=max_len,
+        probe=probe,
     )
     if dataset == "imdb":
         out.update(tokenizer=TOKENIZER_VERSION, min_count=min_count, max_size=max_size)
     else:
         out.update(generator=toy.VERSION, corpus_seed=0)
     return out
+
+
+def probe_indices(data: dict, corpus: Corpus) -> dict[str, np.ndarray]:
+    """The probe of ``data``: ``data["probe"]`` reviews of the train split and as many of the
+    validation split, drawn uniformly without replacement, the same way for both splits and
+    from the split seed, so every epoch and every run of a chapter sees the same reviews."""
+    n = data.get("probe", 0)
+    rng = np.random.default_rng([data["split_seed"], 7])
+    return {
+        split: np.sort(rng.choice(len(part), size=min(n, len(part)), replace=False))
+        for split, part in (("train", corpus.train), ("val", corpus.val))
+        if n
+    }
 
 
 def load_corpus(data: dict) -> Corpus:

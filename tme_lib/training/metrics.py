@@ -96,3 +96,30 @@ def spearman(pred: torch.Tensor, y: torch.Tensor) -> float:
     """Spearman rank correlation (Pearson correlation of the ranks; ties broken by order)."""
     rank = lambda v: torch.argsort(torch.argsort(v)).double()  # noqa: E731
     return pearson(rank(pred), rank(y))
+
+
+def difference_interval(a, b, level: float = 0.95) -> dict:
+    """Welch's comparison of two samples (e.g. test accuracies over seeds): the difference of
+    their means ``mean(a) − mean(b)``, its ``level`` confidence interval with the
+    Welch–Satterthwaite degrees of freedom, and the two-sided p-value. ``detectable`` is False
+    when the interval contains 0 (the chapters then say "no detectable difference")."""
+    from scipy import stats
+
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"each arm needs at least 2 values (got {len(a)} and {len(b)}).")
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1) / len(a)
+    var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1) / len(b)
+    se = math.sqrt(var_a + var_b)
+    diff = mean_a - mean_b
+    if se == 0:
+        return {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0,
+                "df": float("inf"), "detectable": diff != 0}
+    df = (var_a + var_b) ** 2 / (
+        var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1)
+    )
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    p = 2 * stats.t.sf(abs(diff) / se, df)
+    return {"diff": diff, "low": diff - half, "high": diff + half, "p": float(p), "df": df,
+            "detectable": not (diff - half <= 0 <= diff + half)}

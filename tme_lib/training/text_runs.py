@@ -13,8 +13,8 @@ import json
 import torch
 from torch import nn
 
-from ..data.batching import make_loaders
-from ..data.corpus import load_corpus
+from ..data.batching import BucketLoader, make_loaders
+from ..data.corpus import load_corpus, probe_indices
 from ..data.text import Corpus
 from ..data.vectors import load_vectors
 from .records import RunRecord, load_or_train
@@ -46,10 +46,19 @@ def build_text_model(
 
 
 def text_loaders(spec: Spec, corpus: Corpus):
+    """Train, validation and test loaders of ``spec``, and the probe of its data section (the
+    fixed reviews of the entropy histograms) as ``.probe``."""
     t = spec.training
-    return make_loaders(
+    loaders = make_loaders(
         corpus, t.batch_size, spec.seed, t.eval_batch_size, val_order=t.val_order
     )
+    loaders.probe = {
+        split: BucketLoader(
+            getattr(corpus, split).subset(index), t.eval_batch_size, shuffle=False
+        )
+        for split, index in probe_indices(spec.data, corpus).items()
+    }
+    return loaders
 
 
 def run_text(

@@ -154,6 +154,31 @@ def evaluate(
 
 
 @torch.no_grad()
+def probe_entropies(model, loader, device) -> dict[str, list[float]]:
+    """Per-review attention entropy ``H`` (nats) and normalised entropy ``H / log n`` over a
+    fixed probe of reviews, in eval mode (``n`` real tokens; a one-token review counts as 1).
+    Empty when the model has no attention weights."""
+    was_training = model.training
+    model.eval()
+    entropies, normalised = [], []
+    for batch in loader:
+        batch = batch.to(device)
+        with weights_on(model, True):
+            _, weights = model(batch.x, batch.mask)
+        if weights is None:
+            break
+        h = attention_entropy(weights, batch.mask).float().cpu()
+        log_n = batch.mask.sum(1).clamp_min(2).float().log().cpu()
+        entropies += h.tolist()
+        normalised += (h / log_n).tolist()
+    model.train(was_training)
+    return {
+        "entropy_sample": [round(v, 5) for v in entropies],
+        "entropy_norm_sample": [round(v, 5) for v in normalised],
+    }
+
+
+@torch.no_grad()
 def predict(model, loader, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs (logits or predictions) and targets over a loader, in loader order."""
     device = device or next(model.parameters()).device
@@ -382,6 +407,16 @@ def train(
                 training.entropy_every,
             )
         )
+        # The histograms' samples: the same reviews every epoch, train and validation drawn
+        # alike (loaders.probe), rather than the first reviews of each pass.
+        for split, loader in getattr(loaders, "probe", {}).items():
+            entry.update(
+                {
+                    f"{split}_{k}": v
+                    for k, v in probe_entropies(model, loader, device).items()
+                    if v
+                }
+            )
         entry["seconds"] = time.perf_counter() - t0
         state.seconds += entry["seconds"]
         state.history.append(entry)
