@@ -268,6 +268,33 @@ def costs_table() -> str:
     return _markdown(pd.DataFrame(rows)) + "\n\n" + note
 
 
+def bag_of_words_table(path: Path) -> str:
+    """The bag-of-words baselines: logistic regressions on n-grams of the same tokens."""
+    frame = pd.read_csv(path)
+    frame = pd.DataFrame(
+        {
+            "baseline": frame["name"],
+            "features": [
+                f"{'TF-IDF' if w == 'tfidf' else 'NB-weighted'} 1–{n}-grams"
+                for w, n in zip(frame["weighting"], frame["ngram_max"])
+            ],
+            "reviews": [
+                "full length, train + val refitted" if r else f"cut at {int(m)} tokens"
+                for r, m in zip(frame["refit"], frame["max_len"].fillna(0))
+            ],
+            "C": frame["C"],
+            "val acc. (%)": (100 * frame["val_acc"]).round(2),
+            "test acc. (%)": (100 * frame["test_acc"]).round(2),
+            "seconds": frame["seconds"].round(0).astype(int),
+        }
+    )
+    return (
+        "\n### Against the bag of words\n\nThe strongest simple baselines, on the same "
+        "tokens and split: a logistic regression on n-gram features, C chosen on the "
+        "validation split (NB weighting: Wang and Manning, 2012).\n\n" + _markdown(frame)
+    )
+
+
 def render() -> str:
     parts = [INTRO]
     tme9, tme10, apt = (
@@ -286,6 +313,9 @@ def render() -> str:
         )
     else:
         parts.append("No run recorded yet (`python -m tme_lib.runs tme9`).")
+    bags = ROOT / "results" / "tme9_bag_of_words.csv"
+    if bags.exists():
+        parts.append(bag_of_words_table(bags))
     parts.append("\n## TME 10 — self-attention\n")
     if tme10.exists():
         parts.append(

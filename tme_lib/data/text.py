@@ -127,6 +127,17 @@ class TokenSplit:
             ids, offsets, self.labels[index], planted, planted_offsets, self.max_len
         )
 
+    @staticmethod
+    def concat(splits: list[TokenSplit]) -> TokenSplit:
+        """The reviews of ``splits``, one after the other (planted positions are dropped; the
+        cut is that of the first split)."""
+        ids = np.concatenate([s.ids[s.offsets[0] : s.offsets[-1]] for s in splits])
+        lengths = np.concatenate([np.diff(s.offsets) for s in splits])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        labels = np.concatenate([s.labels for s in splits])
+        return TokenSplit(ids, offsets, labels, max_len=splits[0].max_len)
+
     def truncated(self, max_len: int | None) -> TokenSplit:
         """The same reviews seen through their first ``max_len`` tokens (no copy)."""
         return TokenSplit(

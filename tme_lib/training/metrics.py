@@ -114,12 +114,22 @@ def difference_interval(a, b, level: float = 0.95) -> dict:
     se = math.sqrt(var_a + var_b)
     diff = mean_a - mean_b
     if se == 0:
-        return {"diff": diff, "low": diff, "high": diff, "p": 0.0 if diff else 1.0,
-                "df": float("inf"), "detectable": diff != 0}
-    df = (var_a + var_b) ** 2 / (
-        var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1)
-    )
+        return {
+            "diff": diff,
+            "low": diff,
+            "high": diff,
+            "p": 0.0 if diff else 1.0,
+            "df": float("inf"),
+            "detectable": diff != 0,
+        }
+    df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
     half = stats.t.ppf(0.5 + level / 2, df) * se
     p = 2 * stats.t.sf(abs(diff) / se, df)
-    return {"diff": diff, "low": diff - half, "high": diff + half, "p": float(p), "df": df,
-            "detectable": not (diff - half <= 0 <= diff + half)}
+    return {
+        "diff": diff,
+        "low": diff - half,
+        "high": diff + half,
+        "p": float(p),
+        "df": df,
+        "detectable": not (diff - half <= 0 <= diff + half),
+    }

@@ -53,7 +53,7 @@ class RunRecord:
     started_at: str
     seconds: float
     n_params: int
-    weights_sha256: str
+    weights_sha256: str | None  # None: a fit without learned tensors (metrics only)
     history: list = field(default_factory=list)
     final: dict = field(default_factory=dict)
     format: int = FORMAT
@@ -267,6 +267,11 @@ def load_or_train(
     path = None if retrain else find_record(spec)
     if path is not None:
         record = read_record(path, spec)
+        if record.weights_sha256 is None:
+            raise RecordError(
+                f"The run record {path} has no weights (a metrics-only fit): "
+                f"it cannot restore a model. {retrain_hint(spec, path)}"
+            )
         config.set_seed(spec.seed)
         model = build_model()
         load_weights(record, path, model, spec)
@@ -326,6 +331,50 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
     )
     tmp.replace(path)  # the record appears last: a record on disk always has its weights
     out["checkpoint"].unlink(missing_ok=True)
+    return record
+
+
+def load_or_fit(spec: Spec, fit: Callable[[], dict], retrain: bool = False) -> RunRecord:
+    """The record of a run that learns no tensors to restore (a scikit-learn baseline): loaded
+    and checked if it exists, else ``fit()`` is called and its ``history``, ``final``,
+    ``seconds`` and ``n_params`` are recorded, with the spec and the commit, and no weights
+    file (``weights_sha256`` is None)."""
+    path = None if retrain else find_record(spec)
+    if path is not None:
+        record = read_record(path, spec)
+        print(
+            f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
+            f"code {short_version(record.code_version)})"
+        )
+        return record
+    commit, clean = code_version()
+    folder = write_dir(spec.chapter, clean)
+    if config.is_full() and not clean:
+        print(
+            f"Uncommitted changes to the code: the record of {spec.label} goes to the "
+            f"scratch folder {folder}, not to results/. Commit, then run it again to publish."
+        )
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    out = fit()
+    record = RunRecord(
+        spec=spec.to_dict(),
+        key=spec.key(),
+        code_version=commit if clean else f"{commit}-dirty",
+        device=_device_description("cpu").replace("threads", "threads, scikit-learn"),
+        torch_version=torch.__version__,
+        started_at=started,
+        seconds=round(out["seconds"], 2),
+        n_params=out["n_params"],
+        weights_sha256=None,
+        history=out["history"],
+        final=out["final"],
+    )
+    path = folder / record_file(spec)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(
+        json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8"
+    )
+    tmp.replace(path)
     return record
 
 
