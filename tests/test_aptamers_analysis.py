@@ -70,3 +70,24 @@ def test_partner_attention_reads_the_weight_on_the_pairing_letter():
     share, uniform = partner_attention(w, pair_index)
     assert uniform == pytest.approx(1 / 6)
     assert share[0, 1] == pytest.approx(1.0) and share[0, 0] == pytest.approx(1 / 6)
+
+
+def test_the_control_separates_a_head_that_finds_the_feature_from_a_positional_one():
+    from tme_lib.chapters.aptamers.analysis import attention_mass_control
+
+    n, length = 40, 10
+    keys = np.zeros((n, length), dtype=bool)
+    keys[: n // 2, 2:4] = True  # half the strands carry the feature, at positions 2-3
+    w = np.full((n, 2, 1, length, length), 1.0 / length)
+    w[:, 0, 0] = 0.0
+    w[:, 0, 0, :, 2] = 1.0  # layer 1: always position 2, feature or not (positional)
+    for s in range(
+        n // 2
+    ):  # layer 2: on the feature where there is one, uniform elsewhere
+        w[s, 1, 0] = 0.0
+        w[s, 1, 0, :, 2:4] = 0.5
+    share, uniform = attention_mass(w, keys)
+    control = attention_mass_control(w, keys)
+    assert share[0, 0] == pytest.approx(1.0) and control[0, 0] == pytest.approx(1.0)
+    assert share[1, 0] == pytest.approx(1.0) and control[1, 0] == pytest.approx(0.2)
+    assert uniform == pytest.approx(0.2)

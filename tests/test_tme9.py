@@ -183,6 +183,22 @@ def test_planted_attention_of_uniform_weights_is_the_uniform_share():
     assert planted_attention(model, split)["planted_mass"] > share["planted_mass"]
 
 
+def test_planted_attention_control_tells_words_from_positions():
+    """On the toy corpus: a query for the sentiment words beats its control (other reviews'
+    planted positions); the same mass on those positions without the words is the control."""
+    from tme_lib.data.toy import NEGATIVE, POSITIVE, load_toy
+
+    data = load_toy()
+    vectors = torch.zeros(len(data.vocab), 2)
+    for word in POSITIVE + NEGATIVE:
+        vectors[data.vocab.stoi[word], 0] = 1.0
+    model = AttentionSimple(vectors)
+    with torch.no_grad():
+        model.query.copy_(torch.tensor([20.0, 0.0]))
+    share = planted_attention(model, data.test)
+    assert share["planted_mass"] > 0.99 and share["control_mass"] < 0.05
+
+
 # --- Exercise checkers: they reject the stub and plausible wrong answers, accept the solution ---
 
 NOTEBOOK = (

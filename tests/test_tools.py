@@ -155,3 +155,38 @@ def test_every_figure_of_the_book_has_a_caption():
                 assert len(caption) > 20, (
                     f"{path.name}: a figure without a caption:\n{cell.source[:120]}"
                 )
+
+
+def test_gpu_check_runs_on_the_cpu_and_writes_one_row_per_model(tmp_path, monkeypatch):
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_check", ROOT / "tools" / "gpu_check.py"
+    )
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    out = tmp_path / "gpu_check.csv"
+    argv = [
+        "--device",
+        "cpu",
+        "--profile",
+        "smoke",
+        "--steps",
+        "1",
+        "--chapters",
+        "data",
+        "tme10",
+        "--out",
+        str(out),
+    ]
+    assert gpu_check.main(argv) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == gpu_check.COLUMNS
+    from tme_lib.chapters import tme10
+
+    assert set(table["model"]) == {"baseline", *tme10.VARIANTS}
+    assert (table["examples_per_s"] > 0).all() and table["device"].str.startswith(
+        "cpu"
+    ).all()

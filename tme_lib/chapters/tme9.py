@@ -353,17 +353,30 @@ def planted_attention(
 ) -> dict:
     """Faithfulness on the planted-word corpus: the mean attention mass on the planted words,
     ``mean_r Σ_{i planted} p(a_i|t_r)``, next to the uniform share ``mean_r |planted_r| / n_r``
-    that a model blind to them would give. Section "Where does the model look?"."""
-    mass, uniform = [], []
+    that a model blind to them would give, and a negative control: the mass that each review
+    puts on the *positions* of another review's planted words (same positions, filler words
+    there), ``control_mass``. A model that looks at the words beats the control; one that only
+    prefers some positions (the end of a review, say) does not. Section "Where does the model
+    look?"."""
+    weights = []
     for start in range(0, len(split), batch_size):
         index = np.arange(start, min(start + batch_size, len(split)))
-        for i, w in zip(index, attention_weights(model, split, index, device)):
-            planted = split.planted_positions(i)
-            mass.append(w[planted].sum())
-            uniform.append(len(planted) / len(w))
+        weights += attention_weights(model, split, index, device)
+    mass, uniform, control = [], [], []
+    donors = np.random.default_rng(0).permutation(len(split))
+    for i, w in enumerate(weights):
+        planted = split.planted_positions(i)
+        mass.append(w[planted].sum())
+        uniform.append(len(planted) / len(w))
+        other = split.planted_positions(int(donors[i]))
+        other = other[other < len(w)]
+        mine = set(planted.tolist())
+        other = np.array([p for p in other.tolist() if p not in mine], dtype=int)
+        control.append(w[other].sum() / max(len(other), 1) * len(planted))
     return {
         "planted_mass": float(np.mean(mass)),
         "uniform_share": float(np.mean(uniform)),
+        "control_mass": float(np.mean(control)),
     }
 
 

@@ -43,6 +43,30 @@ def attention_mass(weights, keys, queries=None) -> tuple[np.ndarray, float]:
     return per_strand.mean(0).numpy(), uniform
 
 
+def attention_mass_control(weights, keys, queries=None, seed: int = 0) -> np.ndarray:
+    """The negative control of :func:`attention_mass`: the same share ``[layers, heads]`` on
+    strands that do *not* contain the feature, at the positions it occupies in strands that do
+    (each strand without it borrows the key and query positions of a random strand with it).
+    A head that finds the feature beats its control; a head that only prefers some positions
+    gives both the same share."""
+    k, q = (
+        np.asarray(keys, dtype=bool),
+        None if queries is None else np.asarray(queries, bool),
+    )
+    has = k.any(1) if q is None else k.any(1) & q.any(1)
+    lacks = ~k.any(1)
+    if not has.any() or not lacks.any():
+        raise ValueError(
+            "the control needs strands with the feature and strands without it."
+        )
+    donors = np.random.default_rng(seed).choice(
+        np.flatnonzero(has), size=int(lacks.sum())
+    )
+    w = torch.as_tensor(weights)[torch.as_tensor(lacks)]
+    share, _ = attention_mass(w, k[donors], None if q is None else q[donors])
+    return share
+
+
 def best_head(share: np.ndarray) -> tuple[int, int, float]:
     """``(layer, head, share)`` of the head that puts the most attention on the feature."""
     layer, head = np.unravel_index(int(np.argmax(share)), share.shape)
