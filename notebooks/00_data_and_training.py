@@ -10,8 +10,7 @@
 # Everything here comes from `tme_lib`; the notebook shows how to use it and why it is built that
 # way.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -44,8 +43,7 @@ print("profile:", config.profile())
 # The tokeniser lowercases the text, drops the `<br />` line breaks that IMDB reviews are full of,
 # and keeps punctuation as tokens of its own: `!` and `?` carry sentiment too.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(tokenize("A <br /><br />GREAT film... isn't it? 10/10!"))
 
 # %% [markdown]
@@ -53,12 +51,10 @@ print(tokenize("A <br /><br />GREAT film... isn't it? 10/10!"))
 # (words seen at least 5 times). Two indices are reserved: `PAD = 0` fills the end of short
 # reviews in a batch, and `OOV = 1` stands for every word outside the vocabulary.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"PAD = {PAD}, OOV = {OOV}")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 spec = chapter.spec()  # the one run of this chapter: its data, vectors, model and training
 MAX_LEN = spec.data["max_len"]
 data = chapter.load_data(spec)[0]
@@ -80,8 +76,7 @@ print(f"vocabulary: {len(vocab.itos)} entries")
 # all of most reviews while bounding the cost of the longest ones. The out-of-vocabulary rate
 # tells how much text the model cannot see.
 
-# %% mystnb={"figure": {"caption": "Number of tokens per training review. The dashed line is the length cut: longer reviews keep their first tokens only."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Number of tokens per training review. The dashed line is the length cut: longer reviews keep their first tokens only."}} tags=["nbval-ignore-output"]
 full_lengths = np.diff(data.train.offsets)
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.hist(full_lengths, bins=80, color="tab:blue")
@@ -119,8 +114,7 @@ def pad_batch(sequences):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from tme_lib.checkers.data import check_pad_batch
 
 check_pad_batch(pad_batch)
@@ -136,8 +130,7 @@ print(mask)
 # sorts them by length within large chunks, cuts the chunks into batches and shuffles the batches:
 # every epoch sees different batches, yet each batch holds reviews of similar lengths.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for bucket in (False, True):
     loader = BucketLoader(data.train, batch_size=64, bucket=bucket)
     waste = loader.padding_fraction()
@@ -153,8 +146,7 @@ for bucket in (False, True):
 # (`load_vectors(vocab, source="glove")` switches to GloVe). Neighbours by cosine similarity show
 # what the vectors know: words used in the same contexts end up close, sentiment included.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 vectors = chapter.load_data(spec)[1]  # load_vectors(vocab, **spec.inputs)
 print("vectors:", tuple(vectors.shape))
 print(textwrap.fill(f"settings: {spec.inputs}", 92, subsequent_indent="    "))
@@ -180,8 +172,7 @@ for word in probe:
 # schedule, epochs, batch sizes, evaluation order), plus the seed. Its **key** is a hash of all
 # of it, so changing any one setting names a new run.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for section in ("data", "inputs", "model"):
     print(textwrap.fill(f"{section}: {getattr(spec, section)}", 92, subsequent_indent="    "))
 print(textwrap.fill(f"training: {spec.training}", 92, subsequent_indent="    "))
@@ -194,14 +185,12 @@ print("key:", spec.key())
 # evaluation on the test split, and a checkpoint after each epoch so that an interrupted run
 # resumes where it stopped. `python -m tme_lib.runs data` does the same from a terminal.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 run = chapter.run(spec)
 print(f"test accuracy {run.final['test_acc']:.1%} (best epoch {run.final['best_epoch']}, "
       f"{run.seconds:.0f} s on {run.device})")
 
-# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the mean-of-embeddings baseline, on the training and validation splits."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the mean-of-embeddings baseline, on the training and validation splits."}} tags=["nbval-ignore-output"]
 plot_learning_curves([run], labels=["mean of embeddings"])
 plt.show()
 
@@ -210,6 +199,5 @@ plt.show()
 # and its key, the commit of the code that trained it, the SHA-256 of the weights file (checked
 # on every load), the device, the wall time and the history of every epoch.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("\n".join(sorted(k for k in run.to_json() if k not in ("history", "final"))))

@@ -27,8 +27,7 @@
 # recorded (`results/runs/tme9/`). With `TME_PROFILE=full` this notebook loads those records; the
 # default smoke profile trains tiny models on the planted-word corpus in under a minute.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -66,8 +65,7 @@ print("profile:", config.profile())
 # trained on the unlabelled IMDB reviews, 50 dimensions) are frozen: only the attention and the
 # classifier learn.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 base_spec = tme9.spec("baseline")
 data, vectors = tme9.load_data(base_spec)
 vocab = data.vocab
@@ -105,8 +103,7 @@ def masked_mean(x, mask):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 check_masked_mean(masked_mean)
 
 # %% [markdown]
@@ -114,8 +111,7 @@ check_masked_mean(masked_mean)
 # It trains in seconds per epoch; the trainer keeps the epoch with the best validation accuracy
 # and evaluates the test set once, at the end.
 
-# %% mystnb={"figure": {"caption": "Learning curves of the baseline: the mean of the frozen word vectors and a linear classifier."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Learning curves of the baseline: the mean of the frozen word vectors and a linear classifier."}} tags=["nbval-ignore-output"]
 baseline = run("baseline")
 print(f"baseline: test accuracy {baseline.final['test_acc']:.2%} "
       f"(epoch {baseline.final['best_epoch']} of {len(baseline.history)}, "
@@ -154,12 +150,10 @@ def simple_attention(e, mask, q):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 check_simple_attention(simple_attention)
 
-# %% mystnb={"figure": {"caption": "Learning curves of simple attention: one learned query, the same for every review."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Learning curves of simple attention: one learned query, the same for every review."}} tags=["nbval-ignore-output"]
 simple = run("attention_simple")
 print(f"simple attention: test accuracy {simple.final['test_acc']:.2%}")
 plot_learning_curves([baseline, simple], ["baseline", "simple attention"]);
@@ -177,8 +171,7 @@ plot_learning_curves([baseline, simple], ["baseline", "simple attention"]);
 # length buckets those reviews came from. The validation histograms, computed after each epoch
 # on reviews in random order, show where the model stands.
 
-# %% mystnb={"figure": {"caption": "Histograms of the per-review attention entropy on validation reviews, one per epoch; the dotted line is the entropy of a uniform attention."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Histograms of the per-review attention entropy on validation reviews, one per epoch; the dotted line is the entropy of a uniform attention."}} tags=["nbval-ignore-output"]
 uniform = float(np.mean(np.log(data.val.lengths)))
 plot_entropy_histograms(simple, reference=uniform);
 print(f"uniform attention: {uniform:.2f} nats on average (validation reviews)")
@@ -203,8 +196,7 @@ print(" ".join(f"{e['val_entropy']:.2f}" for e in simple.history))
 # model is *faithful* there when it puts more of its mass on the planted words than the uniform
 # share $|\text{planted}|/n$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 @torch.no_grad()
 def show_review(record, i, split=data.test):
     ids, label = split[i]
@@ -224,8 +216,7 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
 # The faithfulness check trains the attention models on the planted-word corpus (the smoke
 # settings, in any profile) and measures the mean attention mass on the planted words.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 toy_specs = {m: tme9.spec(m, settings="smoke") for m in tme9.MODELS if m != "baseline"}
 toy_data = tme9.load_data(next(iter(toy_specs.values())))[0]
 rows = []
@@ -258,8 +249,7 @@ faithfulness.round(3)
 #
 # Keys and values are still the word vectors. Parameters: $50^2 + 50 + 51 = 2601$.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 query = run("attention_query")
 print(f"query from the mean: test accuracy {query.final['test_acc']:.2%}")
 
@@ -293,12 +283,10 @@ def query_value_attention(e, mask, query, value):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 check_query_value_attention(query_value_attention)
 
-# %% mystnb={"figure": {"caption": "Learning curves of simple attention, of a query computed from the review, and of the same with a learned value network."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Learning curves of simple attention, of a query computed from the review, and of the same with a learned value network."}} tags=["nbval-ignore-output"]
 query_value = run("attention_query_value")
 print(f"query and learned values: test accuracy {query_value.final['test_acc']:.2%}")
 plot_learning_curves([simple, query, query_value], ["simple", "query q(t)", "q(t) + values"]);
@@ -319,8 +307,7 @@ plot_entropy_histograms(query_value, reference=uniform);
 # learning rate (0.02, 0.01 with learned values, chosen on validation) and gradient clipping
 # (norm 1).
 
-# %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}} tags=["nbval-ignore-output"]
 pairs = {m: (run(m, "adam"), run(m, "sgd"))
          for m in ("baseline", "attention_simple", "attention_query_value")}
 fig, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.2), sharey=True)
@@ -374,8 +361,7 @@ def lstm_states(lstm, e, mask):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 check_lstm_states(lstm_states)
 
 # %% [markdown]
@@ -384,8 +370,7 @@ check_lstm_states(lstm_states)
 # (32 per direction), larger batches (128 reviews) and bucketing (little padding to pack away)
 # keep it affordable; early stopping then needs only a few epochs.
 
-# %% mystnb={"figure": {"caption": "Learning curves of the query-and-values model and of attention over the states of a bidirectional LSTM."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Learning curves of the query-and-values model and of attention over the states of a bidirectional LSTM."}} tags=["nbval-ignore-output"]
 lstm = run("attention_lstm")
 print(f"attention over BiLSTM states: test accuracy {lstm.final['test_acc']:.2%} "
       f"({lstm.seconds / 60:.1f} min, {len(lstm.history)} epochs)")
@@ -425,8 +410,7 @@ def entropy_penalised_loss(logits, y, weights, mask, lam):
     # END SOLUTION
 
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 check_entropy_penalty(entropy_penalised_loss)
 
 # %% [markdown]
@@ -434,8 +418,7 @@ check_entropy_penalty(entropy_penalised_loss)
 # learned values, and plot test accuracy against the mean entropy of the test reviews
 # (unpenalised model: $\lambda = 0$).
 
-# %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight \u03bb of the entropy penalty."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight \u03bb of the entropy penalty."}} tags=["nbval-ignore-output"]
 rows = []
 for model_name, lambdas in tme9.ENTROPY_LAMBDAS.items():
     for lam in (0.0, *lambdas):
@@ -466,8 +449,7 @@ trade.round({"mean_entropy": 2, "test_acc": 2, "entropy_change_%": 1, "accuracy_
 # and 2.4 nats), so one run per $\lambda$ says little about a small effect. The mildest useful
 # penalty was therefore run with every seed; mean ± sd over seeds:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 model_name, lam = tme9.ENTROPY_SEEDED
 by_seed = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
 by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "adam")
@@ -505,8 +487,7 @@ by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_ent
 # the first epoch the mean entropy falls below one nat, that is one or two words per review, and
 # accuracy stays at chance.
 
-# %% mystnb={"figure": {"caption": "Entropy histograms per epoch of the report's collapse, reproduced: SGD with a large entropy penalty squeezes the attention onto very few tokens (dotted line: uniform attention)."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Entropy histograms per epoch of the report's collapse, reproduced: SGD with a large entropy penalty squeezes the attention onto very few tokens (dotted line: uniform attention)."}} tags=["nbval-ignore-output"]
 collapse = tme9.run(tme9.collapse_spec(), progress=False)
 print(f"SGD with λ={tme9.COLLAPSE_LAMBDA:g}: test accuracy {collapse.final['test_acc']:.2%}, "
       f"mean entropy {collapse.final['mean_entropy']:.2f} nats (unpenalised: "
@@ -520,8 +501,7 @@ plot_entropy_histograms(collapse, reference=uniform);
 # tested once), next to the report's numbers (42 epochs of Adam, 100 of SGD, GloVe vectors).
 # `python -m tme_lib.runs tme9` regenerates every run and writes `results/tme9.csv`.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 REPORT = {  # test accuracy (%) of the reference report, table 1.6
     ("baseline", "adam"): 74.03, ("baseline", "sgd"): 72.11,
     ("attention_simple", "adam"): 80.04, ("attention_simple", "sgd"): 79.54,

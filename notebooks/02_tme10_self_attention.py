@@ -120,8 +120,7 @@ check_scaled_dot_product_attention(scaled_dot_product_attention)
 # cut into heads: `split_heads` reshapes `[B, T, d]` to `[B, H, T, d/H]` and `merge_heads` undoes
 # it. The layer has $4(d^2 + d)$ parameters whatever $H$.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 torch.manual_seed(0)
 mha = attention.MultiHeadAttention(d_model=8, n_heads=2)
 x = torch.randn(3, 5, 8)
@@ -179,8 +178,7 @@ check_self_attention_layer(self_attention_layer)
 # width of the attention is a choice, not the width of the vectors). It then averages the last
 # layer over the real tokens and applies a linear classifier. Its parameters:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 sizes = tme10.SETTINGS["full"]["model"]
 demo = tme10.build_model("self_attention_pe", torch.zeros(100, 50), **sizes)
 layer_params = sum(p.numel() for p in demo.layers[0].parameters())

@@ -48,8 +48,7 @@
 # RNA energies without any warning. The library loads the DNA set in every process that labels
 # strands, and a test checks it.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import math
 import textwrap
 
@@ -88,8 +87,7 @@ print("profile:", config.profile())
 # energy is a little lower, because the other structures add to `Z`. The same strand read with
 # RNA parameters gets other energies.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 hairpin = "ATGCGCAAAGCGCATTTTTTTTTTTTTTTT"
 structure, mfe = energy.mfe_structure(hairpin)
 energy.load_parameters("dna_mathews2004")
@@ -111,8 +109,7 @@ print(f"ensemble ΔG: DNA parameters {dna:.2f}, RNA parameters {rna:.2f} kcal/mo
 # every training-set size we try. The smoke profile labels a few thousand strands; the full
 # profile a million, as in the project.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 spec = runs.transformer_spec()  # the main run: its data section says which strands
 splits = runs.splits_of(spec.data)
 for name in ("train", "val", "test"):
@@ -120,8 +117,7 @@ for name in ("train", "val", "test"):
     print(f"{name:5s}: {len(y):7d} strands, ΔG mean {y.mean():.2f}, "
           f"variance {y.var():.2f} kcal²/mol²")
 
-# %% mystnb={"figure": {"caption": "Distribution of the ensemble free energy of the training strands (ViennaRNA, DNA parameters, 37 \u00b0C)."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Distribution of the ensemble free energy of the training strands (ViennaRNA, DNA parameters, 37 \u00b0C)."}} tags=["nbval-ignore-output"]
 y_train = splits.train[1]
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.hist(y_train, bins=60, color="tab:blue")
@@ -141,8 +137,7 @@ plt.tight_layout()
 # names the row, including in a CSV of your own data (`load_csv(path)`, columns
 # `sequence,target`).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(encode(["ACGTacgt"], length=8))
 try:
     encode(["ACGTACGT", "ACGUACGT"], length=8)
@@ -161,8 +156,7 @@ except ValueError as err:
 # `python -m tme_lib.runs aptamers`, which fits them on the same training sets as the
 # transformers.)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 baseline_file = runs.baseline_file()
 if config.is_full() and baseline_file.exists():
     baselines = pd.read_csv(baseline_file)
@@ -271,14 +265,12 @@ check_encoder_layer(encoder_layer)
 #   mean of `ΔG²`, worse than predicting the mean, with zero gradient for every negative
 #   pre-activation. The project's code rightly has no ReLU, and neither has ours.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
 print(f"as published (vocabulary 30): {count(SourceTransformer()):,} parameters")
 print(f"with a 4-letter vocabulary:   {count(SourceTransformer(vocab=4)):,} parameters")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 y_test = splits.test[1]
 print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f}, "
       f"MSE of the mean = {np.var(y_test):.2f}")
@@ -318,8 +310,7 @@ print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f
 # and are recorded: in the full profile the cell loads the committed records instead of
 # training (`python -m tme_lib.runs aptamers` regenerates them).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ours = runs.run(spec)
 source = runs.run(runs.source_spec())
 for record in (ours, source):
@@ -327,16 +318,14 @@ for record in (ours, source):
           f"{record.seconds / 60:.1f} min on {record.device}")
     print(f"{'':20s} test MSE {record.final['test_mse']:.3f}, R² {record.final['test_r2']:.3f}")
 
-# %% mystnb={"figure": {"caption": "Training and validation loss and R\u00b2 per epoch of our transformer and of the source project's model."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Training and validation loss and R\u00b2 per epoch of our transformer and of the source project's model."}} tags=["nbval-ignore-output"]
 plot_learning_curves([ours, source], labels=["ours", "source model"], metric="r2");
 
 # %% [markdown]
 # Predicted against true energies on (up to) the first 10,000 test strands: a perfect model
 # puts every strand on the diagonal.
 
-# %% mystnb={"figure": {"caption": "Predicted against true free energy on test strands, for our transformer and the source model; the dashed line is a perfect prediction."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Predicted against true free energy on test strands, for our transformer and the source model; the dashed line is a perfect prediction."}} tags=["nbval-ignore-output"]
 n_plot = min(10_000, len(splits.test[1]))
 test_loader = Splits(splits.train, splits.val,
                      tuple(a[:n_plot] for a in splits.test)).loaders(batch_size=256).test
@@ -354,8 +343,7 @@ plt.tight_layout()
 # Does the base-pair bias earn its place? The same model with and without it, trained on the
 # same strands (100,000 in the full profile), for the same two epochs, from the same seed:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ablation = [runs.run(s) for s in runs.ablation_specs()]
 display(pd.DataFrame([dict(model=r.name, params=r.n_params, minutes=r.seconds / 60,
                            val_mse=r.history[-1]["val_loss"], test_mse=r.final["test_mse"],
@@ -369,8 +357,7 @@ display(pd.DataFrame([dict(model=r.name, params=r.n_params, minutes=r.seconds / 
 # 40 epochs on about 10⁶ strands on a GPU, and 0.914 for an LSTM and 0.938 for an MLP, on
 # NUPACK energies.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 rows = [dict(model=r.name, params=r.n_params, n_train=r.spec["data"]["n_train"],
              minutes=r.seconds / 60, test_mse=r.final["test_mse"], test_r2=r.final["test_r2"])
         for r in (ours, source)]
@@ -401,8 +388,7 @@ pd.DataFrame(rows).round(3)
 # strands; from 50,000 on the transformer is ahead, and the gap widens with data: the trees
 # gain little from ten times more strands, the transformer keeps learning.
 
-# %% mystnb={"figure": {"caption": "Test MSE against the number of training strands, for our transformer and the baselines on nested training sets."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Test MSE against the number of training strands, for our transformer and the baselines on nested training sets."}} tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, group in baselines[baselines.model != "mean"].groupby("model"):
     group = group.sort_values("n_train")
@@ -425,8 +411,7 @@ plt.tight_layout()
 # attention each letter gives to the letter it pairs with, per head, against the uniform share
 # 1/30: a head that tracks pairing gives its partner far more than its share.
 
-# %% mystnb={"figure": {"caption": "Attention of each head of the first layer for the test strand that folds most strongly; circles mark the base pairs of its most stable structure."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Attention of each head of the first layer for the test strand that folds most strongly; circles mark the base pairs of its most stable structure."}} tags=["nbval-ignore-output"]
 model = ours.model.eval()
 x_test = torch.as_tensor(splits.test[0][:500].astype(np.int64))
 with torch.no_grad():
@@ -457,8 +442,7 @@ print(pd.DataFrame(share / uniform, index=[f"layer {i + 1}" for i in range(share
 # letters around `i` and `j` alone (red: favoured, blue: disfavoured; circles: the base pairs of
 # the most stable structure).
 
-# %% mystnb={"figure": {"caption": "The learned base-pair bias of each first-layer head for the same strand (red favoured, blue disfavoured); circles mark its base pairs."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "The learned base-pair bias of each first-layer head for the same strand (red favoured, blue disfavoured); circles mark its base pairs."}} tags=["nbval-ignore-output"]
 with torch.no_grad():
     bias, _ = model.pairs(x_test[example:example + 1])
 fig, axes = plt.subplots(1, heads, figsize=(3 * heads, 3.2))
@@ -493,8 +477,7 @@ plt.tight_layout()
 # signal is an exact function of the strand, the best achievable R² is
 # `var(signal) / (var(signal) + 0.5²)`: the **noise ceiling**.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 planted_spec = runs.planted_spec()
 planted = runs.run(planted_spec)
 sim, sim_splits = runs.planted_data(planted_spec)
@@ -507,8 +490,7 @@ print(f"noise ceiling R² = {sim.noise_ceiling:.3f}; transformer test R² = "
 # blind to the feature would give (its length over 30); and for the stem, the share that
 # queries in the first half give to the second half.
 
-# %% mystnb={"figure": {"caption": "Planted-answer problem: share of attention on the motif, and from one stem half to the other, per layer and head, as a multiple of the uniform share."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Planted-answer problem: share of attention on the motif, and from one stem half to the other, per layer and head, as a multiple of the uniform share."}} tags=["nbval-ignore-output"]
 n_show = min(2000, len(sim_splits.test[1]))
 x_sim = torch.as_tensor(sim_splits.test[0][:n_show].astype(np.int64))
 with torch.no_grad():

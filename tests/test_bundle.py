@@ -75,7 +75,9 @@ def test_bundle_has_one_notebook_per_chapter_and_no_test_markers(tmp_path):
     assert files == [f"{c}.ipynb" for c in chapters]  # no paired .py: one entry each
     for path in (out / "notebooks").iterdir():
         text = path.read_text()
-        assert "NBVAL" not in text and "BEGIN SOLUTION" not in text
+        assert (
+            "NBVAL" not in text and "nbval-" not in text and "BEGIN SOLUTION" not in text
+        )
         assert '"formats"' not in text  # not paired with a .py by jupytext
     readme = (out / "README.md").read_text()
     assert "NotImplementedError" in readme and "ExerciseError" in readme

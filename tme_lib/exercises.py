@@ -21,6 +21,8 @@ import re
 BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
 SOLUTION_TAG, EXERCISE_TAG = "solution", "exercise"
 TEST_MARKER = "# NBVAL_"  # comments for the notebook tests; students never see them
+# cell tags for the notebook tests (nbval), left out of student notebooks
+TEST_TAG = "nbval-"
 _DEFAULT_HINT = "complete this exercise, then run the checker below"
 
 
@@ -66,7 +68,11 @@ def student_notebook(nb):
             line for line in cell.source.splitlines() if not line.startswith(TEST_MARKER)
         )
         cell.outputs, cell.execution_count = [], None
-        tags = cell.metadata.get("tags", [])
+        tags = [t for t in cell.metadata.get("tags", []) if not t.startswith(TEST_TAG)]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
         if SOLUTION_TAG in tags:
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [

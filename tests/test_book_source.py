@@ -1,0 +1,37 @@
+"""What the built book hides from readers (built pages are checked when they exist)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "book" / "_build" / "html" / "notebooks"
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
+from course_book import strip_markers  # noqa: E402
+
+
+def test_solution_markers_are_stripped_and_the_code_kept():
+    source = (
+        "def f(x):\n    # BEGIN SOLUTION\n    # HINT: add one\n    return x + 1\n"
+        "    # END SOLUTION"
+    )
+    assert strip_markers(source) == "def f(x):\n    return x + 1"
+
+
+def test_notebook_sources_carry_no_test_comments():
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.py")):
+        assert "# NBVAL_" not in path.read_text(), f"{path.name}: use an nbval-* cell tag"
+
+
+@pytest.mark.skipif(not HTML.exists(), reason="the book is not built (make book)")
+def test_built_pages_hide_markers_and_name_the_solution_toggle():
+    for page in sorted(HTML.glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for hidden in ("NBVAL", "BEGIN SOLUTION", "END SOLUTION", "# HINT:"):
+            assert hidden not in text, f"{page.name} shows {hidden!r}"
+        if "hide-input" in text:
+            assert "Show solution" in text and "Show code cell" not in text, page.name
