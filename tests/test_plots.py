@@ -46,3 +46,27 @@ def test_learning_curves_without_training_values_have_no_training_entry():
         "validation",
     ]
     plt.close("all")
+
+
+def test_entropy_histograms_draw_the_normalised_entropy_on_request():
+    from tme_lib.plots import plot_entropy_histograms
+
+    history = [
+        {
+            "train_entropy_sample": [1.0, 2.0],
+            "val_entropy_sample": [1.5, 2.5],
+            "train_entropy_norm_sample": [0.5, 0.9],
+            "val_entropy_norm_sample": [0.6, 1.0],
+        }
+        for _ in range(3)
+    ]
+    run = SimpleNamespace(name="r", history=history)
+    axes = plot_entropy_histograms(run, normalised=True, reference=1.0)
+    assert axes[-1][0].get_xlabel() == "entropy / log n"
+    assert axes[0][0].get_xlim()[1] <= 1.1  # the normalised values, not the nats
+    plt.close("all")
+    axes = plot_entropy_histograms(run)
+    assert (
+        axes[-1][0].get_xlabel() == "entropy (nats)" and axes[0][0].get_xlim()[1] >= 2.4
+    )
+    plt.close("all")

@@ -458,3 +458,21 @@ def bias_squared(length, slope):
 def test_distance_bias_checker_rejects_wrong_answers(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         checkers.check_distance_bias(wrong)
+
+
+def test_every_variant_has_the_same_seeds_and_the_comparisons_name_them(monkeypatch):
+    monkeypatch.setenv("TME_PROFILE", "full")
+    seeds = {
+        v: {s.seed for s in tme10.table_plan() if s.model_name == v}
+        for v in tme10.VARIANTS
+    }
+    assert (
+        all(s == set(tme10.SEEDS["full"]) for s in seeds.values())
+        and len(tme10.SEEDS["full"]) >= 5
+    )
+    for a, b in tme10.COMPARISONS:
+        for chapter, model in (a, b):
+            assert (chapter, model in tme10.VARIANTS) in (
+                ("tme10", True),
+                ("tme9", False),
+            )

@@ -338,3 +338,82 @@ WRONG = [
 def test_checker_rejects_a_plausible_wrong_answer(name, wrong, message):
     with pytest.raises(ExerciseError, match=message):
         CHECKS[name](wrong)
+
+
+def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
+    import pandas as pd
+
+    rows = []
+    for seed in range(5):
+        rows.append(
+            dict(
+                model="attention_simple",
+                optimizer="adam",
+                entropy_weight=0.0,
+                name=f"a-s{seed}",
+                test_acc=0.84 + 0.001 * seed,
+            )
+        )
+        rows.append(
+            dict(
+                model="baseline",
+                optimizer="adam",
+                entropy_weight=0.0,
+                name=f"b-s{seed}",
+                test_acc=0.78 + 0.001 * seed,
+            )
+        )
+        rows.append(
+            dict(
+                model="baseline",
+                optimizer="sgd",
+                entropy_weight=0.0,
+                name=f"c-s{seed}",
+                test_acc=0.78 + 0.001 * (4 - seed),
+            )
+        )
+    rows.append(
+        dict(
+            model="attention_simple",
+            optimizer="adam",
+            entropy_weight=0.0,
+            name="toy-attention_simple-adam-s0",
+            test_acc=1.0,
+        )
+    )  # left out
+    table = pd.DataFrame(rows)
+    out = tme9.comparison_table(
+        table,
+        [
+            (("attention_simple", "adam", 0.0), ("baseline", "adam", 0.0)),
+            (("baseline", "adam", 0.0), ("baseline", "sgd", 0.0)),
+            (
+                ("attention_lstm", "adam", 0.0),
+                ("baseline", "adam", 0.0),
+            ),  # no runs: left out
+        ],
+    )
+    assert list(out["seeds"]) == ["5 / 5", "5 / 5"]
+    assert out["difference"].tolist() == pytest.approx([6.0, 0.0])
+    assert out["verdict"].tolist() == ["higher", "no detectable difference"]
+
+
+def test_every_declared_comparison_names_arms_of_the_plan(monkeypatch):
+    monkeypatch.setenv("TME_PROFILE", "full")
+    arms = {
+        (s.model_name, s.training.optimizer, s.training.entropy_weight)
+        for s in tme9.plan()
+        if not s.name.startswith("toy-")
+    }
+    for a, b in tme9.COMPARISONS:
+        assert a in arms and b in arms, (a, b)
+        seeds = [
+            {
+                s.seed
+                for s in tme9.plan()
+                if (s.model_name, s.training.optimizer, s.training.entropy_weight) == arm
+                and not s.name.startswith("toy-")
+            }
+            for arm in (a, b)
+        ]
+        assert seeds[0] == seeds[1] == set(tme9.SEEDS["full"])  # balanced, five a side

@@ -54,18 +54,27 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
 
 
 def plot_entropy_histograms(
-    record, splits=("train", "val"), epochs=None, reference=None, bins=30
+    record,
+    splits=("train", "val"),
+    epochs=None,
+    reference=None,
+    bins=30,
+    normalised: bool = False,
 ):
-    """Histograms of per-example attention entropy (nats), one column per epoch, one row per split,
-    from the samples the trainer records each epoch (``<split>_entropy_sample``).
+    """Histograms of per-example attention entropy, one column per epoch, one row per split,
+    from the samples the trainer records each epoch (``<split>_entropy_sample``: the same fixed
+    reviews every epoch when the run has a probe).
 
-    ``epochs`` (1-based) defaults to about five epochs spread over the run; ``reference`` (e.g.
-    the mean ``log n`` of uniform attention) is drawn as a vertical line.
+    ``normalised`` draws ``H / log n`` instead of ``H`` (nats): 1 is uniform attention over the
+    review, 0 all of it on one token, whatever the review's length. ``epochs`` (1-based)
+    defaults to about five epochs spread over the run; ``reference`` (e.g. the mean ``log n``
+    of uniform attention, or 1 when normalised) is drawn as a vertical line.
     """
     import numpy as np
 
+    key = "entropy_norm_sample" if normalised else "entropy_sample"
     history = record.history
-    if not history or f"{splits[0]}_entropy_sample" not in history[0]:
+    if not history or f"{splits[0]}_{key}" not in history[0]:
         raise ValueError(
             f"{record.name} has no attention entropies (a model without attention?)."
         )
@@ -81,11 +90,11 @@ def plot_entropy_histograms(
         sharey="row",
         squeeze=False,
     )
-    values = [v for e in history for s in splits for v in e[f"{s}_entropy_sample"]]
+    values = [v for e in history for s in splits for v in e[f"{s}_{key}"]]
     edges = np.linspace(min(values), max(values), bins + 1)
     for row, split in zip(axes, splits):
         for ax, epoch in zip(row, epochs):
-            sample = history[epoch - 1][f"{split}_entropy_sample"]
+            sample = history[epoch - 1][f"{split}_{key}"]
             ax.hist(sample, bins=edges, color="C0" if split == "train" else "C1")
             if reference is not None:
                 ax.axvline(reference, color="k", ls=":", lw=1)
@@ -94,7 +103,7 @@ def plot_entropy_histograms(
             )
         row[0].set_ylabel("reviews")
     for ax in axes[-1]:
-        ax.set_xlabel("entropy (nats)")
+        ax.set_xlabel("entropy / log n" if normalised else "entropy (nats)")
     fig.suptitle(f"Attention entropy per epoch: {record.name}", fontsize=10)
     plt.tight_layout()
     return axes

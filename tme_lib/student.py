@@ -47,6 +47,14 @@ ARGS=--reset` starts again from the stubs. Both keep a copy of the old file in
 """
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _backup(path: Path, out: Path) -> Path:
     folder = out / "backups"
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,9 +107,9 @@ def write_bundle(
             backup = _backup(target, out)
             if update:
                 fresh = merge(fresh, old)
-                action = f"updated, your exercise cells kept (old copy: {backup})"
+                action = f"updated, your exercise cells kept (old copy: {_shown(backup)})"
             else:
-                action = f"reset to the stubs (old copy: {backup})"
+                action = f"reset to the stubs (old copy: {_shown(backup)})"
         nbformat.write(fresh, target)
         done.append((target.name, action))
     (out / "README.md").write_text(README, encoding="utf-8")

@@ -546,3 +546,50 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     )  # λ keeps its digits: 0.003 is not 0
     out[rounded] = out[rounded].round(2)
     return out
+
+
+def arm_accuracies(table: pd.DataFrame, arm: tuple) -> list[float]:
+    """Test accuracies (%) of every seed of ``arm = (model, optimizer, λ)`` in a results
+    table (planted-word runs left out)."""
+    model, optimizer, lam = arm
+    rows = table[
+        (table["model"] == model)
+        & (table["optimizer"] == optimizer)
+        & (table["entropy_weight"] == lam)
+        & ~table["name"].str.startswith("toy-")
+    ]
+    return (100 * rows["test_acc"]).tolist()
+
+
+def comparison_table(table: pd.DataFrame, comparisons=None) -> pd.DataFrame:
+    """One row per comparison of :data:`COMPARISONS` (declared before the runs): the seeds of
+    each arm, the difference of mean test accuracy (points) with its 95 % Welch interval, and
+    the verdict ("no detectable difference" when the interval spans 0). Comparisons whose arms
+    have fewer than two recorded seeds are left out."""
+    from ..training.metrics import difference_interval
+
+    rows = []
+    for a, b in comparisons or COMPARISONS:
+        x, y = arm_accuracies(table, a), arm_accuracies(table, b)
+        if len(x) < 2 or len(y) < 2:
+            continue
+        d = difference_interval(x, y)
+        rows.append(
+            {
+                "comparison": f"{_arm_label(a)} − {_arm_label(b)}",
+                "seeds": f"{len(x)} / {len(y)}",
+                "difference": round(d["diff"], 2),
+                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+                "verdict": ("higher" if d["diff"] > 0 else "lower")
+                if d["detectable"]
+                else "no detectable difference",
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["comparison", "seeds", "difference", "95 % interval", "verdict"]
+    )
+
+
+def _arm_label(arm: tuple) -> str:
+    model, optimizer, lam = arm
+    return f"{model} ({optimizer}" + (f", λ={lam:g})" if lam else ")")
