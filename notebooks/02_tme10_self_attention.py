@@ -146,7 +146,7 @@ print("weight on padding keys:", weights[1, :, :, 3:].abs().max().item())
 #
 # - **Normalise the input of $f$, not the residual sum** ("pre-norm"): the path
 #   $x^{(0)} \to x^{(L)}$ then has no normalisation on it, and gradients reach the first layers
-#   intact. `tme_lib.chapters.tme10` offers LayerNorm (per token) and a BatchNorm whose mean and variance
+#   intact. `tme_lib.blocks.layers` offers LayerNorm (per token) and a BatchNorm whose mean and variance
 #   are taken over *real* tokens only: with padding counted, a review's representation would
 #   depend on the length of the other reviews in its batch.
 # - **Keep $g$ residual too**: $g(z) = z + \mathrm{MLP}(\tilde z)$ with a two-layer ReLU network

@@ -383,7 +383,7 @@ pd.DataFrame(rows).round(3)
 #
 # How does the test MSE fall with the number of training strands? The baselines are cheap to
 # refit on nested training sets; for the transformer we have the main run plus, in the full
-# profile, runs on smaller training sets (`python -m tme_lib.runs aptamers --only transformer_n`) with the same
+# profile, runs on smaller training sets (`python -m tme_lib.runs aptamers --only 'transformer_n*'`) with the same
 # two epochs — so a smaller set also means fewer gradient steps. Boosted trees win on 10,000
 # strands; from 50,000 on the transformer is ahead, and the gap widens with data: the trees
 # gain little from ten times more strands, the transformer keeps learning.
