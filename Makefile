@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JOBS ?= 1
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test lint unit nbtest lab full times runs student check screenshots bench clean
+.PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -34,7 +34,10 @@ lint: $(STAMP)  ## ruff: the linter, and the formatter in check mode (90 columns
 	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+browser: $(STAMP)  ## the built book in headless Chromium, at phone and laptop widths (after make book)
+	$(BIN)/python -m pytest tests/browser
 
 # A fresh cache for each notebook run: smoke runs retrain in seconds, and no record made by an
 # older version of the code can be loaded by mistake.

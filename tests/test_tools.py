@@ -190,3 +190,15 @@ def test_gpu_check_runs_on_the_cpu_and_writes_one_row_per_model(tmp_path, monkey
     assert (table["examples_per_s"] > 0).all() and table["device"].str.startswith(
         "cpu"
     ).all()
+
+
+def test_committed_notebooks_carry_no_widget_state():
+    """Widget state makes the book load require.js and the widget manager from a CDN."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert "widgets" not in nb.metadata, path.name
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                assert "application/vnd.jupyter.widget-view+json" not in out.get(
+                    "data", {}
+                )

@@ -54,6 +54,9 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
                 timeout=timeout,
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
+                # progress bars are widgets: their state would make the book load require.js
+                # and the widget manager from a CDN
+                store_widget_state=False,
             ).execute()
             seconds = time.perf_counter() - start
         finally:
