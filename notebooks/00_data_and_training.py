@@ -141,7 +141,7 @@ for bucket in (False, True):
 #
 # Every IMDB model of the course reads 50-dimensional word vectors that are **not** trained with
 # the classifier: attention then has to work with word meanings it cannot change. The original
-# course used GloVe; offline, the library trains word2vec {cite}`mikolov2013` on the training and
+# course used GloVe {cite}`pennington2014`; offline, the library trains word2vec {cite}`mikolov2013` on the training and
 # unlabelled IMDB reviews (never the test reviews), once, deterministically, and caches it
 # (`load_vectors(vocab, source="glove")` switches to GloVe). Neighbours by cosine similarity show
 # what the vectors know: words used in the same contexts end up close, sentiment included.

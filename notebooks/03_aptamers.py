@@ -17,7 +17,8 @@
 # T, C with G, and more weakly G with T), so the strand folds into stems and loops, and that
 # shape is what binds.
 #
-# Aptamers are found by **SELEX** (systematic evolution of ligands by exponential enrichment):
+# Aptamers are found by **SELEX** {cite}`tuerk1990,ellington1990` (systematic evolution of
+# ligands by exponential enrichment):
 # synthesise a library of some 10¹⁴ strands whose middle is a random region, keep the strands
 # that stick to the target, amplify them by PCR, and repeat for a dozen rounds. Random regions
 # of 20 to 60 nucleotides are common; 30 is a frequent choice, long enough to fold into a
@@ -37,11 +38,11 @@
 # summarises how strongly the strand folds: 0 for a strand that stays unfolded (the open chain
 # is one of the structures, with `ΔG = 0`, so `ΔG_ens ≤ 0` always), a few kcal/mol below 0 for a
 # strand with a stable hairpin. The partition function `Z` is computed exactly by dynamic
-# programming in `O(L³)` time. An aptamer-design pipeline evaluates it for millions of
+# programming {cite}`mccaskill1990` in `O(L³)` time. An aptamer-design pipeline evaluates it for millions of
 # candidates, so a fast learned surrogate is useful — that was the project's motivation.
 #
-# The project computed `ΔG_ens` with NUPACK (37 °C, 1 M Na⁺). NUPACK cannot be installed here,
-# so we use **ViennaRNA** {cite}`lorenz2011` with its DNA parameter set (Mathews et al., 2004)
+# The project computed `ΔG_ens` with NUPACK {cite}`zadeh2011` (37 °C, 1 M Na⁺). NUPACK cannot be installed here,
+# so we use **ViennaRNA** {cite}`lorenz2011` with its DNA parameter set {cite}`mathews2004`
 # as a stand-in: same model family, same conditions, comparable numbers (the label variance on
 # random 30-mers is about 1.67 here, 1.65 in the project). One trap: ViennaRNA loads *RNA*
 # parameters by default, and forgets nothing about which set is loaded — a forgotten call gives
@@ -527,7 +528,7 @@ plt.tight_layout()
 #   letters of each possible stack turns "find the pairs" from something to discover into
 #   something to refine.
 # - On a planted problem we can verify what attention does; on real data, attention maps are
-#   hypotheses to test, not explanations.
+#   hypotheses to test, not explanations {cite}`jain2019`.
 #
 # **To go further.** Train the source model with a 4-letter vocabulary and no ReLU for longer;
 # remove the convolution stem from `AptamerTransformer` (`conv_layers=0`) and compare; give the

@@ -35,3 +35,22 @@ def test_built_pages_hide_markers_and_name_the_solution_toggle():
             assert hidden not in text, f"{page.name} shows {hidden!r}"
         if "hide-input" in text:
             assert "Show solution" in text and "Show code cell" not in text, page.name
+
+
+def test_every_bibliography_entry_is_cited_where_it_is_used():
+    import re
+
+    keys = re.findall(
+        r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M
+    )
+    sources = [*(ROOT / "notebooks").glob("[0-9]*.py"), *(ROOT / "book").glob("*.md")]
+    text = "\n".join(
+        p.read_text(encoding="utf-8") for p in sources if p.name != "bibliography.md"
+    )
+    cited = {
+        k.strip()
+        for group in re.findall(r"\{cite[a-z:]*\}`([^`]+)`", text)
+        for k in group.split(",")
+    }
+    assert sorted(set(keys) - cited) == []
+    assert sorted(cited - set(keys)) == []

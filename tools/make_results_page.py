@@ -291,7 +291,8 @@ def bag_of_words_table(path: Path) -> str:
     return (
         "\n### Against the bag of words\n\nThe strongest simple baselines, on the same "
         "tokens and split: a logistic regression on n-gram features, C chosen on the "
-        "validation split (NB weighting: Wang and Manning, 2012).\n\n" + _markdown(frame)
+        "validation split (NB weighting: {cite}`wang2012baselines`).\n\n"
+        + _markdown(frame)
     )
 
 
