@@ -476,3 +476,44 @@ def test_every_variant_has_the_same_seeds_and_the_comparisons_name_them(monkeypa
                 ("tme10", True),
                 ("tme9", False),
             )
+
+
+def test_comparison_table_spans_the_two_chapters():
+    import pandas as pd
+
+    def runs(model, optimizer, base, step):
+        return [
+            dict(
+                model=model,
+                optimizer=optimizer,
+                entropy_weight=0.0,
+                name=f"{model}-s{s}",
+                test_acc=base + step * s,
+            )
+            for s in range(5)
+        ]
+
+    tables = {
+        "tme10": pd.DataFrame(
+            runs("self_attention_distance", "adamw", 0.885, 0.001)
+            + runs("self_attention", "adamw", 0.880, 0.001)
+        ),
+        "tme9": pd.DataFrame(
+            runs("attention_lstm", "adam", 0.885, -0.001)
+            + runs("attention_lstm", "sgd", 0.70, 0.0)
+        ),  # SGD: not an arm
+    }
+    out = tme10.comparison_table(
+        tables,
+        [
+            (("tme10", "self_attention_distance"), ("tme10", "self_attention")),
+            (("tme10", "self_attention_distance"), ("tme9", "attention_lstm")),
+            (
+                ("tme10", "self_attention_cls"),
+                ("tme10", "self_attention"),
+            ),  # no runs: left out
+        ],
+    )
+    assert out["difference"].tolist() == pytest.approx([0.5, 0.4])
+    assert out["verdict"].tolist()[0] == "higher"
+    assert out["seeds"].tolist() == ["5 / 5", "5 / 5"]

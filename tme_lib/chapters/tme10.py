@@ -341,3 +341,46 @@ def review_attention(
     x = torch.as_tensor(ids, dtype=torch.long, device=device)[None]
     logit, weights = model(x, torch.ones_like(x, dtype=torch.bool), need_weights=True)
     return logit.item(), weights[0].cpu()
+
+
+def comparison_table(tables: dict[str, pd.DataFrame], comparisons=None) -> pd.DataFrame:
+    """One row per comparison of :data:`COMPARISONS`: ``tables`` maps a chapter (``"tme10"``,
+    ``"tme9"``) to its results table; an arm ``(chapter, model)`` is that model's unpenalised
+    Adam or AdamW runs. The difference of mean test accuracy (points) with its 95 % Welch
+    interval, and the verdict ("no detectable difference" when the interval spans 0); arms with
+    fewer than two recorded seeds are left out."""
+    from ..training.metrics import difference_interval
+
+    def accuracies(arm):
+        chapter, model = arm
+        t = tables.get(chapter)
+        if t is None:
+            return []
+        rows = t[
+            (t["model"] == model)
+            & t["optimizer"].isin(["adam", "adamw"])
+            & (t["entropy_weight"].fillna(0) == 0)
+            & ~t["name"].str.startswith("toy-")
+        ]
+        return (100 * rows["test_acc"]).tolist()
+
+    out = []
+    for a, b in comparisons or COMPARISONS:
+        x, y = accuracies(a), accuracies(b)
+        if len(x) < 2 or len(y) < 2:
+            continue
+        d = difference_interval(x, y)
+        out.append(
+            {
+                "comparison": f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})",
+                "seeds": f"{len(x)} / {len(y)}",
+                "difference": round(d["diff"], 2),
+                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+                "verdict": ("higher" if d["diff"] > 0 else "lower")
+                if d["detectable"]
+                else "no detectable difference",
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["comparison", "seeds", "difference", "95 % interval", "verdict"]
+    )
