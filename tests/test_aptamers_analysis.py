@@ -32,9 +32,8 @@ def test_attention_mass_finds_the_head_that_looks_at_the_feature():
     keys = np.zeros((4, 10), bool)
     keys[:, 2:4] = True
     w[:, 1, 2] = 0.0
-    w[:, 1, 2, :, 2] = (
-        1.0  # layer 2, head 3 puts everything on the feature's first letter
-    )
+    # layer 2, head 3 puts everything on the feature's first letter
+    w[:, 1, 2, :, 2] = 1.0
     share, uniform = attention_mass(w, keys)
     assert best_head(share) == (1, 2, pytest.approx(1.0)) and uniform == pytest.approx(
         0.2
@@ -64,9 +63,8 @@ def test_partner_attention_reads_the_weight_on_the_pairing_letter():
     for i, j in enumerate(pair_index[0]):
         if j >= 0:
             w[0, 0, 1, i] = 0.0
-            w[0, 0, 1, i, j] = (
-                1.0  # head 2 attends from every paired letter to its partner
-            )
+            # head 2 attends from every paired letter to its partner
+            w[0, 0, 1, i, j] = 1.0
     share, uniform = partner_attention(w, pair_index)
     assert uniform == pytest.approx(1 / 6)
     assert share[0, 1] == pytest.approx(1.0) and share[0, 0] == pytest.approx(1 / 6)

@@ -81,9 +81,8 @@ def test_attention_distance_uniform_identity_and_padding():
     mask = torch.tensor([[True] * n + [False] * (T - n)])
     uniform = torch.zeros(1, 2, T, T)  # [B, heads, T, T]
     uniform[..., :n] = 1 / n
-    uniform[..., n:, :] = (
-        0.5  # rows of padding queries: whatever they hold must not count
-    )
+    # rows of padding queries: whatever they hold must not count
+    uniform[..., n:, :] = 0.5
     expected = (n * n - 1) / (3 * n)
     torch.testing.assert_close(
         attention_distance(uniform, mask), torch.full((1, 2), expected)

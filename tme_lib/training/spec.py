@@ -84,9 +84,8 @@ class Training:
     batch_size: int = 64
     eval_batch_size: int = 256
     epochs: int = 10
-    patience: int | None = (
-        None  # early stopping: epochs without a better validation score
-    )
+    # early stopping: epochs without a better validation score
+    patience: int | None = None
     entropy_weight: float = 0.0  # λ in L + λ·(mean attention entropy)
     entropy_sample: int = 500  # per-example entropies kept per epoch for the histograms
     # Attention weights (for the entropies) on every k-th evaluation batch only; the other

@@ -18,9 +18,8 @@ _LOOKUP = np.full(256, 255, dtype=np.uint8)
 for _i, _letter in enumerate(ALPHABET):
     _LOOKUP[ord(_letter)] = _i
     _LOOKUP[ord(_letter.lower())] = _i
-_BLOCK = (
-    10_000  # random libraries are drawn in seeded blocks so that a smaller n is a prefix
-)
+# random libraries are drawn in seeded blocks so that a smaller n is a prefix
+_BLOCK = 10_000
 
 
 def validate(
