@@ -79,9 +79,8 @@ def test_the_control_separates_a_head_that_finds_the_feature_from_a_positional_o
     w = np.full((n, 2, 1, length, length), 1.0 / length)
     w[:, 0, 0] = 0.0
     w[:, 0, 0, :, 2] = 1.0  # layer 1: always position 2, feature or not (positional)
-    for s in range(
-        n // 2
-    ):  # layer 2: on the feature where there is one, uniform elsewhere
+    # layer 2: on the feature where there is one, uniform elsewhere
+    for s in range(n // 2):
         w[s, 1, 0] = 0.0
         w[s, 1, 0, :, 2:4] = 0.5
     share, uniform = attention_mass(w, keys)

@@ -59,9 +59,8 @@ def test_random_library_is_seeded_uniform_and_prefix_stable():
 
 def test_labels_use_dna_parameters_even_in_worker_processes():
     seqs = decode(random_library(6, seed=0))
-    energy.load_parameters(
-        "rna_turner2004"
-    )  # a stale RNA state in the parent must not leak
+    # a stale RNA state in the parent must not leak
+    energy.load_parameters("rna_turner2004")
     rna = energy.label(seqs, params="rna_turner2004", processes=1, progress=False)
     dna = energy.label(seqs, processes=1, progress=False)
     pooled = energy.label(seqs, processes=2, chunk=3, progress=False)

@@ -29,9 +29,8 @@ def test_source_model_predicts_one_unclamped_number_per_strand():
     x = torch.randint(0, 4, (64, 30))
     pred, attention = model(x, torch.ones_like(x, dtype=torch.bool))
     assert pred.shape == (64,) and attention is None
-    assert (pred < 0).any() and (
-        pred > 0
-    ).any()  # no final ReLU: negative energies are reachable
+    # no final ReLU: negative energies are reachable
+    assert (pred < 0).any() and (pred > 0).any()
 
 
 def test_our_model_returns_attention_rows_that_are_distributions():
@@ -82,9 +81,8 @@ def test_pair_bias_reaches_every_layer_and_head():
         pairs.offset.weight[29 + 7, 0] = 1.0
         pairs.to_bias.weight[:, 0] = 100.0
     _, weights = model(x, mask, need_weights=True)
-    assert (
-        weights[:, :, :, 0, 7] > 0.99
-    ).all()  # every layer and head: query 0 looks at key 7
+    # every layer and head: query 0 looks at key 7
+    assert (weights[:, :, :, 0, 7] > 0.99).all()
 
 
 def test_our_model_depends_on_where_each_letter_is():

@@ -32,9 +32,8 @@ def test_energy_runs_share_one_split_and_record_their_training_size(tiny_sizes):
     assert len({ours.key(), small.key(), source.key()}) == 3
     assert ours.training.task == "regression"
     splits, source_splits = runs.splits_of(ours.data), runs.splits_of(source.data)
-    assert np.array_equal(
-        splits.test[1], source_splits.test[1]
-    )  # scored on the same strands
+    # scored on the same strands
+    assert np.array_equal(splits.test[1], source_splits.test[1])
     model = runs.build_model(ours, splits)
     assert model.target_mean.item() == pytest.approx(splits.train[1].mean(), abs=1e-4)
     assert "target_mean" not in ours.model  # fitted on the data, saved with the weights

@@ -92,9 +92,8 @@ def test_bias_is_added_to_the_scores_and_both_paths_agree():
     explicit, weights = mha(x, mask=mask, need_weights=True, bias=bias)
     fused, _ = mha(x, mask=mask, bias=bias)
     torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
-    assert (
-        weights[~mask[:, None, None, :].expand_as(weights)] == 0
-    ).all()  # padding still 0
+    # padding still 0
+    assert (weights[~mask[:, None, None, :].expand_as(weights)] == 0).all()
     q = split_heads(mha.query(x), 4) / math.sqrt(4)
     k = split_heads(mha.key(x), 4)
     expected = (q @ k.transpose(-2, -1) + bias).masked_fill(

@@ -41,9 +41,8 @@ def test_masks_are_true_exactly_on_real_tokens_and_every_review_comes_once(
             review = int(row[0]) // 10_000
             ids, label = split[review]
             assert row[keep].tolist() == ids.tolist() and float(y) == label
-            assert keep.tolist() == sorted(
-                keep.tolist(), reverse=True
-            )  # real tokens come first
+            # real tokens come first
+            assert keep.tolist() == sorted(keep.tolist(), reverse=True)
             seen.append(review)
     assert sorted(seen) == list(range(len(split)))
     assert len(loader) == 3

@@ -56,9 +56,8 @@ def off_by_one(sequences):
 
 
 def crashes(sequences):
-    return torch.stack(
-        sequences
-    ), None  # sequences of different lengths cannot be stacked
+    # sequences of different lengths cannot be stacked
+    return torch.stack(sequences), None
 
 
 @pytest.mark.parametrize(

@@ -80,9 +80,8 @@ def test_half_extracted_folder_without_marker_is_not_trusted(
 ):
     cache, _ = isolated_folders
     stale = cache / "imdb" / "aclImdb" / "train" / "pos"
-    stale.mkdir(
-        parents=True
-    )  # as left by an interrupted run of an older, non-atomic version
+    # as left by an interrupted run of an older, non-atomic version
+    stale.mkdir(parents=True)
     root = imdb.imdb_root()
     assert (root / "test" / "neg" / "0_2.txt").exists()
 

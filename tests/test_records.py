@@ -79,9 +79,10 @@ def test_a_damaged_record_is_refused_with_a_message_that_names_it(damage, messag
     with pytest.raises(RecordError, match=message) as error:
         load_or_train(s, BagOfTokens, make_loaders(), device="cpu", progress=False)
     assert path.name in str(error.value) and "--retrain" in str(error.value)
+    # the way out the message gives
     again = load_or_train(
         s, BagOfTokens, make_loaders(), device="cpu", progress=False, retrain=True
-    )  # the way out the message gives
+    )
     assert records.read_record(records.find_record(s), s).key == s.key()
     assert again.model is not None
 

@@ -92,9 +92,8 @@ def test_distance_bias_formula():
     torch.testing.assert_close(bias, expected)
     with_cls = distance_bias(4, 0.5, cls=True)
     assert torch.all(with_cls[0] == 0) and torch.all(with_cls[:, 0] == 0)
-    torch.testing.assert_close(
-        with_cls[1:, 1:], expected[:3, :3]
-    )  # words: unchanged distances
+    # words: unchanged distances
+    torch.testing.assert_close(with_cls[1:, 1:], expected[:3, :3])
     assert distance_bias(4, 0.0) is None
 
 
@@ -166,9 +165,8 @@ def test_layer_parameter_count_by_hand():
 def test_classifier_parameter_count_and_frozen_vectors():
     model = make_model(pooling="cls", n_layers=2)
     layer = sum(p.numel() for p in model.layers[0].parameters())
-    expected = (
-        (DIM * 8 + 8) + 8 + 2 * layer + 2 * 8 + (8 + 1)
-    )  # project, cls, layers, norm, out
+    # project, cls, layers, norm, out
+    expected = (DIM * 8 + 8) + 8 + 2 * layer + 2 * 8 + (8 + 1)
     assert sum(p.numel() for p in model.parameters()) == expected
     assert "vectors" not in model.state_dict()
 

@@ -90,9 +90,8 @@ def test_one_token_and_all_oov_reviews(name, vectors):
     assert torch.isfinite(logit).all()
     if weights is not None:
         torch.testing.assert_close(weights[1], torch.tensor([1.0, 0.0, 0.0]))
-        if (
-            name != "attention_lstm"
-        ):  # identical keys; LSTM states differ along the review
+        # identical keys; LSTM states differ along the review
+        if name != "attention_lstm":
             torch.testing.assert_close(weights[0], torch.full((3,), 1 / 3))
 
 
@@ -114,9 +113,8 @@ def test_parameter_counts_by_hand(vectors):
         assert sum(p.numel() for p in build_model(name, vectors).parameters()) == count, (
             name
         )
-    lstm = (
-        2 * 4 * hidden * (d + hidden + 2)
-    )  # 4 gates, input and hidden maps, two biases, 2 directions
+    # 4 gates, input and hidden maps, two biases, 2 directions
+    lstm = 2 * 4 * hidden * (d + hidden + 2)
     lstm_total = lstm + (2 * hidden) ** 2 + 2 * hidden + 2 * hidden + 1
     model = build_model("attention_lstm", vectors, hidden=hidden)
     assert sum(p.numel() for p in model.parameters()) == lstm_total

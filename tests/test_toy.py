@@ -54,9 +54,8 @@ def test_labels_are_learnable_through_planted_words_only():
             _bags(data.test, len(data.vocab), keep), data.test.labels
         )
     assert accuracy["planted"] == 1.0
-    assert (
-        accuracy["filler"] < 0.6
-    )  # filler words and lengths say nothing about the label
+    # filler words and lengths say nothing about the label
+    assert accuracy["filler"] < 0.6
 
 
 def test_a_few_filler_tokens_are_out_of_vocabulary():

@@ -194,16 +194,14 @@ def test_entropy_every_samples_batches_but_scores_all_of_them():
             return logit, (w if self.need_weights else None)
 
     model = Lazy()
-    val = make_loaders(
-        n=256
-    ).val  # 4 batches of 32; the first two have 2 padding tokens each
+    # 4 batches of 32; the first two have 2 padding tokens each
+    val = make_loaders(n=256).val
     every = evaluate(model, val, device="cpu", entropy_sample=1000)
     Lazy.calls = 0
     sampled = evaluate(model, val, device="cpu", entropy_sample=1000, entropy_every=3)
     assert Lazy.calls == 2  # batches 0 and 3
-    assert sampled["val_loss"] == pytest.approx(
-        every["val_loss"]
-    )  # loss over every batch
+    # loss over every batch
+    assert sampled["val_loss"] == pytest.approx(every["val_loss"])
     assert sampled["val_acc"] == every["val_acc"]
     assert (
         len(sampled["val_entropy_sample"]) == 64
@@ -211,9 +209,8 @@ def test_entropy_every_samples_batches_but_scores_all_of_them():
     )
     import math
 
-    expected = (
-        32 * math.log(4) + 32 * math.log(6)
-    ) / 64  # uniform weights: log n per review
+    # uniform weights: log n per review
+    expected = (32 * math.log(4) + 32 * math.log(6)) / 64
     assert sampled["val_entropy"] == pytest.approx(expected, rel=1e-4)
 
 
@@ -286,9 +283,8 @@ def test_probe_measures_the_same_reviews_every_epoch_with_normalised_entropy():
         # uniform weights over n real tokens: H = log n, so H / log n = 1 for every review
         assert entry["val_entropy_norm_sample"] == pytest.approx([1.0] * 32, abs=1e-4)
     first, last = out["history"][0], out["history"][-1]
-    assert (
-        first["val_entropy_sample"] == last["val_entropy_sample"]
-    )  # same reviews each epoch
+    # same reviews each epoch
+    assert first["val_entropy_sample"] == last["val_entropy_sample"]
 
 
 def test_text_runs_draw_the_probe_alike_for_train_and_validation():

@@ -56,9 +56,8 @@ def test_alignment_policy_pad_zero_oov_and_missing_are_the_mean():
     aligned, missing = vectors._align(vocab, ["b", "a", "unused"], matrix)
     assert aligned[PAD].tolist() == [0.0, 0.0]
     assert aligned[2].tolist() == [3.0, 6.0] and aligned[3].tolist() == [1.0, 2.0]
-    assert (
-        aligned[OOV].tolist() == [2.0, 4.0] == aligned[4].tolist()
-    )  # mean of a and b only
+    # mean of a and b only
+    assert aligned[OOV].tolist() == [2.0, 4.0] == aligned[4].tolist()
     assert missing == ["nowhere"]
 
 

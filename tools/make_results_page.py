@@ -98,9 +98,8 @@ def _markdown_with_device(frame: pd.DataFrame) -> str:
 
 def classification_table(csv: Path, reference: dict, keys: list[str]) -> str:
     table = pd.read_csv(csv)
-    if (
-        "name" in table.columns
-    ):  # runs on the planted-word corpus measure faithfulness, not IMDB
+    # runs on the planted-word corpus measure faithfulness, not IMDB
+    if "name" in table.columns:
         table = table[~table["name"].astype(str).str.startswith("toy-")]
     keys = [k for k in keys if k in table.columns]
     rows = []

@@ -22,9 +22,8 @@ from torch import nn
 # minutes and the score matrices take gigabytes, so the course refuses instead of trying.
 # Reviews are cut to the spec's ``data.max_len`` (400 tokens) before they reach a model.
 MAX_LENGTH = 4096  # tokens per sequence, any path
-MAX_SCORE_BYTES = (
-    2 * 1024**3
-)  # memory of the [B, heads, Tq, Tk] scores the explicit path keeps
+# memory of the [B, heads, Tq, Tk] scores the explicit path keeps
+MAX_SCORE_BYTES = 2 * 1024**3
 
 
 def _size(n_bytes: float) -> str:
@@ -214,9 +213,8 @@ def positional_encoding(n_positions: int, d: int) -> torch.Tensor:
     """
     position = torch.arange(n_positions, dtype=torch.float32)[:, None]
     even = torch.arange(0, d, 2, dtype=torch.float32)
-    angle = position / 10000 ** (
-        even / d
-    )  # [n, ceil(d/2)], the angle of features h and h+1
+    # [n, ceil(d/2)], the angle of features h and h+1
+    angle = position / 10000 ** (even / d)
     pe = torch.empty(n_positions, d)
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : d // 2])

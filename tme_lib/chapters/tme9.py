@@ -139,9 +139,8 @@ class AttentionLSTM(_GlobalAttention):
 
     def states(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """LSTM states ``[B, T, 2H]`` of the real tokens only (zero at padding positions)."""
-        lengths = (
-            mask.sum(1).clamp_min(1).cpu()
-        )  # a review needs one step; its weights stay zero
+        # a review needs one step; its weights stay zero
+        lengths = mask.sum(1).clamp_min(1).cpu()
         packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = pad_packed_sequence(h, batch_first=True, total_length=e.shape[1])
@@ -541,9 +540,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         minutes_per_run=("seconds", lambda s: s.mean() / 60),
     )
     out = out.reset_index()
-    rounded = out.columns.difference(
-        ["entropy_weight"]
-    )  # λ keeps its digits: 0.003 is not 0
+    # λ keeps its digits: 0.003 is not 0
+    rounded = out.columns.difference(["entropy_weight"])
     out[rounded] = out[rounded].round(2)
     return out
 

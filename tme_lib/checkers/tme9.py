@@ -110,9 +110,8 @@ def check_query_value_attention(fn) -> None:
     e, mask = _batch(2)
     torch.manual_seed(4)
     model = AttentionQueryValue(torch.zeros(2, _DIM))
-    nn.init.normal_(
-        model.query.weight
-    )  # the library starts from zero: make the query matter
+    # the library starts from zero: make the query matter
+    nn.init.normal_(model.query.weight)
     with torch.no_grad():
         want_t, want_w = model.pool(e, mask)
         t_hat, weights = _pair(

@@ -258,9 +258,8 @@ def extract_tar(
         (tmp / OWNER).unlink()
         marker = _marker(archive, digest, trusted, counts, members)
         (tmp / MARKER).write_text(json.dumps(marker, indent=1))
-        tmp.chmod(
-            0o755
-        )  # mkdtemp makes it private; the extracted data is an ordinary folder
+        # mkdtemp makes it private; the extracted data is an ordinary folder
+        tmp.chmod(0o755)
         try:
             tmp.replace(final)
         except OSError:

@@ -64,9 +64,8 @@ def attention_distance(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
             f"{mask.shape[-1]}: attention_distance needs weights over words only"
         )
     position = torch.arange(mask.shape[-1], device=weights.device, dtype=weights.dtype)
-    per_query = (weights * (position[:, None] - position[None, :]).abs()).sum(
-        -1
-    )  # [B, ..., T]
+    # [B, ..., T]
+    per_query = (weights * (position[:, None] - position[None, :]).abs()).sum(-1)
     q = mask.to(weights.dtype).reshape(
         mask.shape[0], *([1] * (per_query.dim() - 2)), mask.shape[1]
     )

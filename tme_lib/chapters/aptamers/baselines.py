@@ -48,9 +48,8 @@ def scores(pred: np.ndarray, y: np.ndarray) -> dict:
         torch.as_tensor(np.asarray(pred, np.float64)),
         torch.as_tensor(np.asarray(y, np.float64)),
     )
-    constant = bool(
-        (p == p[0]).all()
-    )  # a constant prediction has no correlation with anything
+    # a constant prediction has no correlation with anything
+    constant = bool((p == p[0]).all())
     return {
         "test_mse": float(((p - t) ** 2).mean()),
         "test_r2": r2_score(p, t),
@@ -89,9 +88,8 @@ def fit_baseline(
         )
         model.fit(kmer_counts(x_train, k_max), y_train)
         pred = model.predict(kmer_counts(x_test, k_max))
-        params = sum(
-            p.nodes.shape[0] for tree in model._predictors for p in tree
-        )  # nodes
+        # nodes
+        params = sum(p.nodes.shape[0] for tree in model._predictors for p in tree)
     else:
         raise ValueError(f"unknown baseline {name!r}; choose one of {BASELINES}.")
     return {

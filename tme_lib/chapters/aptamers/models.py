@@ -46,9 +46,8 @@ class SourceTransformer(nn.Module):
         self.head = nn.Linear(length * d_model, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
-        h = self.encoder(
-            self.embedding(x) + self.pe
-        )  # every strand is full length: no padding
+        # every strand is full length: no padding
+        h = self.encoder(self.embedding(x) + self.pe)
         return self.head(h.flatten(1)).squeeze(-1), None
 
 
