@@ -381,3 +381,26 @@ def test_training_killed_at_a_random_batch_resumes_to_the_same_record(seed):
     assert [e["train_loss"] for e in again.history] == pytest.approx(
         [e["train_loss"] for e in reference.history]
     )
+
+
+def test_a_damaged_cache_file_is_named_removed_and_rebuilt(
+    tiny_imdb_dir, monkeypatch, capsys
+):
+    from tme_lib.data import vectors
+
+    monkeypatch.setenv("TME_PROFILE", "full")
+    first = imdb.load_imdb(min_count=1)
+    words, _ = vectors.word2vec_vectors(min_count=1)
+    cache = Path(os.environ["TME_CACHE_DIR"])
+    damaged = [
+        next(cache.glob("imdb-index/*/reviews.npz")),
+        next(cache.glob("vectors/*.npz")),
+    ]
+    for path in damaged:
+        path.write_bytes(path.read_bytes()[:50])  # truncated, as by a full disk
+    again = imdb.load_imdb(min_count=1)
+    words_again, _ = vectors.word2vec_vectors(min_count=1)
+    out = capsys.readouterr().out
+    for path in damaged:
+        assert f"The cache file {path} cannot be read" in out
+    assert again.vocab.itos == first.vocab.itos and words_again == words

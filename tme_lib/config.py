@@ -60,6 +60,23 @@ class DataError(RuntimeError):
     which and what to do."""
 
 
+def read_cached(path: Path, reader):
+    """``reader(path)`` for a file of the cache, or ``None`` when it is missing or cannot be
+    read: a damaged cache file (a truncated ``.npz``, bad JSON) is reported by name and
+    removed, so that the caller builds it again instead of failing on every run."""
+    if not Path(path).exists():
+        return None
+    try:
+        return reader(path)
+    except Exception as error:  # any unreadable cache file: rebuilt, never trusted
+        print(
+            f"The cache file {path} cannot be read ({type(error).__name__}: {error}); it is "
+            "removed and will be built again."
+        )
+        Path(path).unlink(missing_ok=True)
+        return None
+
+
 def data_dir() -> Path:
     """Folder searched for data archives before downloading (not necessarily writable). A
     ``TME_DATA_DIR`` that does not exist is an error, not an empty folder."""

@@ -129,22 +129,27 @@ def _build_index(root: Path, min_count: int, max_size: int | None):
     return vocab, splits
 
 
+def _read_index(path: Path) -> tuple[Vocab, dict[str, TokenSplit]]:
+    vocab = Vocab(json.loads((path.parent / "vocab.json").read_text(encoding="utf-8")))
+    with np.load(path) as npz:
+        splits = {
+            name: TokenSplit(
+                npz[f"{name}_ids"], npz[f"{name}_offsets"], npz[f"{name}_labels"]
+            )
+            for name in ("train", "test")
+        }
+    return vocab, splits
+
+
 def load_index(
     min_count: int = 5, max_size: int | None = None
 ) -> tuple[Vocab, dict[str, TokenSplit]]:
     """The vocabulary and the full indexed ``train`` and ``test`` splits, from the cache when
     present (no tokenising then), else built from the reviews and saved."""
     folder = config.cache_dir() / "imdb-index" / _index_key(min_count, max_size)
-    if (folder / "reviews.npz").exists():
-        vocab = Vocab(json.loads((folder / "vocab.json").read_text(encoding="utf-8")))
-        with np.load(folder / "reviews.npz") as npz:
-            splits = {
-                name: TokenSplit(
-                    npz[f"{name}_ids"], npz[f"{name}_offsets"], npz[f"{name}_labels"]
-                )
-                for name in ("train", "test")
-            }
-        return vocab, splits
+    cached = config.read_cached(folder / "reviews.npz", _read_index)
+    if cached is not None:
+        return cached
     vocab, splits = _build_index(imdb_root(), min_count, max_size)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab.itos), encoding="utf-8")
@@ -172,13 +177,19 @@ def load_imdb(
     return Corpus(vocab, train, val, splits["test"], source="imdb").truncated(max_len)
 
 
+def _read_stream(path: Path):
+    with np.load(path) as npz:
+        return npz["words"].tolist(), npz["ids"], npz["offsets"]
+
+
 def unsup_token_stream() -> list[list[str]]:
     """Token lists of the train and unsupervised reviews (never test), for training word
     vectors. Cached once in
     ``<cache>/imdb-index/tok<version>-stream.npz`` with its own complete word list, so no word
     is lost to a vocabulary cut-off."""
     path = config.cache_dir() / "imdb-index" / f"tok{TOKENIZER_VERSION}-stream.npz"
-    if not path.exists():
+    stream = config.read_cached(path, _read_stream)
+    if stream is None:
         root = imdb_root()
         texts = read_reviews(root, "train")[0] + _read_folder(root / "train" / "unsup")
         token_lists = [
@@ -196,7 +207,7 @@ def unsup_token_stream() -> list[list[str]]:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, ids=split.ids, offsets=split.offsets, words=np.array(words))
         tmp.replace(path)
-    with np.load(path) as npz:
-        words, ids, offsets = npz["words"].tolist(), npz["ids"], npz["offsets"]
+        stream = _read_stream(path)
+    words, ids, offsets = stream
     tokens = [words[i] for i in ids.tolist()]
     return [tokens[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]

@@ -117,15 +117,21 @@ def word2vec_vectors(
         / "vectors"
         / f"word2vec-{corpus_version(corpus)}-d{dim}-{key}.npz"
     )
-    if not path.exists():
-        sentences = unlabelled_tokens(corpus)
-        start = time.perf_counter()
-        words, matrix = train_word2vec(sentences, dim, **params)
-        seconds = time.perf_counter() - start
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, words=np.array(words), vectors=matrix, seconds=seconds)
-        tmp.replace(path)
+    cached = config.read_cached(path, _read_word2vec)
+    if cached is not None:
+        return cached
+    sentences = unlabelled_tokens(corpus)
+    start = time.perf_counter()
+    words, matrix = train_word2vec(sentences, dim, **params)
+    seconds = time.perf_counter() - start
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, words=np.array(words), vectors=matrix, seconds=seconds)
+    tmp.replace(path)
+    return _read_word2vec(path)
+
+
+def _read_word2vec(path: Path) -> tuple[list[str], np.ndarray]:
     with np.load(path) as npz:
         return npz["words"].tolist(), npz["vectors"]
 
@@ -213,8 +219,9 @@ def _vocab_key(vocab: Vocab) -> str:
 def glove_vectors(vocab: Vocab, download: bool | None = None) -> np.ndarray:
     """GloVe rows aligned to ``vocab``, cached per vocabulary in ``<cache>/vectors/``."""
     path = config.cache_dir() / "vectors" / f"glove50-{_vocab_key(vocab)}.npy"
-    if path.exists():
-        return np.load(path)
+    cached = config.read_cached(path, np.load)
+    if cached is not None:
+        return cached
     source = glove_file(download)
     if source is None:
         raise DataError(

@@ -27,6 +27,11 @@ SIZES = {
 }
 
 
+def _read_library(path):
+    with np.load(path) as cached:
+        return cached["ids"], cached["energy"]
+
+
 def labelled_library(
     n: int,
     seed: int = 0,
@@ -45,8 +50,9 @@ def labelled_library(
     stem = f"dG-{params}-L{length}-seed{seed}"
     for path in sorted(folder.glob(f"{stem}-n*.npz")):
         if int(path.stem.rsplit("-n", 1)[1]) >= n:
-            with np.load(path) as cached:
-                return cached["ids"][:n], cached["energy"][:n]
+            cached = config.read_cached(path, _read_library)
+            if cached is not None:
+                return cached[0][:n], cached[1][:n]
     ids = random_library(n, seed, length)
     energy = label(decode(ids), params, processes, progress=progress)
     path = folder / f"{stem}-n{n}.npz"
