@@ -535,6 +535,6 @@ table[["model", "optimizer", "entropy_weight", "runs", "epochs", "val_acc", "tes
 # - None of these models beats the strongest simple baseline a practitioner would try:
 #   naive-Bayes-weighted unigrams and bigrams with a logistic regression {cite}`wang2012baselines`,
 #   on the same tokens, split and 400-token cut, reach 90.69 % on the test split (recorded run
-#   `tme9.baseline_spec("nb_bigram_lr")`, on the results page), TF-IDF unigrams 88.48 %. Frozen
+#   `tme9.baseline_spec("nb_bigram_lr")`), TF-IDF unigrams 88.48 %. Frozen
 #   50-d vectors and no word pairs cost accuracy; what attention buys is a weight per word that
 #   can be read.
