@@ -359,6 +359,54 @@ def _keep_best(state: _Progress, training: Training, entry: dict, model) -> None
         state.bad_epochs += 1
 
 
+def _epoch(
+    spec: Spec,
+    model,
+    loaders,
+    optimizer,
+    scheduler,
+    device,
+    epoch: int,
+    ckpt: Path,
+    progress: bool,
+) -> dict:
+    """One epoch: train, evaluate on validation, measure the probe; its history entry."""
+    training = spec.training
+    t0 = time.perf_counter()
+    entry = {"epoch": epoch + 1}
+    entry.update(
+        train_epoch(
+            spec,
+            model,
+            loaders.train,
+            optimizer,
+            scheduler,
+            device,
+            epoch,
+            ckpt,
+            progress,
+        )
+    )
+    entry.update(
+        evaluate(
+            model,
+            loaders.val,
+            training.task,
+            device,
+            "val",
+            training.entropy_sample,
+            training.entropy_every,
+        )
+    )
+    # The histograms' samples: the same reviews every epoch, train and validation drawn alike
+    # (loaders.probe), rather than the first reviews of each pass.
+    for split, loader in getattr(loaders, "probe", {}).items():
+        sample = probe_entropies(model, loader, device)
+        entry.update({f"{split}_{k}": v for k, v in sample.items() if v})
+    entry["seconds"] = time.perf_counter() - t0
+    return entry
+
+
 def train(
     spec: Spec, model: torch.nn.Module, loaders, device=None, progress: bool = True
 ) -> dict:
@@ -381,43 +429,9 @@ def train(
     for epoch in range(state.epoch, training.epochs):
         if state.bad_epochs >= (training.patience or math.inf):
             break
-        t0 = time.perf_counter()
-        entry = {
-            "epoch": epoch + 1,
-            **train_epoch(
-                spec,
-                model,
-                loaders.train,
-                optimizer,
-                scheduler,
-                device,
-                epoch,
-                ckpt,
-                progress,
-            ),
-        }
-        entry.update(
-            evaluate(
-                model,
-                loaders.val,
-                training.task,
-                device,
-                "val",
-                training.entropy_sample,
-                training.entropy_every,
-            )
+        entry = _epoch(
+            spec, model, loaders, optimizer, scheduler, device, epoch, ckpt, progress
         )
-        # The histograms' samples: the same reviews every epoch, train and validation drawn
-        # alike (loaders.probe), rather than the first reviews of each pass.
-        for split, loader in getattr(loaders, "probe", {}).items():
-            entry.update(
-                {
-                    f"{split}_{k}": v
-                    for k, v in probe_entropies(model, loader, device).items()
-                    if v
-                }
-            )
-        entry["seconds"] = time.perf_counter() - t0
         state.seconds += entry["seconds"]
         state.history.append(entry)
         state.epoch = epoch + 1
