@@ -20,7 +20,7 @@ from ..data.batching import BucketLoader
 from ..data.corpus import data_settings
 from ..data.vectors import vector_settings
 from ..training.metrics import attention_distance
-from ..training.records import RunRecord, existing_records, results_table
+from ..training.records import RESULT_COLUMNS, RunRecord, existing_records, results_table
 from ..training.spec import Spec, Training, deep_merge, model_settings, schedule
 from ..training.text_runs import run_text, text_data
 
@@ -274,24 +274,6 @@ def plan_records() -> list[RunRecord]:
     return existing_records(table_plan())
 
 
-RESULT_COLUMNS = [
-    "model",
-    "optimizer",
-    "seed",
-    "epochs",
-    "train_loss",
-    "train_acc",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "mean_entropy",
-    "seconds",
-    "device",
-    "entropy_weight",
-    "name",
-]
-
-
 def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
     """The chapter's results table, ``tme10.csv``: one row per run of :func:`table_plan`."""
     names = {s.name for s in table_plan()}
@@ -349,7 +331,7 @@ def comparison_table(tables: dict[str, pd.DataFrame], comparisons=None) -> pd.Da
     Adam or AdamW runs. The difference of mean test accuracy (points) with its 95 % Welch
     interval, and the verdict ("no detectable difference" when the interval spans 0); arms with
     fewer than two recorded seeds are left out."""
-    from ..training.metrics import difference_interval
+    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
 
     def accuracies(arm):
         chapter, model = arm
@@ -364,23 +346,8 @@ def comparison_table(tables: dict[str, pd.DataFrame], comparisons=None) -> pd.Da
         ]
         return (100 * rows["test_acc"]).tolist()
 
-    out = []
-    for a, b in comparisons or COMPARISONS:
-        x, y = accuracies(a), accuracies(b)
-        if len(x) < 2 or len(y) < 2:
-            continue
-        d = difference_interval(x, y)
-        out.append(
-            {
-                "comparison": f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})",
-                "seeds": f"{len(x)} / {len(y)}",
-                "difference": round(d["diff"], 2),
-                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
-                "verdict": ("higher" if d["diff"] > 0 else "lower")
-                if d["detectable"]
-                else "no detectable difference",
-            }
-        )
-    return pd.DataFrame(
-        out, columns=["comparison", "seeds", "difference", "95 % interval", "verdict"]
-    )
+    rows = [
+        comparison_row(f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})", accuracies(a), accuracies(b))
+        for a, b in comparisons or COMPARISONS
+    ]
+    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)

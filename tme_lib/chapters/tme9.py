@@ -39,7 +39,13 @@ from ..data.corpus import data_settings, load_corpus
 from ..data.vectors import vector_settings
 from ..training import bag_of_words
 from ..training.bag_of_words import BagOfWords
-from ..training.records import RunRecord, existing_records, load_or_fit, results_table
+from ..training.records import (
+    RESULT_COLUMNS,
+    RunRecord,
+    existing_records,
+    load_or_fit,
+    results_table,
+)
 from ..training.spec import Spec, Training, deep_merge, model_settings
 from ..training.text_runs import build_text_model, run_text, text_data
 
@@ -456,24 +462,6 @@ def plan() -> list[Spec]:
     return first + more + [spec("attention_lstm", "sgd")]
 
 
-RESULT_COLUMNS = [
-    "model",
-    "optimizer",
-    "seed",
-    "epochs",
-    "train_loss",
-    "train_acc",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "mean_entropy",
-    "seconds",
-    "device",
-    "entropy_weight",
-    "name",
-]
-
-
 def plan_records() -> list[RunRecord]:
     """The records of :func:`plan` that exist (a record of another spec is never used)."""
     return existing_records(plan())
@@ -564,28 +552,17 @@ def comparison_table(table: pd.DataFrame, comparisons=None) -> pd.DataFrame:
     each arm, the difference of mean test accuracy (points) with its 95 % Welch interval, and
     the verdict ("no detectable difference" when the interval spans 0). Comparisons whose arms
     have fewer than two recorded seeds are left out."""
-    from ..training.metrics import difference_interval
+    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
 
-    rows = []
-    for a, b in comparisons or COMPARISONS:
-        x, y = arm_accuracies(table, a), arm_accuracies(table, b)
-        if len(x) < 2 or len(y) < 2:
-            continue
-        d = difference_interval(x, y)
-        rows.append(
-            {
-                "comparison": f"{_arm_label(a)} − {_arm_label(b)}",
-                "seeds": f"{len(x)} / {len(y)}",
-                "difference": round(d["diff"], 2),
-                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
-                "verdict": ("higher" if d["diff"] > 0 else "lower")
-                if d["detectable"]
-                else "no detectable difference",
-            }
+    rows = [
+        comparison_row(
+            f"{_arm_label(a)} − {_arm_label(b)}",
+            arm_accuracies(table, a),
+            arm_accuracies(table, b),
         )
-    return pd.DataFrame(
-        rows, columns=["comparison", "seeds", "difference", "95 % interval", "verdict"]
-    )
+        for a, b in comparisons or COMPARISONS
+    ]
+    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
 
 
 def _arm_label(arm: tuple) -> str:

@@ -132,3 +132,28 @@ def difference_interval(a, b, level: float = 0.95) -> dict:
         "df": df,
         "detectable": not (diff - half <= 0 <= diff + half),
     }
+
+
+COMPARISON_COLUMNS = ["comparison", "seeds", "difference", "95 % interval", "verdict"]
+
+
+def comparison_row(label: str, a, b) -> dict | None:
+    """A row of a chapter's comparison table: ``label``, the seeds of each arm, the
+    difference of means ``a − b`` (points) with its 95 % Welch interval, and the verdict
+    ("no detectable difference" when the interval spans 0); ``None`` when an arm has fewer
+    than two values."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    d = difference_interval(a, b)
+    verdict = (
+        ("higher" if d["diff"] > 0 else "lower")
+        if d["detectable"]
+        else ("no detectable difference")
+    )
+    return {
+        "comparison": label,
+        "seeds": f"{len(a)} / {len(b)}",
+        "difference": round(d["diff"], 2),
+        "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+        "verdict": verdict,
+    }

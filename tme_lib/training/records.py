@@ -276,15 +276,14 @@ def load_or_train(
         model = build_model()
         load_weights(record, path, model, spec)
         record.model = model.to(device)
-        print(
-            f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
-            f"code {short_version(record.code_version)})"
-        )
+        _say_loaded(spec, record)
         return record
     return _train_and_save(spec, build_model, loaders, device, progress)
 
 
-def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRecord:
+def _destination(spec: Spec) -> tuple[str, bool, Path]:
+    """``(commit, clean, folder)`` for a new record of ``spec``; says so when it goes to the
+    scratch folder."""
     commit, clean = code_version()
     folder = write_dir(spec.chapter, clean)
     if config.is_full() and not clean:
@@ -292,6 +291,18 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
             f"Uncommitted changes to the code: the record of {spec.label} goes to the "
             f"scratch folder {folder}, not to results/. Commit, then run it again to publish."
         )
+    return commit, clean, folder
+
+
+def _say_loaded(spec: Spec, record: RunRecord) -> None:
+    print(
+        f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
+        f"code {short_version(record.code_version)})"
+    )
+
+
+def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRecord:
+    commit, clean, folder = _destination(spec)
     stale = sorted(
         p.name for p in folder.glob(f"{spec.name}-*.json") if p.name != record_file(spec)
     )
@@ -342,18 +353,9 @@ def load_or_fit(spec: Spec, fit: Callable[[], dict], retrain: bool = False) -> R
     path = None if retrain else find_record(spec)
     if path is not None:
         record = read_record(path, spec)
-        print(
-            f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
-            f"code {short_version(record.code_version)})"
-        )
+        _say_loaded(spec, record)
         return record
-    commit, clean = code_version()
-    folder = write_dir(spec.chapter, clean)
-    if config.is_full() and not clean:
-        print(
-            f"Uncommitted changes to the code: the record of {spec.label} goes to the "
-            f"scratch folder {folder}, not to results/. Commit, then run it again to publish."
-        )
+    commit, clean, folder = _destination(spec)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out = fit()
     record = RunRecord(
@@ -403,6 +405,8 @@ RESULT_COLUMNS = [
     "mean_entropy",
     "seconds",
     "device",
+    "entropy_weight",
+    "name",
 ]
 
 
