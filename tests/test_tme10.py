@@ -466,7 +466,7 @@ def test_every_variant_has_the_same_seeds_and_the_comparisons_name_them(monkeypa
     }
     assert (
         all(s == set(tme10.SEEDS["full"]) for s in seeds.values())
-        and len(tme10.SEEDS["full"]) >= 5
+        and len(tme10.SEEDS["full"]) >= 3
     )
     for a, b in tme10.COMPARISONS:
         for chapter, model in (a, b):
@@ -485,6 +485,7 @@ def test_comparison_table_spans_the_two_chapters():
                 model=model,
                 optimizer=optimizer,
                 entropy_weight=0.0,
+                seed=s,
                 name=f"{model}-s{s}",
                 test_acc=base + step * s,
             )
@@ -514,4 +515,4 @@ def test_comparison_table_spans_the_two_chapters():
     )
     assert out["difference"].tolist() == pytest.approx([0.5, 0.4])
     assert out["verdict"].tolist()[0] == "higher"
-    assert out["seeds"].tolist() == ["5 / 5", "5 / 5"]
+    assert out["seeds"].tolist() == [5, 5]

@@ -348,6 +348,7 @@ def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
                 model="attention_simple",
                 optimizer="adam",
                 entropy_weight=0.0,
+                seed=seed,
                 name=f"a-s{seed}",
                 test_acc=0.84 + 0.001 * seed,
             )
@@ -357,6 +358,7 @@ def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
                 model="baseline",
                 optimizer="adam",
                 entropy_weight=0.0,
+                seed=seed,
                 name=f"b-s{seed}",
                 test_acc=0.78 + 0.001 * seed,
             )
@@ -366,6 +368,7 @@ def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
                 model="baseline",
                 optimizer="sgd",
                 entropy_weight=0.0,
+                seed=seed,
                 name=f"c-s{seed}",
                 test_acc=0.78 + 0.001 * (4 - seed),
             )
@@ -375,6 +378,7 @@ def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
             model="attention_simple",
             optimizer="adam",
             entropy_weight=0.0,
+            seed=0,
             name="toy-attention_simple-adam-s0",
             test_acc=1.0,
         )
@@ -391,7 +395,7 @@ def test_comparison_table_gives_intervals_and_says_when_zero_is_inside():
             ),  # no runs: left out
         ],
     )
-    assert list(out["seeds"]) == ["5 / 5", "5 / 5"]
+    assert list(out["seeds"]) == [5, 5]
     assert out["difference"].tolist() == pytest.approx([6.0, 0.0])
     assert out["verdict"].tolist() == ["higher", "no detectable difference"]
 
@@ -414,4 +418,36 @@ def test_every_declared_comparison_names_arms_of_the_plan(monkeypatch):
             }
             for arm in (a, b)
         ]
-        assert seeds[0] == seeds[1] == set(tme9.SEEDS["full"])  # balanced, five a side
+        # each arm has one of the design's seed sets; the comparison uses the shared seeds
+        full, costly = set(tme9.SEEDS["full"]), set(tme9.LSTM_SEEDS["full"])
+        assert all(arm_seeds in (full, costly) for arm_seeds in seeds)
+        assert seeds[0] & seeds[1] in (full, costly)
+
+
+def test_a_comparison_uses_only_the_seeds_both_arms_have():
+    import pandas as pd
+
+    def arm(model, accuracies):
+        return [
+            dict(
+                model=model,
+                optimizer="adam",
+                entropy_weight=0.0,
+                seed=seed,
+                name=f"{model}-s{seed}",
+                test_acc=acc,
+            )
+            for seed, acc in accuracies.items()
+        ]
+
+    # seeds 3 and 4 of the second arm are far off: a comparison that used them would be wrong
+    table = pd.DataFrame(
+        arm("attention_lstm", {0: 0.90, 1: 0.91, 2: 0.92})
+        + arm("attention_query_value", {0: 0.89, 1: 0.90, 2: 0.91, 3: 0.50, 4: 0.50})
+    )
+    out = tme9.comparison_table(
+        table,
+        [(("attention_lstm", "adam", 0.0), ("attention_query_value", "adam", 0.0))],
+    )
+    assert out["seeds"].tolist() == [3]
+    assert out["difference"].tolist() == pytest.approx([1.0])

@@ -137,13 +137,16 @@ def difference_interval(a, b, level: float = 0.95) -> dict:
 COMPARISON_COLUMNS = ["comparison", "seeds", "difference", "95 % interval", "verdict"]
 
 
-def comparison_row(label: str, a, b) -> dict | None:
-    """A row of a chapter's comparison table: ``label``, the seeds of each arm, the
-    difference of means ``a − b`` (points) with its 95 % Welch interval, and the verdict
-    ("no detectable difference" when the interval spans 0); ``None`` when an arm has fewer
-    than two values."""
-    if len(a) < 2 or len(b) < 2:
+def comparison_row(label: str, a: dict, b: dict) -> dict | None:
+    """A row of a chapter's comparison table from two arms given as ``{seed: value}``: the
+    seeds the two arms share (a comparison never uses a seed that one arm lacks), the
+    difference of means ``a − b`` (points) over them with its 95 % Welch interval, and the
+    verdict ("no detectable difference" when the interval spans 0); ``None`` when they share
+    fewer than two seeds."""
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
         return None
+    a, b = [a[s] for s in seeds], [b[s] for s in seeds]
     d = difference_interval(a, b)
     verdict = (
         ("higher" if d["diff"] > 0 else "lower")
@@ -152,7 +155,7 @@ def comparison_row(label: str, a, b) -> dict | None:
     )
     return {
         "comparison": label,
-        "seeds": f"{len(a)} / {len(b)}",
+        "seeds": len(seeds),
         "difference": round(d["diff"], 2),
         "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
         "verdict": verdict,

@@ -1,0 +1,54 @@
+"""The seed design of the course (``tme_lib.training.spec.SEEDS``), checked against the plans
+and the committed records: an arm has five seeds when its runs are cheap, three when they are
+costly, and the recorded cost of its runs says which."""
+
+from __future__ import annotations
+
+import re
+import statistics
+
+import pytest
+
+from tme_lib.chapters import CHAPTERS, chapter
+from tme_lib.training.records import existing_records
+from tme_lib.training.spec import CHEAP_RUN_SECONDS, COSTLY_SEEDS, SEEDS, Spec
+
+
+def seeded_arms() -> dict[tuple[str, str], list[Spec]]:
+    """The runs of every full-profile plan grouped by arm (the run's name without its seed),
+    for the arms that have more than one seed."""
+    arms: dict[tuple[str, str], list[Spec]] = {}
+    for name in CHAPTERS:
+        for s in chapter(name).plan():
+            if isinstance(s, Spec):
+                arms.setdefault((s.chapter, re.sub(r"-s\d+", "", s.name)), []).append(s)
+    return {arm: specs for arm, specs in arms.items() if len(specs) > 1}
+
+
+@pytest.fixture
+def full(monkeypatch):
+    monkeypatch.setenv("TME_PROFILE", "full")
+
+
+def test_every_seeded_arm_has_one_of_the_two_seed_sets(full):
+    arms = seeded_arms()
+    assert len(arms) >= 15  # TME 9's arms, TME 10's variants and the aptamer transformer
+    for arm, specs in arms.items():
+        assert {s.seed for s in specs} in (
+            set(SEEDS["full"]),
+            set(COSTLY_SEEDS["full"]),
+        ), arm
+
+
+def test_the_recorded_cost_of_each_arm_matches_its_seed_set(full):
+    """A cheap arm with three seeds, or a costly one with five, breaks the design."""
+    checked = 0
+    for arm, specs in seeded_arms().items():
+        seconds = [r.seconds for r in existing_records(specs)]
+        if not seconds:
+            continue
+        costly = {s.seed for s in specs} == set(COSTLY_SEEDS["full"])
+        cost = statistics.median(seconds)
+        assert (cost > CHEAP_RUN_SECONDS) == costly, (arm, cost, costly)
+        checked += 1
+    assert checked >= 10  # the committed records cover most arms
