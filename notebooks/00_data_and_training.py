@@ -17,13 +17,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tme_lib import config
+from tme_lib import config, plots
 from tme_lib.chapters import data_and_training as chapter
 from tme_lib.data.batching import BucketLoader
 from tme_lib.data.text import OOV, PAD, tokenize
 from tme_lib.data.vectors import nearest_neighbours
 from tme_lib.plots import plot_learning_curves
 
+plots.use_style()  # the course's figure style (tme_lib/plots.py)
 device = config.get_device()
 print("profile:", config.profile())
 
@@ -78,8 +79,10 @@ print(f"vocabulary: {len(vocab.itos)} entries")
 
 # %% mystnb={"figure": {"caption": "Number of tokens per training review. The dashed line is the length cut: longer reviews keep their first tokens only."}} tags=["nbval-ignore-output"]
 full_lengths = np.diff(data.train.offsets)
-fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.hist(full_lengths, bins=80, color="tab:blue")
+fig, ax = plt.subplots(figsize=(6.6, 3.2))
+# bins of equal width on the logarithmic axis the lengths are drawn on
+bins = np.geomspace(max(full_lengths.min(), 1), full_lengths.max() + 1, 60)
+ax.hist(full_lengths, bins=bins, color="tab:blue")
 if MAX_LEN:
     ax.axvline(MAX_LEN, color="tab:red", ls="--", label=f"truncation at {MAX_LEN} tokens")
     ax.legend()
@@ -201,3 +204,7 @@ plt.show()
 
 # %% tags=["nbval-check-output"]
 print("\n".join(sorted(k for k in run.to_json() if k not in ("history", "final"))))
+
+# %% tags=["remove-cell", "nbval-ignore-output"]
+# Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).
+plots.check_figures()

@@ -5,7 +5,6 @@ costly, and the recorded cost of its runs says which."""
 from __future__ import annotations
 
 import re
-import statistics
 
 import pytest
 
@@ -41,14 +40,15 @@ def test_every_seeded_arm_has_one_of_the_two_seed_sets(full):
 
 
 def test_the_recorded_cost_of_each_arm_matches_its_seed_set(full):
-    """A cheap arm with three seeds, or a costly one with five, breaks the design."""
+    """A cheap arm with three seeds, or a costly one with five, breaks the design. The cost of
+    an arm is its fastest recorded run: a run slowed by another one beside it costs more."""
     checked = 0
     for arm, specs in seeded_arms().items():
         seconds = [r.seconds for r in existing_records(specs)]
         if not seconds:
             continue
         costly = {s.seed for s in specs} == set(COSTLY_SEEDS["full"])
-        cost = statistics.median(seconds)
+        cost = min(seconds)  # the least disturbed measurement of the arm's cost
         assert (cost > CHEAP_RUN_SECONDS) == costly, (arm, cost, costly)
         checked += 1
     assert checked >= 10  # the committed records cover most arms

@@ -1,10 +1,123 @@
-"""Figures shared by the chapters. Each function draws from run records, never from a new run."""
+"""Figures shared by the chapters, and the one figure style of the course.
+
+Each plotting function draws from run records, never from a new run. The style
+(:func:`use_style`, called by the first cell of every notebook) fixes the resolution and the
+font sizes; :func:`figure_problems` checks a drawn figure against the book's column: its
+smallest text must stay at least ``MIN_FONT_PX`` CSS pixels tall once the image is shrunk to
+the column, a row holds at most ``MAX_PANELS_PER_ROW`` panels, and an image (a heat map) comes
+with a colour bar. The last cell of every notebook calls :func:`check_figures` on every figure
+the notebook drew, so the notebook tests fail on an illegible figure.
+"""
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
+
+# Width (CSS px) of a cell's output in the book at a 1280-px window (measured by the browser
+# tests), the resolution of the figures (matplotlib's default, and the inline backend's) and
+# the smallest legible text once a wider image is shrunk to the column.
+COLUMN_PX = 672
+DPI = 100
+MIN_FONT_PX = 9.0
+MAX_PANELS_PER_ROW = 3
+STYLE = {
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "figure.figsize": (6.4, 3.6),
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "figure.titlesize": 11,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "image.cmap": "magma",
+}
+_kept: list = []  # the figures of this session, for check_figures (pyplot forgets them)
+
+
+def _keep(fig) -> None:
+    _kept.append(fig)
+
+
+def use_style() -> None:
+    """Apply the course's figure style and keep every new figure for :func:`check_figures`."""
+    mpl.rcParams.update(STYLE)
+    hook = f"{__name__}:_keep"
+    if hook not in mpl.rcParams["figure.hooks"]:
+        mpl.rcParams["figure.hooks"] = [*mpl.rcParams["figure.hooks"], hook]
+
+
+def _is_colorbar(ax) -> bool:
+    return ax.get_label() == "<colorbar>"
+
+
+def figure_problems(fig, column_px: float = COLUMN_PX) -> list[str]:
+    """What makes ``fig`` illegible in the book's column (empty when nothing does): text under
+    ``MIN_FONT_PX`` once the saved image (tight bounding box) is shrunk to ``column_px``, more
+    than ``MAX_PANELS_PER_ROW`` panels in a row, an image without a colour bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # a figure closed by the notebook's backend has lost its canvas: draw it with Agg
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width_px = fig.get_tightbbox(renderer).width * fig.dpi
+    scale = min(1.0, column_px / width_px)
+    problems = []
+    texts = [
+        t
+        for t in fig.findobj(Text)
+        if t.get_visible()
+        and t.get_text().strip()
+        and t.get_window_extent(renderer).width
+    ]
+    if texts:
+        smallest = min(texts, key=lambda t: t.get_fontsize())
+        px = smallest.get_fontsize() * fig.dpi / 72 * scale
+        if px < MIN_FONT_PX:
+            problems.append(
+                f"text {smallest.get_text()[:30]!r} is {px:.1f} px tall in the column "
+                f"(image {width_px:.0f} px wide, shrunk to {column_px:.0f} px): use a "
+                f"narrower figure or a larger font (at least {MIN_FONT_PX:g} px)"
+            )
+    panels = [ax for ax in fig.axes if ax.get_visible() and not _is_colorbar(ax)]
+    rows: dict[int, int] = {}
+    for ax in panels:
+        box = ax.get_position()
+        key = round((box.y0 + box.y1) / 2, 2)
+        rows[key] = rows.get(key, 0) + 1
+    if rows and max(rows.values()) > MAX_PANELS_PER_ROW:
+        problems.append(
+            f"{max(rows.values())} panels in a row (at most {MAX_PANELS_PER_ROW}): wrap them"
+        )
+    if any(ax.images for ax in panels) and not any(_is_colorbar(ax) for ax in fig.axes):
+        problems.append(
+            "a heat map without a colour bar: add fig.colorbar(image, ax=...)"
+        )
+    return problems
+
+
+def check_figures() -> None:
+    """Raise if a figure drawn since :func:`use_style` breaks the style (the last cell of each
+    notebook calls it); the message lists each figure's problems."""
+    found = []
+    for number, fig in enumerate(_kept, 1):
+        title = fig._suptitle.get_text() if fig._suptitle else ""
+        axes_titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        name = title or (axes_titles[0] if axes_titles else "untitled")
+        found += [f"figure {number} ({name}): {p}" for p in figure_problems(fig)]
+    if found:
+        raise AssertionError(
+            "figures that break the course's style:\n" + "\n".join(found)
+        )
+    print(f"{len(_kept)} figures checked against a {COLUMN_PX}-px column: all legible.")
 
 
 def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
@@ -15,7 +128,7 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
     validation).
     """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        _, axes = plt.subplots(1, 2, figsize=(6.6, 3.0))
     labels = labels or [r.name for r in records]
     has_train = False
     for record, label, color in zip(records, labels, plt.cm.tab10.colors * 3):
@@ -46,10 +159,15 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
     ]
     handles += [Line2D([], [], color="grey", label="training")] if has_train else []
     handles += [Line2D([], [], color="grey", ls="--", label="validation")]
-    axes[-1].legend(
-        handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5)
+    # Below the two panels, so that the figure keeps the column's width.
+    fig = axes[-1].figure
+    fig.tight_layout()
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(3, len(handles)),
     )
-    plt.tight_layout()
     return axes
 
 
@@ -67,8 +185,8 @@ def plot_entropy_histograms(
 
     ``normalised`` draws ``H / log n`` instead of ``H`` (nats): 1 is uniform attention over the
     review, 0 all of it on one token, whatever the review's length. ``epochs`` (1-based)
-    defaults to about five epochs spread over the run; ``reference`` (e.g. the mean ``log n``
-    of uniform attention, or 1 when normalised) is drawn as a vertical line.
+    defaults to three epochs spread over the run (first, middle, last); ``reference`` (e.g.
+    the mean ``log n`` of uniform attention, or 1 when normalised) is drawn as a vertical line.
     """
     import numpy as np
 
@@ -80,12 +198,17 @@ def plot_entropy_histograms(
         )
     if epochs is None:
         epochs = sorted(
-            {round(x) for x in np.linspace(1, len(history), min(5, len(history)))}
+            {
+                round(x)
+                for x in np.linspace(
+                    1, len(history), min(MAX_PANELS_PER_ROW, len(history))
+                )
+            }
         )
     fig, axes = plt.subplots(
         len(splits),
         len(epochs),
-        figsize=(2.6 * len(epochs), 2.2 * len(splits)),
+        figsize=(2.3 * len(epochs), 2.0 * len(splits)),
         sharex=True,
         sharey="row",
         squeeze=False,
@@ -98,13 +221,11 @@ def plot_entropy_histograms(
             ax.hist(sample, bins=edges, color="C0" if split == "train" else "C1")
             if reference is not None:
                 ax.axvline(reference, color="k", ls=":", lw=1)
-            ax.set_title(
-                f"{'validation' if split == 'val' else split}, epoch {epoch}", fontsize=9
-            )
+            ax.set_title(f"{'validation' if split == 'val' else split}, epoch {epoch}")
         row[0].set_ylabel("reviews")
     for ax in axes[-1]:
         ax.set_xlabel("entropy / log n" if normalised else "entropy (nats)")
-    fig.suptitle(f"Attention entropy per epoch: {record.name}", fontsize=10)
+    fig.suptitle(f"Attention entropy per epoch: {record.name}")
     plt.tight_layout()
     return axes
 

@@ -40,9 +40,9 @@ VAL_ORDERS = ("length", "shuffled")
 
 # The seed design of the course, fixed before the runs and shared by every chapter: five seeds
 # for every compared arm whose run costs at most ``CHEAP_RUN_SECONDS`` on one core of the
-# reference CPU (the recorded ``seconds``, runs side by side on two cores), three for the
-# costlier arms (TME 9's LSTM, TME 10's variants, the aptamer transformer). Arms that are
-# compared have the same seeds; a comparison uses the seeds its two arms share.
+# reference CPU (the fastest recorded ``seconds`` of the arm, runs side by side on two cores),
+# three for the costlier arms (TME 9's LSTM, the aptamer transformer). Arms that are compared
+# have the same seeds; a comparison uses the seeds its two arms share.
 SEEDS = {"full": (0, 1, 2, 3, 4), "smoke": (0,)}
 COSTLY_SEEDS = {"full": (0, 1, 2), "smoke": (0,)}
 CHEAP_RUN_SECONDS = 15 * 60
