@@ -6,6 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS ?= 1
+# The PyTorch of the course machines (pyproject.toml accepts any torch >= 2.1).
+TORCH_PIN := torch==2.13.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench clean
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing tme_lib and its dependencies into $(VENV) (a few minutes the first time)"
 	$(BIN)/python -m pip install --progress-bar on --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -e ".[book,dev]"
+	$(BIN)/python -m pip install --progress-bar on "$(TORCH_PIN)" -e ".[book,dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tme_lib with the book and dev extras

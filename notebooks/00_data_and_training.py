@@ -1,6 +1,10 @@
 # %% [markdown]
 # # Data and training loop
 #
+# *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/00_data_and_training.ipynb>`
+# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
+# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+#
 # Before any attention, this chapter builds the pieces every later model stands on: the IMDB
 # reviews {cite}`maas2011` turned into token ids, padded batches with a mask that tells real tokens
 # from padding, frozen word vectors, and the one training loop of the course, which records every
@@ -9,6 +13,21 @@
 #
 # Everything here comes from `tme_lib`; the notebook shows how to use it and why it is built that
 # way.
+
+# %% tags=["remove-cell"]
+# On Colab, or in any Python without the course's library, install it; elsewhere do nothing.
+# TME_LIB_SOURCE may name another source for pip (a local wheel or checkout).
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("tme_lib") is None:
+    source = os.environ.get(
+        "TME_LIB_SOURCE", "tme_lib @ git+https://github.com/attention-hands-on/course"
+    )
+    print(f"Installing the course's library from {source} (a minute or two)...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
 
 # %% tags=["nbval-ignore-output"]
 import textwrap

@@ -1,6 +1,10 @@
 # %% [markdown]
 # # TME 9: global attention
 #
+# *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/01_tme9_global_attention.ipynb>`
+# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
+# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+#
 # A review of IMDB is a few hundred words; a handful of them ("superb", "waste", "7/10") decide
 # whether it is positive. The baseline of the previous chapter averages all the word vectors, so a
 # decisive word weighs as much as "the". **Global attention** replaces that uniform average by a
@@ -26,6 +30,21 @@
 # Every model lives in `tme_lib/chapters/tme9.py`; every run goes through the course's one trainer and is
 # recorded (`results/runs/tme9/`). With `TME_PROFILE=full` this notebook loads those records; the
 # default smoke profile trains tiny models on the planted-word corpus in under a minute.
+
+# %% tags=["remove-cell"]
+# On Colab, or in any Python without the course's library, install it; elsewhere do nothing.
+# TME_LIB_SOURCE may name another source for pip (a local wheel or checkout).
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("tme_lib") is None:
+    source = os.environ.get(
+        "TME_LIB_SOURCE", "tme_lib @ git+https://github.com/attention-hands-on/course"
+    )
+    print(f"Installing the course's library from {source} (a minute or two)...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
 
 # %% tags=["nbval-ignore-output"]
 import matplotlib.pyplot as plt
@@ -479,8 +498,11 @@ model_name, lam = tme9.ENTROPY_SEEDED
 by_seed = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
 by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "adam")
                   & by_seed["entropy_weight"].isin([0.0, lam])]
-by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_entropy",
-         "mean_entropy_sd"]]
+(by_seed[["model", "entropy_weight", "runs", "test_acc", "test_acc_sd", "mean_entropy",
+          "mean_entropy_sd"]]
+ .rename(columns={"entropy_weight": "λ", "runs": "seeds", "test_acc": "test %",
+                  "test_acc_sd": "± sd", "mean_entropy": "entropy", "mean_entropy_sd": "± sd "})
+ .style.hide(axis="index").format(precision=2))
 
 # %% [markdown]
 # On both models a small $\lambda$ costs little. On the simple attention, a threshold follows:
@@ -538,8 +560,13 @@ table = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
 table["report_test_acc"] = [
     REPORT.get((m, o)) if lam == 0 else None
     for m, o, lam in zip(table["model"], table["optimizer"], table["entropy_weight"])]
-table[["model", "optimizer", "entropy_weight", "runs", "epochs", "val_acc", "test_acc",
-       "test_acc_sd", "mean_entropy", "report_test_acc"]]
+(table[["model", "optimizer", "entropy_weight", "runs", "epochs", "val_acc", "test_acc",
+        "test_acc_sd", "mean_entropy", "report_test_acc"]]
+ .rename(columns={"optimizer": "opt.", "entropy_weight": "λ", "runs": "seeds",
+                  "val_acc": "val %", "test_acc": "test %", "test_acc_sd": "± sd",
+                  "mean_entropy": "entropy", "report_test_acc": "report %"})
+ .style.hide(axis="index").format(precision=2, na_rep="")
+ .format("{:g}", subset=["λ"]).format("{:.1f}", subset=["epochs"]))
 
 # %% [markdown]
 # The chapter's comparisons were declared in the code before the runs (`tme9.COMPARISONS`):

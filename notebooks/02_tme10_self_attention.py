@@ -1,6 +1,10 @@
 # %% [markdown]
 # # TME 10: self-attention
 #
+# *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/02_tme10_self_attention.ipynb>`
+# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
+# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+#
 # Global attention (TME 9) asks *one* question per review and pools the words that answer it.
 # **Self-attention** lets every word ask its own question to every other word: the
 # representation of "good" in "not good" can then be rewritten by "not" before anything is
@@ -30,6 +34,21 @@
 # `tme_lib/chapters/tme10.py`. With `TME_PROFILE=full` this notebook loads the recorded runs
 # of `results/runs/tme10/`; the default smoke profile trains small models on the planted-word
 # corpus in under a minute.
+
+# %% tags=["remove-cell"]
+# On Colab, or in any Python without the course's library, install it; elsewhere do nothing.
+# TME_LIB_SOURCE may name another source for pip (a local wheel or checkout).
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("tme_lib") is None:
+    source = os.environ.get(
+        "TME_LIB_SOURCE", "tme_lib @ git+https://github.com/attention-hands-on/course"
+    )
+    print(f"Installing the course's library from {source} (a minute or two)...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
 
 # %%
 import math

@@ -1,6 +1,10 @@
 # %% [markdown]
 # # Aptamers: a transformer that predicts how a DNA strand folds
 #
+# *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/03_aptamers.ipynb>`
+# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
+# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+#
 # The two previous chapters read movie reviews. This one reads DNA. It follows a student project
 # {cite}`aptamer2023talk` that trained a transformer {cite}`vaswani2017` to predict, from the
 # 30 letters of a DNA strand, a single number: how much free energy the strand releases by
@@ -48,6 +52,21 @@
 # parameters by default, and forgets nothing about which set is loaded — a forgotten call gives
 # RNA energies without any warning. The library loads the DNA set in every process that labels
 # strands, and a test checks it.
+
+# %% tags=["remove-cell"]
+# On Colab, or in any Python without the course's library, install it; elsewhere do nothing.
+# TME_LIB_SOURCE may name another source for pip (a local wheel or checkout).
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("tme_lib") is None:
+    source = os.environ.get(
+        "TME_LIB_SOURCE", "tme_lib @ git+https://github.com/attention-hands-on/course"
+    )
+    print(f"Installing the course's library from {source} (a minute or two)...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
 
 # %% tags=["nbval-ignore-output"]
 import math

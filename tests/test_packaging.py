@@ -27,13 +27,26 @@ def _conda_pip_requirements() -> dict[str, str]:
     return {_name(r): r.replace(" ", "") for r in pip if not r.startswith("-e")}
 
 
+PIN = "torch==2.13.0"
+
+
 def test_environment_yml_matches_pyproject():
-    assert _conda_pip_requirements() == _pyproject_requirements()
+    conda, project = _conda_pip_requirements(), _pyproject_requirements()
+    assert conda.pop("torch") == PIN
+    project.pop("torch")
+    assert conda == project
 
 
-def test_torch_is_pinned_exactly():
-    # Any other torch request downloads a multi-GB build on the course machines.
-    assert _pyproject_requirements()["torch"] == "torch==2.13.0"
+def test_torch_is_pinned_exactly_in_every_install_path():
+    """Any other torch request downloads a multi-GB build on the course machines: the Makefile
+    and environment.yml pin it, and the README's command without make too. The package itself
+    accepts a range (so that Colab keeps its own PyTorch), which must admit the pin."""
+    assert f"TORCH_PIN := {PIN}" in (ROOT / "Makefile").read_text()
+    assert '"$(TORCH_PIN)" -e ".[book,dev]"' in (ROOT / "Makefile").read_text()
+    assert _conda_pip_requirements()["torch"] == PIN
+    assert f'pip install "{PIN}" -e ".[book,dev]"' in (ROOT / "README.md").read_text()
+    low = _pyproject_requirements()["torch"].removeprefix("torch>=")
+    assert tuple(map(int, low.split("."))) <= (2, 13)
 
 
 def test_jupyter_book_stays_below_2():

@@ -65,7 +65,29 @@ def _author_year_style():
     register_plugin("pybtex.style.formatting", "author_year", AuthorYear)
 
 
+STUDENT_DIR = "_generated/student"
+
+
+def write_student_notebooks(app) -> None:
+    """The student version of every chapter (``tme_lib.exercises.student_notebook``: solutions
+    stubbed, outputs cleared) into ``book/_generated/student/``, where each chapter's download
+    link points: the book offers the notebook a student completes, not the solutions."""
+    from pathlib import Path
+
+    import jupytext
+    import nbformat
+
+    from tme_lib.exercises import student_notebook
+
+    book = Path(app.srcdir)
+    out = book / STUDENT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for src in sorted((book / "notebooks").glob("[0-9]*.py")):
+        nbformat.write(student_notebook(jupytext.read(src)), out / f"{src.stem}.ipynb")
+
+
 def setup(app):
     _author_year_style()
     app.add_transform(StripSolutionMarkers)
+    app.connect("builder-inited", write_student_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
