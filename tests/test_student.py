@@ -21,7 +21,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
 def _exercises():
     for path in NOTEBOOKS:
         cells = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
-        setup = cells[0].source
+        # the imports cell (the first cell installs tme_lib where it is missing)
+        setup = next(c.source for c in cells if "from tme_lib" in c.source)
         for i, cell in enumerate(cells):
             if SOLUTION_TAG not in cell.metadata.get("tags", []):
                 continue

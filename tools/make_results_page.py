@@ -217,6 +217,29 @@ def _training_seconds(source: str) -> tuple[float, int, str]:
     )
 
 
+def _planned_runs(source: str) -> int | None:
+    """How many runs the chapter's full-profile plan has (``None`` for a source that is not a
+    chapter's record folder)."""
+    import os
+
+    from tme_lib.chapters import CHAPTERS as PLANS
+    from tme_lib.chapters import chapter
+    from tme_lib.training.spec import Spec
+
+    name = Path(source).name
+    if name not in PLANS:
+        return None
+    before = os.environ.get("TME_PROFILE")
+    os.environ["TME_PROFILE"] = "full"
+    try:
+        return sum(isinstance(s, Spec) for s in chapter(name).plan())
+    finally:
+        if before is None:
+            del os.environ["TME_PROFILE"]
+        else:
+            os.environ["TME_PROFILE"] = before
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None or pd.isna(seconds):
         return "not measured"
@@ -245,14 +268,16 @@ def costs_table() -> str:
         smoke, smoke_device = notebook_time("smoke")
         full, _ = notebook_time("full")
         seconds, n_runs, device = _training_seconds(source)
+        planned = _planned_runs(source)
+        runs = f"{n_runs} run{'s' * (n_runs != 1)}"
+        if planned is not None and n_runs < planned:
+            runs = f"{n_runs} of {planned} runs recorded so far"
         rows.append(
             {
                 "chapter": f"{{doc}}`notebooks/{notebook}`",
                 "smoke profile, first run": _duration(smoke),
                 "full profile, records loaded": _duration(full),
-                "full profile, training every run": (
-                    f"{_duration(seconds)} ({n_runs} run{'s' * (n_runs != 1)})"
-                ),
+                "full profile, training every run": f"{_duration(seconds)} ({runs})",
                 "device": device,
             }
         )

@@ -119,11 +119,8 @@ def test_solution_toggles_open_and_show_the_code(browser, name):
 # need the notebooks re-executed with narrower tables and one figure per captioned cell, which
 # waits for the regenerated records. Strict: these tests fail as soon as the defect is gone,
 # so that the marker is removed then.
-KNOWN_WIDE = {
-    "notebooks/01_tme9_global_attention",
-    "notebooks/02_tme10_self_attention",
-}
-KNOWN_CAPTIONS = {"notebooks/01_tme9_global_attention"}
+KNOWN_WIDE = {"notebooks/02_tme10_self_attention"}
+KNOWN_CAPTIONS: set[str] = set()
 
 
 def _xfail_if(name, known, reason):
@@ -162,4 +159,44 @@ def test_every_caption_sits_on_a_figure_alone(browser, name):
                 || f.querySelector('table, .output_html, div.output.text_html, pre'))
       .map(f => f.querySelector('figcaption').textContent.slice(0, 50))""")
     assert wrong == [], f"{name}: captions on other outputs: {wrong[:3]}"
+    page.close()
+
+
+CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+
+
+def test_figures_are_drawn_for_the_column_they_are_shown_in(browser):
+    """``tme_lib.plots`` checks every figure against ``COLUMN_PX``: that must be the width a
+    cell's output really has in the book at a laptop width."""
+    from tme_lib.plots import COLUMN_PX
+
+    page, _ = open_page(browser, "notebooks/01_tme9_global_attention", LAPTOP)
+    # the width the images wider than the column are shrunk to
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+      .filter(i => i.naturalWidth > i.getBoundingClientRect().width + 1)
+      .map(i => i.getBoundingClientRect().width)""")
+    assert widths and abs(max(widths) - COLUMN_PX) <= 2, (widths, COLUMN_PX)
+    page.close()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_each_chapter_opens_in_colab_and_offers_its_student_notebook(browser, name):
+    import json
+
+    page, _ = open_page(browser, name, LAPTOP)
+    links = page.evaluate(
+        "() => Array.from(document.querySelectorAll('a')).map(a => a.href)"
+    )
+    colab = [u for u in links if "colab.research.google.com/github/" in u]
+    assert colab and all(u.endswith(f"/blob/main/{name}.ipynb") for u in colab), colab
+    stem = name.split("/")[-1]
+    # the page's own download button gives the solved notebook (_sources/); the student one is
+    # the chapter's download link
+    student = [u for u in links if "/_downloads/" in u and u.endswith(f"/{stem}.ipynb")]
+    assert student, f"{name}: no download of the student notebook"
+    path = Path(student[0].removeprefix("file://"))
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    # the student version: stubs, not the solutions the page shows
+    assert "NotImplementedError" in code and "# BEGIN SOLUTION" not in code
     page.close()
