@@ -200,3 +200,35 @@ def test_each_chapter_opens_in_colab_and_offers_its_student_notebook(browser, na
     # the student version: stubs, not the solutions the page shows
     assert "NotImplementedError" in code and "# BEGIN SOLUTION" not in code
     page.close()
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The built book over HTTP (search summaries are fetched, which file:// forbids)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("query", ["softmax", "positional"])
+def test_search_results_show_math_as_text_not_latex(browser, served, query):
+    """Without book/_static/search_math.js, these searches show LaTeX such as "\\(n\\)"."""
+    page = browser.new_page(viewport={"width": LAPTOP, "height": 900})
+    page.goto(f"{served}/search.html?q={query}")
+    page.wait_for_function(
+        "document.querySelectorAll('#search-results p.context').length >= 3",
+        timeout=20_000,
+    )
+    page.wait_for_timeout(500)
+    summaries = page.evaluate("""() => Array.from(
+      document.querySelectorAll('#search-results p.context')).map(p => p.textContent)""")
+    latex = [s for s in summaries if any(m in s for m in ("\\(", "\\)", "\\[", "\\]"))]
+    assert latex == [], latex[:2]
+    page.close()
