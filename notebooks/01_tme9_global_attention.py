@@ -361,6 +361,7 @@ for ax, (model_name, (adam, sgd)) in zip(axes, pairs.items()):
         ax.plot(epochs, [e["val_acc"] for e in record.history], color=color, ls="--",
                 label=f"{optimizer} validation")
     ax.set(title=model_name.replace("attention_", "attention\n"), xlabel="epoch")
+    ax.grid(alpha=0.3)
 axes[0].set_ylabel("accuracy")
 plt.tight_layout()
 fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=2,

@@ -562,7 +562,8 @@ for label, (keys, queries) in features.items():
     strong = share / uniform >= 2
     print(f"  heads at 2 × uniform or more: {strong.sum()} of {strong.size} with the feature, "
           f"{(control / uniform >= 2).sum()} in the control")
-fig, axes = plt.subplots(2, 2, figsize=(7.5, 5.6), sharex=True, sharey=True)
+fig, axes = plt.subplots(2, 2, figsize=(6.6, 3.6), sharex=True, sharey=True,
+                         layout="constrained")
 top = max(float(np.max(m)) for pair in measured.values() for m in pair)
 for row, (label, pair) in zip(axes, measured.items()):
     for ax, values, kind in zip(row, pair, ("strands with it", "control: strands without it")):

@@ -35,8 +35,7 @@ STYLE = {
     "ytick.labelsize": 9,
     "legend.fontsize": 9,
     "figure.titlesize": 11,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
+    "grid.alpha": 0.3,  # line plots call ax.grid(); heat maps stay without grid lines
     "image.cmap": "magma",
 }
 _kept: list = []  # the figures of this session, for check_figures (pyplot forgets them)
