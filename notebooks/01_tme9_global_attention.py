@@ -129,14 +129,14 @@ check_masked_mean(masked_mean)
 # %% [markdown]
 # The library's `tme9.Baseline` is this mean followed by `nn.Linear(50, 1)`: 51 parameters.
 # It trains in seconds per epoch; the trainer keeps the epoch with the best validation accuracy
-# and evaluates the test set once, at the end.
+# and evaluates the test set once, at the end. It is the baseline of the previous chapter, whose
+# learning curves it repeats; the next figure draws them beside those of simple attention.
 
-# %% mystnb={"figure": {"caption": "Learning curves of the baseline: the mean of the frozen word vectors and a linear classifier."}} tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"]
 baseline = run("baseline")
 print(f"baseline: test accuracy {baseline.final['test_acc']:.2%} "
       f"(epoch {baseline.final['best_epoch']} of {len(baseline.history)}, "
       f"{baseline.seconds:.0f} s)")
-plot_learning_curves([baseline], ["baseline"]);
 
 # %% [markdown]
 # ## Simple attention: one learned question
