@@ -68,7 +68,7 @@ from tme_lib.plots import (
     plot_learning_curves,
     show_attention_text,
 )
-from tme_lib.training.records import results_table
+from tme_lib.training.records import loaded_together, results_table
 
 plots.use_style()  # the course's figure style (tme_lib/plots.py)
 device = config.get_device()
@@ -255,8 +255,9 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
 toy_specs = {m: tme9.spec(m, settings="smoke") for m in tme9.MODELS if m != "baseline"}
 toy_data = tme9.load_data(next(iter(toy_specs.values())))[0]
 rows = []
-for model_name, toy_spec in toy_specs.items():
-    record = tme9.run(toy_spec, progress=False)
+with loaded_together():
+    toy_records = {m: tme9.run(s, progress=False) for m, s in toy_specs.items()}
+for model_name, record in toy_records.items():
     share = tme9.planted_attention(record.model, toy_data.test)
     rows.append({"model": model_name, "test_acc": record.final["test_acc"], **share,
                  "ratio": share["planted_mass"] / share["uniform_share"],
@@ -349,8 +350,9 @@ plot_entropy_histograms(query_value, reference=uniform);
 # (norm 1).
 
 # %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}} tags=["nbval-ignore-output"]
-pairs = {m: (run(m, "adam"), run(m, "sgd"))
-         for m in ("baseline", "attention_simple", "attention_query_value")}
+with loaded_together():
+    pairs = {m: (run(m, "adam"), run(m, "sgd"))
+             for m in ("baseline", "attention_simple", "attention_query_value")}
 fig, axes = plt.subplots(1, len(pairs), figsize=(6.6, 2.8), sharey=True)
 for ax, (model_name, (adam, sgd)) in zip(axes, pairs.items()):
     for record, color in ((adam, "C0"), (sgd, "C3")):
@@ -465,12 +467,13 @@ check_entropy_penalty(entropy_penalised_loss)
 
 # %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight \u03bb of the entropy penalty."}} tags=["nbval-ignore-output"]
 rows = []
-for model_name, lambdas in tme9.ENTROPY_LAMBDAS.items():
-    for lam in (0.0, *lambdas):
-        record = run(model_name, entropy_weight=lam)
-        rows.append({"model": model_name, "lambda": lam,
-                     "mean_entropy": record.final["mean_entropy"],
-                     "test_acc": 100 * record.final["test_acc"]})
+with loaded_together():
+    sweep = {(m, lam): run(m, entropy_weight=lam)
+             for m, lambdas in tme9.ENTROPY_LAMBDAS.items() for lam in (0.0, *lambdas)}
+for (model_name, lam), record in sweep.items():
+    rows.append({"model": model_name, "lambda": lam,
+                 "mean_entropy": record.final["mean_entropy"],
+                 "test_acc": 100 * record.final["test_acc"]})
 trade = pd.DataFrame(rows)
 unpenalised = trade[trade["lambda"] == 0].set_index("model")
 unpenalised_entropy = trade["model"].map(unpenalised["mean_entropy"])
@@ -638,7 +641,8 @@ comparisons.style.hide(axis="index").format(precision=2)
 # NBSVM with bigrams.
 
 # %% tags=["nbval-ignore-output"]
-bag_of_words = tme9.baseline_table([tme9.run(s) for s in tme9.baseline_specs()])
+with loaded_together():
+    bag_of_words = tme9.baseline_table([tme9.run(s) for s in tme9.baseline_specs()])
 bag_of_words["val_acc"] *= 100
 bag_of_words["test_acc"] *= 100
 (bag_of_words[["name", "max_len", "refit", "C", "n_features", "val_acc", "test_acc", "seconds"]]

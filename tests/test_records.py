@@ -165,3 +165,20 @@ def test_device_kind_keeps_the_kind_of_a_device_description():
     assert records.device_kind("cpu (x86_64, 1 threads)") == "cpu"
     assert records.device_kind("cuda (NVIDIA H100 80GB HBM3)") == "cuda"
     assert records.device_kind("mps") == "mps"
+
+
+def test_records_loaded_together_are_announced_by_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(records, "code_version", lambda: ("0123456789" + "a" * 30, True))
+    trained(spec(name="one"))
+    trained(spec(name="two"))
+    capsys.readouterr()
+    with records.loaded_together():
+        first, second = trained(spec(name="one")), trained(spec(name="two"))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Loaded 2 records")
+    assert "code 0123456789)" in lines[0] and len(lines[0]) < 92
+    assert (
+        first.name == "one" and second.name == "two"
+    )  # the records themselves are returned
+    trained(spec(name="one"))  # outside the block: one line per record again
+    assert capsys.readouterr().out.startswith("Loaded rec/one")

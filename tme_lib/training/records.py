@@ -18,6 +18,7 @@ Where records go (:func:`write_dir`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -294,11 +295,39 @@ def _destination(spec: Spec) -> tuple[str, bool, Path]:
     return commit, clean, folder
 
 
+_LOADED: list | None = None  # set by loaded_together()
+
+
 def _say_loaded(spec: Spec, record: RunRecord) -> None:
+    if _LOADED is not None:
+        _LOADED.append((spec, record))
+        return
     print(
         f"Loaded {spec.label} ({record.seconds:.0f} s on {device_kind(record.device)}, "
         f"code {short_version(record.code_version)})"
     )
+
+
+@contextlib.contextmanager
+def loaded_together():
+    """Within the block, the records loaded are announced by one line at its end (how many,
+    their total training time and the commits of their code) instead of one line each: for
+    the notebook cells that load a whole sweep."""
+    global _LOADED
+    outer, _LOADED = _LOADED, []
+    try:
+        yield
+    finally:
+        loaded, _LOADED = _LOADED, outer
+        if loaded:
+            seconds = sum(r.seconds for _, r in loaded)
+            versions = sorted({short_version(r.code_version) for _, r in loaded})
+            devices = sorted({device_kind(r.device) for _, r in loaded})
+            spent = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+            print(
+                f"Loaded {len(loaded)} records ({spent} of training on "
+                f"{', '.join(devices)}, code {', '.join(versions)})"
+            )
 
 
 def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRecord:
