@@ -5,6 +5,12 @@
 # (exercises left as stubs, each with its checker; see the README), or open the chapter on a
 # GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
 #
+# :::{warning}
+# This chapter's runs are being regenerated (five seeds for every variant, comparisons with
+# confidence intervals). Until then the outputs below are those of the previous run records,
+# which are no longer in `results/runs/`; the results page lists what is recorded so far.
+# :::
+#
 # Global attention (TME 9) asks *one* question per review and pools the words that answer it.
 # **Self-attention** lets every word ask its own question to every other word: the
 # representation of "good" in "not good" can then be rewritten by "not" before anything is

@@ -151,3 +151,41 @@ def test_results_tables_are_written_by_the_run_tool_only_from_a_clean_tree(
     assert tmp_path / "results" not in runs.table_dir().parents
     monkeypatch.setattr(records, "code_version", lambda: ("c" * 40, True))
     assert runs.table_dir() == tmp_path / "results"
+
+
+def test_every_row_of_a_results_table_is_a_committed_record():
+    """A results table is never stale: each row of ``results/<chapter>*.csv`` names a committed
+    record of that chapter (for the aptamers, a record or a baseline of ``baselines.csv``) and
+    repeats its test metric."""
+    import pandas as pd
+
+    results = ROOT / "results"
+    checked = 0
+    for table in sorted(results.glob("*.csv")):
+        chapter = next(
+            (c for c in ("tme9", "tme10", "aptamers", "data") if table.stem.startswith(c)),
+            None,
+        )
+        if chapter is None:  # notebook_times.csv
+            continue
+        finals = {
+            r["spec"]["name"]: r["final"]
+            for r in (
+                json.loads(p.read_text()) for p in (results / "runs" / chapter).glob("*.json")
+            )
+        }
+        frame = pd.read_csv(table)
+        column = "name" if "name" in frame else "model"
+        if chapter == "aptamers":
+            baselines = pd.read_csv(results / "runs" / "aptamers" / "baselines.csv")
+            frame = frame[~frame["model"].isin(baselines["model"])]
+        for _, row in frame.iterrows():
+            name = row[column]
+            assert name in finals, f"{table.name}: {name} has no committed record"
+            metric = "test_acc" if "test_acc" in row else "test_mse"
+            assert row[metric] == pytest.approx(finals[name][metric], abs=1e-4), (
+                f"{table.name}: {name} says {metric} {row[metric]}, its record "
+                f"{finals[name][metric]}"
+            )
+            checked += 1
+    assert checked >= 60

@@ -349,7 +349,12 @@ def render() -> str:
         )
         parts.append(classification_table(tme10, REPORT_TME10, ["model", "optimizer"]))
     else:
-        parts.append("No run recorded yet (`python -m tme_lib.runs tme10`).")
+        _, recorded, _ = _training_seconds("runs/tme10")
+        parts.append(
+            f"Not yet: {recorded} of the {_planned_runs('runs/tme10')} runs of the chapter's plan "
+            "are recorded, and the run tool writes the table only from a complete plan "
+            "(`python -m tme_lib.runs tme10` trains the missing ones)."
+        )
     parts.append("\n## Aptamers — folding free energy of DNA 30-mers\n")
     if apt.exists():
         parts.append(aptamer_table(apt))
