@@ -163,7 +163,11 @@ def test_every_row_of_a_results_table_is_a_committed_record():
     checked = 0
     for table in sorted(results.glob("*.csv")):
         chapter = next(
-            (c for c in ("tme9", "tme10", "aptamers", "data") if table.stem.startswith(c)),
+            (
+                c
+                for c in ("tme9", "tme10", "aptamers", "data")
+                if table.stem.startswith(c)
+            ),
             None,
         )
         if chapter is None:  # notebook_times.csv
@@ -171,7 +175,8 @@ def test_every_row_of_a_results_table_is_a_committed_record():
         finals = {
             r["spec"]["name"]: r["final"]
             for r in (
-                json.loads(p.read_text()) for p in (results / "runs" / chapter).glob("*.json")
+                json.loads(p.read_text())
+                for p in (results / "runs" / chapter).glob("*.json")
             )
         }
         frame = pd.read_csv(table)
