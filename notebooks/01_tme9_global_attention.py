@@ -214,8 +214,11 @@ plot_entropy_histograms(simple, reference=1.0, normalised=True);
 # latches onto a few strongly polar words, then learns to give moderate weight to many more of
 # them. The report saw the same rise with Adam. The attention never sits on one word: $e^{H}$,
 # the number of words an even spread with the same entropy would cover, stays in the tens. The
-# spread of the histogram is mostly the spread of review lengths: a long review that states its
-# opinion in many places has no reason to pick one.
+# spread of the histogram in nats is mostly the spread of review lengths: divided by $\log n$,
+# the entropies of the last epoch gather between about 0.75 and 0.9, whatever the length, and
+# a long review that states its opinion in many places has no reason to pick one. The training
+# and validation rows look alike at every epoch: the attention is no sharper on reviews the
+# model trained on.
 
 # %% [markdown]
 # ## Where does the model look?
