@@ -182,3 +182,19 @@ def test_records_loaded_together_are_announced_by_one_line(capsys, monkeypatch):
     )  # the records themselves are returned
     trained(spec(name="one"))  # outside the block: one line per record again
     assert capsys.readouterr().out.startswith("Loaded rec/one")
+
+
+def test_profile_set_restores_the_previous_profile_or_its_absence(monkeypatch):
+    import os
+
+    monkeypatch.delenv("TME_PROFILE", raising=False)
+    with config.profile_set("full"):
+        assert config.profile() == "full"
+    assert "TME_PROFILE" not in os.environ
+    monkeypatch.setenv("TME_PROFILE", "smoke")
+    with pytest.raises(RuntimeError), config.profile_set("full"):
+        raise RuntimeError  # restored even when the block fails
+    assert os.environ["TME_PROFILE"] == "smoke"
+    with pytest.raises(ValueError, match="profile 'fast'"):
+        with config.profile_set("fast"):
+            pass

@@ -21,6 +21,7 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -44,6 +45,23 @@ def profile() -> str:
 
 def is_full() -> bool:
     return profile() == "full"
+
+
+@contextlib.contextmanager
+def profile_set(name: str):
+    """Within the block, ``TME_PROFILE`` is ``name`` (for this process and the processes it
+    starts); the previous value, or its absence, comes back afterwards."""
+    if name not in PROFILES:
+        raise ValueError(f"profile {name!r}: use one of {', '.join(PROFILES)}.")
+    before = os.environ.get("TME_PROFILE")
+    os.environ["TME_PROFILE"] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TME_PROFILE", None)
+        else:
+            os.environ["TME_PROFILE"] = before
 
 
 def cache_dir() -> Path:

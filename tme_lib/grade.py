@@ -19,10 +19,11 @@ notebook and exercise, for a teaching assistant.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
+
+from . import config
 
 CHECK_CALL = re.compile(r"^check_(\w+)\(", flags=re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -52,9 +53,8 @@ def grade_notebook(path: Path, timeout: int = 600) -> list[dict]:
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    before = os.environ.get("TME_PROFILE")
-    os.environ["TME_PROFILE"] = "smoke"  # the kernel inherits this process's environment
-    try:
+    # the kernel inherits this process's environment
+    with config.profile_set("smoke"):
         client = NotebookClient(
             nb,
             timeout=timeout,
@@ -66,11 +66,6 @@ def grade_notebook(path: Path, timeout: int = 600) -> list[dict]:
             client.execute()
         except (DeadKernelError, TimeoutError, RuntimeError):
             pass  # the cells that did not run are reported as such
-    finally:
-        if before is None:
-            os.environ.pop("TME_PROFILE", None)
-        else:
-            os.environ["TME_PROFILE"] = before
     rows = []
     for cell in nb.cells:
         if cell.cell_type != "code":

@@ -11,6 +11,8 @@ the notebook drew, so the notebook tests fail on an illegible figure.
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
@@ -38,15 +40,22 @@ STYLE = {
     "grid.alpha": 0.3,  # line plots call ax.grid(); heat maps stay without grid lines
     "image.cmap": "magma",
 }
-_kept: list = []  # the figures of this session, for check_figures (pyplot forgets them)
+# The figures drawn since the last check, numbered in the order the session drew them, for
+# check_figures (pyplot forgets them once shown).
+_kept: list = []
+_drawn = itertools.count(1)
 
 
 def _keep(fig) -> None:
-    _kept.append(fig)
+    _kept.append((next(_drawn), fig))
 
 
 def use_style() -> None:
-    """Apply the course's figure style and keep every new figure for :func:`check_figures`."""
+    """Apply the course's figure style and keep every new figure, numbered from 1, for
+    :func:`check_figures`."""
+    global _drawn
+    _drawn = itertools.count(1)
+    _kept.clear()
     mpl.rcParams.update(STYLE)
     hook = f"{__name__}:_keep"
     if hook not in mpl.rcParams["figure.hooks"]:
@@ -104,19 +113,22 @@ def figure_problems(fig, column_px: float = COLUMN_PX) -> list[str]:
 
 
 def check_figures() -> None:
-    """Raise if a figure drawn since :func:`use_style` breaks the style (the last cell of each
-    notebook calls it); the message lists each figure's problems."""
+    """Raise if a figure drawn since :func:`use_style` (or the last check) breaks the style
+    (the last cell of each notebook calls it); the message lists each figure's problems. The
+    figures checked are then forgotten, so a long session does not keep them all."""
     found = []
-    for number, fig in enumerate(_kept, 1):
+    for number, fig in _kept:
         title = fig._suptitle.get_text() if fig._suptitle else ""
         axes_titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
         name = title or (axes_titles[0] if axes_titles else "untitled")
         found += [f"figure {number} ({name}): {p}" for p in figure_problems(fig)]
+    checked = len(_kept)
+    _kept.clear()
     if found:
         raise AssertionError(
             "figures that break the course's style:\n" + "\n".join(found)
         )
-    print(f"{len(_kept)} figures checked against a {COLUMN_PX}-px column: all legible.")
+    print(f"{checked} figures checked against a {COLUMN_PX}-px column: all legible.")
 
 
 def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):

@@ -220,8 +220,7 @@ def _training_seconds(source: str) -> tuple[float, int, str]:
 def _planned_runs(source: str) -> int | None:
     """How many runs the chapter's full-profile plan has (``None`` for a source that is not a
     chapter's record folder)."""
-    import os
-
+    from tme_lib import config
     from tme_lib.chapters import CHAPTERS as PLANS
     from tme_lib.chapters import chapter
     from tme_lib.training.spec import Spec
@@ -229,15 +228,8 @@ def _planned_runs(source: str) -> int | None:
     name = Path(source).name
     if name not in PLANS:
         return None
-    before = os.environ.get("TME_PROFILE")
-    os.environ["TME_PROFILE"] = "full"
-    try:
+    with config.profile_set("full"):
         return sum(isinstance(s, Spec) for s in chapter(name).plan())
-    finally:
-        if before is None:
-            del os.environ["TME_PROFILE"]
-        else:
-            os.environ["TME_PROFILE"] = before
 
 
 def _duration(seconds: float | None) -> str:

@@ -473,13 +473,8 @@ def plan() -> list[Spec]:
 
 def plan_records() -> list[RunRecord]:
     """The records of the trained runs of :func:`plan` that exist (a record of another spec is
-    never used); the bag-of-words baselines are :func:`baseline_records`."""
+    never used); the bag-of-words baselines are fitted or loaded by :func:`run`."""
     return existing_records([s for s in plan() if s.model_name not in BAG_OF_WORDS])
-
-
-def baseline_records() -> list[RunRecord]:
-    """The records of the bag-of-words baselines (:func:`baseline_specs`) that exist."""
-    return existing_records(baseline_specs())
 
 
 BASELINE_COLUMNS = [
