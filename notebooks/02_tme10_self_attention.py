@@ -71,7 +71,7 @@ from tme_lib.checkers.tme10 import (
     check_self_attention_layer,
 )
 from tme_lib.plots import plot_learning_curves
-from tme_lib.training.records import results_table
+from tme_lib.training.records import loaded_together, results_table
 
 plots.use_style()  # the course's figure style (tme_lib/plots.py)
 device = config.get_device()
@@ -387,16 +387,24 @@ data, vectors = tme10.load_data(plan[0])
 vocab = data.vocab
 print(f"{len(data.train)} train / {len(data.val)} validation / {len(data.test)} test reviews, "
       f"reviews cut at {plan[0].data['max_len']} tokens")
-records = [tme10.run(spec, progress=False) for spec in plan]
+with loaded_together():
+    records = [tme10.run(spec, progress=False) for spec in plan]
 runs = {r.model_name: r for r in records if r.seed == 0}  # seed 0, for the figures
 
 # %%
-table = results_table(records, ["name", "epochs", "train_acc", "val_loss", "val_acc",
-                                "test_acc", "mean_entropy", "seconds"])
-table = table.set_index("name")
-table["val-loss rise"] = [tme10.largest_rise([e["val_loss"] for e in r.history])
-                          for r in records]  # largest rise between two epochs
-display(table.round(4))
+table = results_table(records, ["model", "seed", "train_acc", "val_acc", "test_acc",
+                                "mean_entropy", "seconds"])
+table["rise"] = [tme10.largest_rise([e["val_loss"] for e in r.history])
+                 for r in records]  # largest rise of the validation loss between two epochs
+for column in ("train_acc", "val_acc", "test_acc"):
+    table[column] *= 100
+by_variant = table.groupby("model", sort=False).agg(
+    seeds=("seed", "count"), train=("train_acc", "mean"), val=("val_acc", "mean"),
+    test=("test_acc", "mean"), sd=("test_acc", "std"), entropy=("mean_entropy", "mean"),
+    rise=("rise", "max"), minutes=("seconds", lambda v: v.mean() / 60))
+display(by_variant.rename(columns={"train": "train %", "val": "val %", "test": "test %",
+                                   "sd": "± sd", "rise": "max rise", "minutes": "min/run"})
+        .style.format(precision=2))
 print("device:", records[0].device, "| total training time:",
       f"{sum(r.seconds for r in records) / 60:.1f} min")
 
@@ -414,19 +422,21 @@ display(pd.DataFrame({"val_acc": [r.final["val_acc"] for r in tried.values()],
                       "test_acc": [r.final["test_acc"] for r in tried.values()]},
                      index=pd.Index(list(tried), name="slope m")).sort_index().round(4))
 
-# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the four variants (seed 0), on the training and validation splits."}}
+# %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the five variants (seed 0), on the training and validation splits."}}
 plot_learning_curves(list(runs.values()), list(runs));
 
-# %% mystnb={"figure": {"caption": "Mean attention entropy of the four variants on validation reviews, per epoch; the dotted line is a uniform attention over a review."}}
-fig, ax = plt.subplots(figsize=(5.5, 3.2))
+# %% mystnb={"figure": {"caption": "Mean attention entropy of the five variants (seed 0) on validation reviews, per epoch; the dotted line is a uniform attention over a review."}}
+fig, ax = plt.subplots(figsize=(6.6, 3.2))
 for name, record in runs.items():
     epochs = [e["epoch"] for e in record.history]
     ax.plot(epochs, [e.get("val_entropy") for e in record.history], "o-", label=name)
 ax.axhline(float(np.mean(np.log(data.val.lengths))), color="grey", ls=":",
            label="uniform over the review")
 ax.set(xlabel="epoch", ylabel="nats", title="Mean attention entropy (validation)")
-ax.legend()
+ax.grid(alpha=0.3)
 plt.tight_layout()
+fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2,
+           bbox_to_anchor=(0.5, 0.0));  # below the axes: no line hidden
 
 # %% [markdown]
 # How to read these curves: the validation loss is the honest signal (the training loss is
