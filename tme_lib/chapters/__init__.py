@@ -12,6 +12,7 @@ CHAPTERS = {
     "data": "tme_lib.chapters.data_and_training",
     "tme9": "tme_lib.chapters.tme9",
     "tme10": "tme_lib.chapters.tme10",
+    "beyond": "tme_lib.chapters.beyond",
     "aptamers": "tme_lib.chapters.aptamers.runs",
 }
 

@@ -67,12 +67,10 @@ def log_count_ratio(x, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
-def features(model: BagOfWords, train, others: list):
-    """The feature matrices of ``train`` and of each split of ``others``, fitted on train only
-    (vocabulary, IDF or log-count ratios); also returns the ratios ``r`` (``nb``) or ``None``."""
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+def _vectoriser(model: BagOfWords):
+    from sklearn.feature_extraction.text import CountVectorizer
 
-    vectoriser = CountVectorizer(
+    return CountVectorizer(
         token_pattern=r"\S+",
         ngram_range=(1, model.ngram_max),
         min_df=model.min_df,
@@ -80,6 +78,14 @@ def features(model: BagOfWords, train, others: list):
         binary=model.weighting == "nb",
         dtype=np.float64,
     )
+
+
+def features(model: BagOfWords, train, others: list):
+    """The feature matrices of ``train`` and of each split of ``others``, fitted on train only
+    (vocabulary, IDF or log-count ratios); also returns the ratios ``r`` (``nb``) or ``None``."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    vectoriser = _vectoriser(model)
     x_train = vectoriser.fit_transform(as_documents(train))
     x_others = [vectoriser.transform(as_documents(split)) for split in others]
     if model.weighting == "tfidf":
@@ -87,6 +93,43 @@ def features(model: BagOfWords, train, others: list):
         return tfidf.transform(x_train), [tfidf.transform(x) for x in x_others], None
     r = log_count_ratio(x_train, train.labels, model.nb_alpha)
     return x_train.multiply(r).tocsr(), [x.multiply(r).tocsr() for x in x_others], r
+
+
+class NBClassifier:
+    """The ``nb`` baseline fitted on ``train`` at a given ``C`` (the one its record chose on
+    validation), kept whole so that other models can use it: :meth:`logits` of any split
+    (the ``logit`` before the sigmoid) and :meth:`word_weights`, what each word adds to the logit
+    of a review that contains it, ``w_j·r_j`` (chapter "Beyond the bag of words")."""
+
+    def __init__(self, model: BagOfWords, train, C: float):
+        from sklearn.linear_model import LogisticRegression
+
+        if model.weighting != "nb":
+            raise ValueError(
+                f"NBClassifier needs weighting='nb', not {model.weighting!r}."
+            )
+        self.vectoriser = _vectoriser(model)
+        x = self.vectoriser.fit_transform(as_documents(train))
+        self.r = log_count_ratio(x, train.labels, model.nb_alpha)
+        self.clf = LogisticRegression(C=C, max_iter=model.max_iter).fit(
+            x.multiply(self.r).tocsr(), train.labels
+        )
+
+    def logits(self, split) -> np.ndarray:
+        x = self.vectoriser.transform(as_documents(split))
+        return self.clf.decision_function(x.multiply(self.r).tocsr())
+
+    def word_weights(self, ids) -> np.ndarray:
+        """``w_j·r_j`` of the unigram feature of each token id of ``ids`` (0 for a token that
+        is no feature); bigrams are left out."""
+        vocabulary = self.vectoriser.vocabulary_
+        weight = self.clf.coef_[0] * self.r
+        return np.array(
+            [
+                weight[vocabulary[str(int(t))]] if str(int(t)) in vocabulary else 0.0
+                for t in ids
+            ]
+        )
 
 
 def fit(model: BagOfWords, corpus) -> dict:

@@ -1,0 +1,310 @@
+"""Beyond the bag of words: attention models that add to the naive-Bayes bigram evidence.
+
+Taught in ``notebooks/04_beyond_bag_of_words``. Alone, the course's attention models stay under
+the strongest simple baseline, naive-Bayes-weighted bigrams and a logistic regression
+(:class:`~tme_lib.training.bag_of_words.NBClassifier`). This chapter's model keeps that
+baseline whole and adds an attention model's opinion to it, in logit space:
+
+``z(t) = z_NB(t) + λ·z_att(t)``
+
+- ``z_NB``: the logit of the NB-bigram logistic regression, refitted on the training split at
+  the ``C`` its record chose on validation;
+- ``z_att``: the logit of a **recorded** attention model of another chapter (TME 9's attention
+  over LSTM states, TME 10's self-attention), loaded with its weights, not trained again;
+- ``λ ≥ 0``: chosen on validation accuracy among :data:`LAMBDAS` (ties: the smaller ``λ``);
+  ``λ = 0`` is the baseline itself, so a useless attention model leaves it unchanged. The test
+  split is scored once, with that ``λ``.
+
+``σ(z_NB + λ z_att)`` is a product of experts: the odds of the two models multiplied, the
+attention model's raised to the power ``λ``. It helps when the two models err on different
+reviews, which a bag of n-grams and a model that reads word order should.
+
+The components are found through the run tool's registry of chapters
+(:func:`tme_lib.chapters.chapter`), by the chapter named in their specs: this module imports no
+other chapter. Every fusion is a run of the run tool (:func:`plan`), recorded like the
+bag-of-words baselines (no weights of its own: :func:`tme_lib.training.records.load_or_fit`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import config
+from ..data.batching import BucketLoader
+from ..data.corpus import load_corpus
+from ..training.bag_of_words import BagOfWords, NBClassifier
+from ..training.records import RunRecord, existing_records, load_or_fit
+from ..training.spec import COSTLY_SEEDS, SEEDS, Spec, Training, model_settings
+
+CHAPTER = "beyond"
+# λ from 0 (the baseline alone) to 3 in steps of 0.1: wide enough that no recorded choice sits
+# on the upper edge (the notebook shows the validation curve).
+LAMBDAS = tuple(round(0.1 * k, 1) for k in range(31))
+# The bag-of-words run whose C the fusion reuses (TME 9's table, at the 400-token cut).
+BAG_OF_WORDS = ("tme9", "nb_bigram_lr")
+# The attention models fused with it, as (chapter, model): TME 9's best (attention over LSTM
+# states, a costly arm: three seeds), TME 9's cheapest learned-value model and TME 10's variant
+# with the best mean validation accuracy (five seeds each, as in their chapters).
+ATTENTION = {
+    "attention_lstm": ("tme9", COSTLY_SEEDS),
+    "attention_query_value": ("tme9", SEEDS),
+    "self_attention_distance": ("tme10", SEEDS),
+}
+
+
+class Fusion:
+    """Settings of one fusion run: the specs (as dicts) of its two components and the grid of
+    ``λ`` (every argument goes into the run's spec, so that a retrained component makes a new
+    fusion run)."""
+
+    def __init__(self, bag_of_words: dict, attention: dict, lambdas: tuple = LAMBDAS):
+        if min(lambdas) != 0:
+            raise ValueError("the λ grid must contain 0: the baseline alone.")
+        self.bag_of_words = Spec.from_dict(bag_of_words)
+        self.attention = Spec.from_dict(attention)
+        self.lambdas = tuple(lambdas)
+
+
+def _component_spec(chapter_name: str, model: str, seed: int = 0) -> Spec:
+    from . import chapter
+
+    module = chapter(chapter_name)
+    if chapter_name == BAG_OF_WORDS[0] and model == BAG_OF_WORDS[1]:
+        return module.baseline_spec(model)
+    return module.spec(model, seed=seed)
+
+
+def spec(model: str, seed: int = 0) -> Spec:
+    """The fusion of the NB-bigram baseline with the attention model ``model`` of
+    :data:`ATTENTION` at ``seed``, named ``nb_plus_<model>-s<seed>``."""
+    if model not in ATTENTION:
+        raise KeyError(
+            f"unknown attention model {model!r}; choose one of {', '.join(ATTENTION)}."
+        )
+    nb = _component_spec(*BAG_OF_WORDS)
+    attention = _component_spec(ATTENTION[model][0], model, seed)
+    return Spec(
+        chapter=CHAPTER,
+        name=f"nb_plus_{model}-s{seed}",
+        seed=seed,
+        data=nb.data,
+        inputs={},
+        model=model_settings(
+            "fusion",
+            Fusion,
+            bag_of_words=nb.to_dict(),
+            attention=attention.to_dict(),
+        ),
+        training=Training(),
+    )
+
+
+def plan() -> list[Spec]:
+    """Every fusion of the chapter: each attention model of :data:`ATTENTION` at each of its
+    seeds. The components must be recorded first (TME 9, TME 10)."""
+    return [
+        spec(model, seed)
+        for model, (_, seeds) in ATTENTION.items()
+        for seed in seeds[config.profile()]
+    ]
+
+
+def plan_records() -> list[RunRecord]:
+    return existing_records(plan())
+
+
+# --- The two components ---------------------------------------------------------------------------
+
+_NB: dict[str, NBClassifier] = {}
+
+
+def nb_classifier(nb: Spec) -> NBClassifier:
+    """The NB-bigram baseline of spec ``nb``, refitted on its training split at the ``C`` of its
+    record (once per process)."""
+    from . import chapter
+
+    if nb.key() not in _NB:
+        record = chapter(nb.chapter).run(nb)
+        corpus = load_corpus(nb.data)
+        _NB[nb.key()] = NBClassifier(
+            BagOfWords(**nb.model_kwargs), corpus.train, record.final["C"]
+        )
+    return _NB[nb.key()]
+
+
+@torch.no_grad()
+def model_logits(model: torch.nn.Module, split, batch_size: int = 256) -> np.ndarray:
+    """The logit of every review of ``split``, in the split's order (eval mode)."""
+    model.eval()
+    device = next(model.parameters()).device
+    loader = BucketLoader(split, batch_size, shuffle=False)
+    out = np.zeros(len(split))
+    for index in loader.batch_indices(0):
+        batch = loader.make_batch(index).to(device)
+        logit = model(batch.x, batch.mask)[0]
+        out[index] = logit.float().cpu().numpy()
+    return out
+
+
+def choose_lambda(
+    nb_val: np.ndarray, att_val: np.ndarray, y_val: np.ndarray, lambdas=LAMBDAS
+) -> tuple[float, list[dict]]:
+    """The ``λ`` of ``lambdas`` with the best validation accuracy of ``z_NB + λ·z_att``
+    (ties: the smallest), and the validation accuracy of every ``λ``."""
+    history = [
+        {"lambda": lam, "val_acc": float(((nb_val + lam * att_val > 0) == y_val).mean())}
+        for lam in lambdas
+    ]
+    best = max(history, key=lambda h: (h["val_acc"], -h["lambda"]))
+    return best["lambda"], history
+
+
+def fit(settings: Fusion, progress: bool = True) -> dict:
+    """Load both components, compute their logits on validation and test, choose ``λ`` on
+    validation, test once; for :func:`tme_lib.training.records.load_or_fit`."""
+    from . import chapter
+
+    start = time.perf_counter()
+    nb = nb_classifier(settings.bag_of_words)
+    corpus = load_corpus(settings.bag_of_words.data)
+    att_chapter = chapter(settings.attention.chapter)
+    record = att_chapter.run(settings.attention, progress=progress)
+    att_corpus = att_chapter.load_data(settings.attention)[0]
+    logits = {}
+    for split in ("val", "test"):
+        mine, theirs = getattr(corpus, split), getattr(att_corpus, split)
+        if len(mine) != len(theirs) or (mine.labels != theirs.labels).any():
+            raise ValueError(
+                f"the {split} reviews of {settings.attention.label} are not those of "
+                f"{settings.bag_of_words.label}: the two components must share the split."
+            )
+        logits[split] = (nb.logits(mine), model_logits(record.model, theirs))
+    y_val, y_test = corpus.val.labels, corpus.test.labels
+    lam, history = choose_lambda(*logits["val"], y_val, settings.lambdas)
+
+    def acc(z, y):
+        return float(((z > 0) == y).mean())
+
+    (nb_val, att_val), (nb_test, att_test) = logits["val"], logits["test"]
+    final = {
+        "lambda": lam,
+        "val_acc": acc(nb_val + lam * att_val, y_val),
+        "test_acc": acc(nb_test + lam * att_test, y_test),
+        "nb_val_acc": acc(nb_val, y_val),
+        "nb_test_acc": acc(nb_test, y_test),
+        "attention_val_acc": acc(att_val, y_val),
+        "attention_test_acc": acc(att_test, y_test),
+        # how often the two components disagree on a test review, and how often the fusion
+        # then sides with the right one
+        "test_disagreement": float(((nb_test > 0) != (att_test > 0)).mean()),
+        "best_epoch": 0,
+    }
+    return {
+        "history": history,
+        "final": final,
+        "seconds": time.perf_counter() - start,
+        "n_params": int(nb.clf.coef_.size) + 1 + record.n_params + 1,
+    }
+
+
+def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
+    """Load the record of the fusion ``s``, else fit it (its components must be recorded)."""
+    kwargs = s.model_kwargs
+    settings = Fusion(**kwargs)
+    return load_or_fit(s, lambda: fit(settings, progress), retrain=retrain)
+
+
+# --- The chapter's table ----------------------------------------------------------------------
+
+TABLE_COLUMNS = [
+    "name",
+    "attention",
+    "seed",
+    "lambda",
+    "val_acc",
+    "test_acc",
+    "nb_test_acc",
+    "attention_test_acc",
+    "test_disagreement",
+    "seconds",
+    "code_version",
+]
+
+
+def results_table(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per fusion run."""
+    rows = [
+        {
+            **r.final,
+            "name": r.name,
+            "attention": r.spec["model"]["attention"]["model"]["name"],
+            "seed": r.seed,
+            "seconds": r.seconds,
+            "code_version": r.code_version[:10],
+        }
+        for r in records
+    ]
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
+    """``beyond.csv``: one row per fusion of :func:`plan`."""
+    return {"beyond.csv": results_table(records)}
+
+
+def arm(table: pd.DataFrame, attention: str, column: str = "test_acc") -> dict:
+    """``{seed: value (%)}`` of ``column`` for the fusions with ``attention``."""
+    rows = table[table["attention"] == attention]
+    return dict(zip(rows["seed"].astype(int), 100 * rows[column]))
+
+
+def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's declared comparisons, each a difference of mean test accuracy with its
+    95 % Welch interval over the seeds: every fusion against the baseline alone (the same
+    deterministic fit at every seed, so the interval is that of the fusion's seeds) and against
+    its attention model alone (paired by seed), and the LSTM fusion against the others."""
+    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
+
+    rows = []
+    for model in ATTENTION:
+        fused = arm(table, model)
+        if not fused:
+            continue
+        rows.append(
+            comparison_row(f"NB + {model} − NB", fused, arm(table, model, "nb_test_acc"))
+        )
+        rows.append(
+            comparison_row(
+                f"NB + {model} − {model}", fused, arm(table, model, "attention_test_acc")
+            )
+        )
+    for other in ATTENTION:
+        if other != "attention_lstm":
+            rows.append(
+                comparison_row(
+                    f"NB + attention_lstm − NB + {other}",
+                    arm(table, "attention_lstm"),
+                    arm(table, other),
+                )
+            )
+    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± standard deviation over seeds per attention model (accuracies in %)."""
+    t = table.copy()
+    for c in ("val_acc", "test_acc", "nb_test_acc", "attention_test_acc"):
+        t[c] *= 100
+    out = t.groupby("attention", sort=False).agg(
+        seeds=("seed", "count"),
+        lam=("lambda", "mean"),
+        attention_alone=("attention_test_acc", "mean"),
+        nb_alone=("nb_test_acc", "mean"),
+        fusion=("test_acc", "mean"),
+        fusion_sd=("test_acc", "std"),
+    )
+    return out.reset_index().round(2)
