@@ -664,9 +664,8 @@ bag_of_words["test_acc"] *= 100
 # 50-dimensional word vectors that they cannot change, and no feature for a pair of words,
 # whereas the bigram models give one to each of nearly a million words and word pairs ("not
 # good", "at all"). What attention buys here is not accuracy but a weight per word that can be
-# read, as in the reviews above. Closing the gap with attention itself (learned n-gram
-# embeddings, fine-tuned vectors, the NB weights as a prior on the scores) is the obvious next
-# step; `tme_lib.blocks.ngrams` has the hashed bigram ids and log-count ratios it needs.
+# read, as in the reviews above. The chapter {doc}`04_beyond_bag_of_words` does not try to
+# replace the bag of words: it keeps it, and measures what an attention model adds to it.
 
 # %% tags=["remove-cell", "nbval-ignore-output"]
 # Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).

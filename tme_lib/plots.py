@@ -15,6 +15,7 @@ import itertools
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
@@ -262,3 +263,57 @@ def show_attention_text(tokens, weights, top: int = 10, title: str = ""):
         f'<div style="line-height: 1.8">{head}{" ".join(spans)}'
         f"<br><i>most attended:</i> {best}</div>"
     )
+
+
+def plot_lambda_curves(records, labels=None, ax=None):
+    """Validation accuracy (%) of the fusion ``z_NB + λ·z_att`` against ``λ``, one line per
+    fusion record (chapter "Beyond the bag of words"); a dot marks the chosen ``λ``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.4))
+    for k, record in enumerate(records):
+        lams = [h["lambda"] for h in record.history]
+        acc = [100 * h["val_acc"] for h in record.history]
+        label = labels[k] if labels else record.name
+        (line,) = ax.plot(lams, acc, label=label)
+        chosen = record.final["lambda"]
+        ax.plot([chosen], [100 * record.final["val_acc"]], "o", color=line.get_color())
+    ax.axhline(
+        100 * records[0].final["nb_val_acc"],
+        color="0.4",
+        ls=":",
+        lw=1,
+        label="NB bigrams alone (λ = 0)",
+    )
+    ax.set_xlabel("λ, weight of the attention model's logit")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    plt.tight_layout()
+    return ax
+
+
+def plot_word_evidence(tokens, nb_weights, attention, title: str = ""):
+    """One review, word by word from top to bottom: what each word adds to the NB-bigram logit
+    (``w_j·r_j`` of its unigram; blue pushes towards positive, orange towards negative) next to
+    the attention weight the attention model gives it."""
+    n = len(tokens)
+    if not (len(nb_weights) == len(attention) == n):
+        raise ValueError(
+            f"{n} tokens, {len(nb_weights)} NB weights, {len(attention)} attention weights"
+        )
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 0.9 + 0.19 * n), sharey=True)
+    y = np.arange(n)
+    colours = ["tab:blue" if w > 0 else "tab:orange" for w in nb_weights]
+    left.barh(y, nb_weights, color=colours)
+    left.axvline(0, color="0.3", lw=0.8)
+    left.set_yticks(y, tokens)
+    left.invert_yaxis()
+    left.set_xlabel("NB word weight w·r")
+    right.barh(y, attention, color="tab:red")
+    right.set_xlabel("attention weight")
+    for ax in (left, right):
+        ax.grid(True, axis="x")
+    if title:
+        fig.suptitle(title)
+    plt.tight_layout()
+    return fig

@@ -27,6 +27,7 @@ CHAPTERS = {
     "01_tme9_global_attention": "runs/tme9",
     "02_tme10_self_attention": "runs/tme10",
     "03_aptamers": "runs/aptamers",
+    "04_beyond_bag_of_words": "runs/beyond",
 }
 
 # Test accuracy (%) of the AMAL report (section 1.6: 42 epochs with Adam, 100 with SGD).
@@ -312,6 +313,28 @@ def bag_of_words_table(path: Path) -> str:
     )
 
 
+def beyond_table(csv: Path) -> str:
+    """The fusions of the NB-bigram baseline with each attention model, over seeds."""
+    table = pd.read_csv(csv)
+    rows = []
+    for model, runs in table.groupby("attention", sort=False):
+        rows.append(
+            {
+                "attention model": model,
+                "seeds": len(runs),
+                "mean λ": f"{runs['lambda'].mean():.2f}",
+                "attention alone (%)": _pct(runs["attention_test_acc"]),
+                "NB bigrams alone (%)": _pct(runs["nb_test_acc"].iloc[:1]),
+                "fusion (%)": _pct(runs["test_acc"]),
+            }
+        )
+    return (
+        "The NB-bigram baseline and a recorded attention model, their logits added: "
+        "z_NB + λ·z_att, λ chosen on the validation split (400-token cut, test accuracy).\n\n"
+        + _markdown(pd.DataFrame(rows))
+    )
+
+
 def render() -> str:
     parts = [INTRO]
     tme9, tme10, apt = (
@@ -366,6 +389,12 @@ def render() -> str:
         )
     else:
         parts.append("No run recorded yet (`python -m tme_lib.runs aptamers`).")
+    parts.append("\n## Beyond the bag of words\n")
+    fusions = ROOT / "results" / "beyond.csv"
+    if fusions.exists():
+        parts.append(beyond_table(fusions))
+    else:
+        parts.append("No fusion recorded yet (`python -m tme_lib.runs beyond`).")
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -35,6 +35,7 @@ PAGES = [
     "notebooks/01_tme9_global_attention",
     "notebooks/02_tme10_self_attention",
     "notebooks/03_aptamers",
+    "notebooks/04_beyond_bag_of_words",
     "results",
     "notation",
     "bibliography",

@@ -45,7 +45,7 @@ CHAPTER = "beyond"
 # on the upper edge (the notebook shows the validation curve).
 LAMBDAS = tuple(round(0.1 * k, 1) for k in range(31))
 # The bag-of-words run whose C the fusion reuses (TME 9's table, at the 400-token cut).
-BAG_OF_WORDS = ("tme9", "nb_bigram_lr")
+NB_BASELINE = ("tme9", "nb_bigram_lr")
 # The attention models fused with it, as (chapter, model): TME 9's best (attention over LSTM
 # states, a costly arm: three seeds), TME 9's cheapest learned-value model and TME 10's variant
 # with the best mean validation accuracy (five seeds each, as in their chapters).
@@ -69,11 +69,15 @@ class Fusion:
         self.lambdas = tuple(lambdas)
 
 
+# The chapter's one model: a fusion is built from its spec's ``model`` section alone.
+MODELS = {"fusion": Fusion}
+
+
 def _component_spec(chapter_name: str, model: str, seed: int = 0) -> Spec:
     from . import chapter
 
     module = chapter(chapter_name)
-    if chapter_name == BAG_OF_WORDS[0] and model == BAG_OF_WORDS[1]:
+    if chapter_name == NB_BASELINE[0] and model == NB_BASELINE[1]:
         return module.baseline_spec(model)
     return module.spec(model, seed=seed)
 
@@ -85,7 +89,7 @@ def spec(model: str, seed: int = 0) -> Spec:
         raise KeyError(
             f"unknown attention model {model!r}; choose one of {', '.join(ATTENTION)}."
         )
-    nb = _component_spec(*BAG_OF_WORDS)
+    nb = _component_spec(*NB_BASELINE)
     attention = _component_spec(ATTENTION[model][0], model, seed)
     return Spec(
         chapter=CHAPTER,
@@ -163,51 +167,59 @@ def choose_lambda(
     return best["lambda"], history
 
 
+def component_logits(settings: Fusion, split: str, progress: bool = False) -> dict:
+    """``{"nb", "attention", "y", "reviews"}`` on ``split`` (``"val"`` or ``"test"``): the logits
+    of both components of ``settings``, the labels and the reviews (the attention model's
+    :class:`~tme_lib.data.text.TokenSplit`); also ``"record"``, the attention model's record with
+    its weights loaded."""
+    from . import chapter
+
+    nb = nb_classifier(settings.bag_of_words)
+    mine = getattr(load_corpus(settings.bag_of_words.data), split)
+    att_chapter = chapter(settings.attention.chapter)
+    record = att_chapter.run(settings.attention, progress=progress)
+    theirs = getattr(att_chapter.load_data(settings.attention)[0], split)
+    if len(mine) != len(theirs) or (mine.labels != theirs.labels).any():
+        raise ValueError(
+            f"the {split} reviews of {settings.attention.label} are not those of "
+            f"{settings.bag_of_words.label}: the two components must share the split."
+        )
+    return {
+        "nb": nb.logits(mine),
+        "attention": model_logits(record.model, theirs),
+        "y": mine.labels,
+        "reviews": theirs,
+        "record": record,
+    }
+
+
+def _accuracy(z: np.ndarray, y: np.ndarray) -> float:
+    return float(((z > 0) == y).mean())
+
+
 def fit(settings: Fusion, progress: bool = True) -> dict:
     """Load both components, compute their logits on validation and test, choose ``λ`` on
     validation, test once; for :func:`tme_lib.training.records.load_or_fit`."""
-    from . import chapter
-
     start = time.perf_counter()
+    val = component_logits(settings, "val", progress)
+    test = component_logits(settings, "test", progress)
+    lam, history = choose_lambda(val["nb"], val["attention"], val["y"], settings.lambdas)
+    final = {"lambda": lam}
+    for name, z in (("val", val), ("test", test)):
+        final[f"{name}_acc"] = _accuracy(z["nb"] + lam * z["attention"], z["y"])
+        final[f"nb_{name}_acc"] = _accuracy(z["nb"], z["y"])
+        final[f"attention_{name}_acc"] = _accuracy(z["attention"], z["y"])
+    # how often the two components disagree on a test review
+    final["test_disagreement"] = float(
+        ((test["nb"] > 0) != (test["attention"] > 0)).mean()
+    )
+    final["best_epoch"] = 0
     nb = nb_classifier(settings.bag_of_words)
-    corpus = load_corpus(settings.bag_of_words.data)
-    att_chapter = chapter(settings.attention.chapter)
-    record = att_chapter.run(settings.attention, progress=progress)
-    att_corpus = att_chapter.load_data(settings.attention)[0]
-    logits = {}
-    for split in ("val", "test"):
-        mine, theirs = getattr(corpus, split), getattr(att_corpus, split)
-        if len(mine) != len(theirs) or (mine.labels != theirs.labels).any():
-            raise ValueError(
-                f"the {split} reviews of {settings.attention.label} are not those of "
-                f"{settings.bag_of_words.label}: the two components must share the split."
-            )
-        logits[split] = (nb.logits(mine), model_logits(record.model, theirs))
-    y_val, y_test = corpus.val.labels, corpus.test.labels
-    lam, history = choose_lambda(*logits["val"], y_val, settings.lambdas)
-
-    def acc(z, y):
-        return float(((z > 0) == y).mean())
-
-    (nb_val, att_val), (nb_test, att_test) = logits["val"], logits["test"]
-    final = {
-        "lambda": lam,
-        "val_acc": acc(nb_val + lam * att_val, y_val),
-        "test_acc": acc(nb_test + lam * att_test, y_test),
-        "nb_val_acc": acc(nb_val, y_val),
-        "nb_test_acc": acc(nb_test, y_test),
-        "attention_val_acc": acc(att_val, y_val),
-        "attention_test_acc": acc(att_test, y_test),
-        # how often the two components disagree on a test review, and how often the fusion
-        # then sides with the right one
-        "test_disagreement": float(((nb_test > 0) != (att_test > 0)).mean()),
-        "best_epoch": 0,
-    }
     return {
         "history": history,
         "final": final,
         "seconds": time.perf_counter() - start,
-        "n_params": int(nb.clf.coef_.size) + 1 + record.n_params + 1,
+        "n_params": int(nb.clf.coef_.size) + 1 + test["record"].n_params + 1,
     }
 
 

@@ -1,0 +1,287 @@
+# %% [markdown]
+# # Beyond the bag of words
+#
+# *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/04_beyond_bag_of_words.ipynb>`
+# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
+# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+#
+# TME 9 ended on an uncomfortable table: on IMDB, a logistic regression on naive-Bayes-weighted
+# unigrams and bigrams beats every attention model of the course, TME 10's self-attention
+# included. This chapter takes that baseline seriously and asks what attention can add to it,
+# rather than how to replace it. The answer it builds is short: keep the bag of words whole, and
+# add the attention model's opinion in logit space,
+#
+# $$z(t) = z_{\mathrm{NB}}(t) + \lambda\, z_{\mathrm{att}}(t), \qquad \lambda \ge 0 \text{ chosen on validation.}$$
+#
+# We will see why that works (the two models are wrong on different reviews), choose $\lambda$
+# without touching the test split, measure what each attention model of the course adds, with
+# intervals over seeds, and read one review through both models' eyes.
+#
+# Nothing new is trained here: the attention models are the recorded runs of TME 9 and TME 10,
+# loaded with their weights, and the bag of words is refitted at the regularisation its record
+# chose. The code lives in `tme_lib/chapters/beyond.py`; every fusion is a run of the run tool
+# (`python -m tme_lib.runs beyond`), recorded in `results/runs/beyond/`.
+
+# %% tags=["remove-cell"]
+# On Colab, or in any Python without the course's library, install it; elsewhere do nothing.
+# TME_LIB_SOURCE may name another source for pip (a local wheel or checkout).
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("tme_lib") is None:
+    source = os.environ.get(
+        "TME_LIB_SOURCE", "tme_lib @ git+https://github.com/attention-hands-on/course"
+    )
+    print(f"Installing the course's library from {source} (a minute or two)...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
+
+# %% tags=["nbval-ignore-output"]
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from tme_lib import config, plots
+from tme_lib.chapters import beyond, tme9
+from tme_lib.checkers.beyond import check_choose_lambda, check_log_count_ratio
+from tme_lib.plots import plot_lambda_curves, plot_word_evidence
+from tme_lib.training.records import loaded_together
+
+plots.use_style()  # the course's figure style (tme_lib/plots.py)
+FULL = config.is_full()
+print("profile:", config.profile())
+
+with loaded_together():
+    fusions = [beyond.run(s, progress=False) for s in beyond.plan()]
+    bag_of_words = tme9.baseline_table([tme9.run(s) for s in tme9.baseline_specs()])
+table = beyond.results_table(fusions)
+
+# %% [markdown]
+# ## Where we stand
+#
+# The three bag-of-words baselines of TME 9 and the three attention models that this chapter
+# fuses with the best of them, all on the same tokens, split and 400-token cut. Test accuracy in
+# %, mean ± standard deviation over the seeds of each model (the bag-of-words fits are
+# deterministic: one run each).
+
+# %% tags=["nbval-ignore-output"]
+def mean_sd(values):
+    values = 100 * pd.Series(values, dtype=float)
+    return f"{values.mean():.2f}" + (f" ± {values.std():.2f}" if len(values) > 1 else "")
+
+
+cut = bag_of_words[bag_of_words["max_len"].notna()]
+standings = [
+    {"model": name, "kind": "bag of words", "runs": 1, "test acc. (%)": mean_sd([acc])}
+    for name, acc in zip(cut["name"], cut["test_acc"])
+]
+for model in beyond.ATTENTION:
+    rows = table[table["attention"] == model]
+    standings.append(
+        {"model": model, "kind": "attention", "runs": len(rows),
+         "test acc. (%)": mean_sd(rows["attention_test_acc"])}
+    )
+pd.DataFrame(standings).style.hide(axis="index")
+
+# %% [markdown]
+# ## The naive-Bayes weight of a word
+#
+# The best baseline (NBSVM, {cite:t}`wang2012baselines`, here with a logistic regression) gives
+# each review binary features, one per unigram and bigram it contains, and scales feature $j$
+# by its **log-count ratio**
+#
+# $$r_j = \log \frac{p_j / \lVert p \rVert_1}{q_j / \lVert q \rVert_1}, \qquad
+# p_j = \alpha + \#\{\text{positive training reviews containing } j\}, \quad
+# q_j = \alpha + \#\{\text{negative ones}\}.$$
+#
+# $r_j > 0$ for an n-gram of positive reviews, $< 0$ for one of negative reviews, near 0 for
+# "the". The logistic regression then learns one weight $w_j$ per feature, and a review's logit
+# is $z_{\mathrm{NB}} = b + \sum_{j \in \text{review}} w_j r_j$: a sum of evidence, each n-gram
+# counted once however often it appears.
+#
+# **Exercise.** Write `log_count_ratio(x, y, alpha=1.0)` for a sparse count matrix `x [n, f]`
+# (reviews × features) and labels `y [n]` (1 positive, 0 negative); return `r [f]`.
+
+# %% tags=["solution", "hide-input"]
+def log_count_ratio(x, y, alpha=1.0):
+    """Naive-Bayes log-count ratio of each feature of x [n, f] (counts), labels y [n]."""
+    # BEGIN SOLUTION
+    # HINT: binarise (x > 0), sum the rows of each class (np.asarray(...).ravel()), add alpha, divide each by its sum, take the difference of the logs.
+    present = (x > 0).astype(np.float64)
+    p = alpha + np.asarray(present[y == 1].sum(axis=0)).ravel()
+    q = alpha + np.asarray(present[y == 0].sum(axis=0)).ravel()
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+    # END SOLUTION
+
+
+# %%
+check_log_count_ratio(log_count_ratio)
+
+# %% [markdown]
+# The library's version is `tme_lib.training.bag_of_words.log_count_ratio`.
+# `NBClassifier` keeps a fitted baseline whole, so that other models can use its logits and
+# the weight $w_j r_j$ of any word. The words with the largest weights, either way, are the
+# verdicts one would expect:
+
+# %% tags=["nbval-ignore-output"]
+nb_spec = beyond.spec(next(iter(beyond.ATTENTION))).model["bag_of_words"]
+nb = beyond.nb_classifier(beyond.Fusion(nb_spec, fusions[0].spec["model"]["attention"]).bag_of_words)
+vocab = tme9.load_data(tme9.spec("baseline"))[0].vocab
+ids = np.arange(2, len(vocab.itos))
+weights = nb.word_weights(ids)
+order = np.argsort(weights)
+print("towards negative:", ", ".join(vocab.itos[i] for i in ids[order[:12]]))
+print("towards positive:", ", ".join(vocab.itos[i] for i in ids[order[::-1][:12]]))
+
+# %% [markdown]
+# ## Two models, two kinds of error
+#
+# A bag of n-grams cannot see beyond two adjacent words: "not" three words before "good", a
+# plot summary full of "murder" and "tragic" in a review that likes the film, or a verdict that
+# turns in the last sentence all escape it. An attention model over LSTM states reads the words
+# in order and in context. So the two should be wrong on different reviews, and they are: on the
+# test split they disagree on this fraction of the reviews, where each of them is right about
+# half the time —
+
+# %% tags=["nbval-ignore-output"]
+(table.groupby("attention", sort=False)["test_disagreement"].mean() * 100).round(1).rename(
+    "disagree on (% of test reviews)").to_frame()
+
+# %% [markdown]
+# When two classifiers disagree, add their logits. In probabilities, $\sigma(z_{\mathrm{NB}} +
+# \lambda z_{\mathrm{att}})$ multiplies the two models' odds, the attention model's raised to the
+# power $\lambda$: a **product of experts** {cite}`hinton2002`. A confident model overrules a
+# hesitant one, which is what we want where one of them is blind. Combining NBSVM with neural
+# models this way is how {cite:t}`mesnil2015` reached their IMDB results; here the second
+# expert is an attention model whose weights we can read.
+#
+# $\lambda = 0$ is the baseline alone, so the grid of $\lambda$ always contains it; $\lambda$ is
+# the one number this model learns on top of its two parts, and it is chosen on the validation
+# split, never on the test split. Ties go to the smaller $\lambda$: without evidence that the
+# attention model helps, keep the baseline.
+#
+# **Exercise.** Write `choose_lambda(nb_val, att_val, y_val, lambdas)`: the validation accuracy
+# of `nb_val + λ·att_val` for every λ of `lambdas` (a review is positive when its logit is
+# > 0), as a list `history` of `{"lambda": λ, "val_acc": accuracy}`, and the best λ; return
+# `(λ, history)`.
+
+# %% tags=["solution", "hide-input"]
+def choose_lambda(nb_val, att_val, y_val, lambdas):
+    """The λ of lambdas with the best validation accuracy of nb_val + λ·att_val (ties: smallest)."""
+    # BEGIN SOLUTION
+    # HINT: one accuracy per λ: ((nb_val + lam * att_val > 0) == y_val).mean(); pick the best with max(..., key=lambda h: (h["val_acc"], -h["lambda"])).
+    history = [
+        {"lambda": lam, "val_acc": float(((nb_val + lam * att_val > 0) == y_val).mean())}
+        for lam in lambdas
+    ]
+    best = max(history, key=lambda h: (h["val_acc"], -h["lambda"]))
+    return best["lambda"], history
+    # END SOLUTION
+
+
+# %%
+check_choose_lambda(choose_lambda)
+
+# %% [markdown]
+# Every recorded fusion keeps its validation curve. At seed 0 of each attention model:
+
+# %% mystnb={"figure": {"caption": "Validation accuracy of the fusion z_NB + λ·z_att against λ, for the three attention models at seed 0; a dot marks the λ chosen, the dotted line is the NB-bigram baseline alone (λ = 0)."}} tags=["nbval-ignore-output"]
+seed0 = [r for r in fusions if r.seed == 0]
+plot_lambda_curves(seed0, labels=[r.spec["model"]["attention"]["model"]["name"] for r in seed0])
+plt.show()
+
+# %% [markdown]
+# ## Results
+#
+# Per attention model: its seeds, the mean $\lambda$ chosen, the test accuracy of the attention
+# model alone, of the NB bigrams alone, and of their fusion (mean and standard deviation over the
+# seeds). The one-run rows of TF-IDF and NB bigrams are in the first table.
+
+# %% tags=["nbval-ignore-output"]
+(beyond.summary(table)
+ .rename(columns={"lam": "mean λ", "attention_alone": "attention alone (%)",
+                  "nb_alone": "NB alone (%)", "fusion": "fusion (%)", "fusion_sd": "sd"})
+ .style.hide(axis="index").format(precision=2))
+
+# %% [markdown]
+# The comparisons, declared in `beyond.comparison_table` before the runs: each fusion against the
+# baseline alone and against its attention model alone, and the LSTM's fusion against the
+# others, as differences of mean test accuracy (points) with their 95 % Welch intervals over
+# the seeds. The baseline is the same deterministic fit at every seed, so the interval of
+# "fusion − NB" is that of the fusion's seeds: it measures how much the attention model's seed
+# matters, not how the test split was drawn (with 25,000 test reviews, the binomial standard
+# error of one accuracy near 91 % is about 0.18 points).
+
+# %% tags=["nbval-ignore-output"]
+comparisons = beyond.comparison_table(table)
+if comparisons.empty:
+    print("No arm has two seeds in this profile: the comparisons need the full profile.")
+comparisons.style.hide(axis="index").format(precision=2)
+
+# %% [markdown]
+# ## One review, read by both models
+#
+# A test review that the NB bigrams get wrong and the fusion with the LSTM gets right (seed 0;
+# the shortest such review of 25 to 45 tokens, so that every word fits on the figure). Left:
+# what each word adds to the NB logit ($w_j r_j$ of its unigram; the bigram features are left
+# out). Right: the weight $p(a_i \mid t)$ that the attention over LSTM states gives it.
+
+# %% tags=["nbval-ignore-output"]
+lstm_fusion = next(r for r in fusions if r.seed == 0 and r.name.startswith("nb_plus_attention_lstm"))
+settings = beyond.Fusion(**{k: v for k, v in lstm_fusion.spec["model"].items() if k != "name"})
+test = beyond.component_logits(settings, "test")
+lam = lstm_fusion.final["lambda"]
+fused = test["nb"] + lam * test["attention"]
+lengths = test["reviews"].lengths
+rescued = np.flatnonzero(((test["nb"] > 0) != test["y"]) & ((fused > 0) == test["y"])
+                         & (lengths >= 25) & (lengths <= 45))
+print(f"the fusion rescues {((test['nb'] > 0) != test['y']).sum() - ((fused > 0) != test['y']).sum()} "
+      f"test reviews net; {len(rescued)} rescued ones have 25 to 45 tokens")
+if len(rescued):
+    i = int(rescued[np.argmin(lengths[rescued])])
+    review_ids = test["reviews"][i][0]
+    attention = tme9.attention_weights(test["record"].model, test["reviews"], [i])[0]
+    label = "positive" if test["y"][i] else "negative"
+    print(f"review {i}: {label}; NB logit {test['nb'][i]:+.2f}, attention logit "
+          f"{test['attention'][i]:+.2f}, fused (λ = {lam:g}) {fused[i]:+.2f}")
+
+# %% mystnb={"figure": {"caption": "One test review that the NB bigrams misclassify and the fusion gets right, word by word: the NB weight of each word (blue towards positive, orange towards negative) and the attention weight of the LSTM model."}} tags=["nbval-ignore-output"]
+if len(rescued):
+    plot_word_evidence(vocab.decode(review_ids), nb.word_weights(review_ids), attention)
+    plt.show()
+
+# %% [markdown]
+# ## What it cost, and what it does not show
+#
+# ```{admonition} To remember
+# :class: tip
+# - Put the strongest simple baseline next to the model. Here it was not a straw man: on
+#   IMDB a bag of bigrams beats every attention model of the course.
+# - Two models that are wrong on different reviews are worth more together than either alone.
+#   Adding logits is the simplest way to combine them, and it has one parameter, to choose on
+#   validation.
+# - An attention model that is weaker alone can still be the one that adds most, if it sees
+#   what the baseline cannot (word order, context).
+# ```
+#
+# **Cost.** A fusion run takes under a minute and a half on one core: refitting the bag of
+# words and one pass of the attention model over the validation and test reviews. The LSTM it
+# reuses is the costly part: 26 to 37 minutes a run on one core in TME 9.
+#
+# **Limits.** The fusion is not one network trained end to end: its two parts were trained apart,
+# and only $\lambda$ was fitted to their sum. The attention model reads the first 400 tokens
+# only, like the bag of words it is compared with; on full-length reviews the NB bigrams alone
+# reach the 91.4 % of TME 9's last table. The seeds vary the attention models only; the test
+# split is one draw.
+#
+# **To go further.** Fuse with a TME 10 model trained on full-length reviews; fit $\lambda$
+# per review length; or train the attention model on the residual of the bag of words
+# (out-of-fold NB logits as a fixed offset), so that it learns only what the bag of words misses;
+# or give the attention model n-gram features of its own (`tme_lib.blocks.ngrams` has hashed
+# bigram ids and embeddings, and the NB ratio of every word as a prior on attention scores).
+
+# %% tags=["remove-cell", "nbval-ignore-output"]
+# Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).
+plots.check_figures()
