@@ -41,7 +41,6 @@ if importlib.util.find_spec("tme_lib") is None:
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from tme_lib import config, plots
 from tme_lib.chapters import beyond, tme9

@@ -43,7 +43,8 @@ def ratio_stub(x, y, alpha=1.0):
 
 def choose(nb, att, y, lambdas):
     history = [
-        {"lambda": lam, "val_acc": float(((nb + lam * att > 0) == y).mean())} for lam in lambdas
+        {"lambda": lam, "val_acc": float(((nb + lam * att > 0) == y).mean())}
+        for lam in lambdas
     ]
     best = max(history, key=lambda h: (h["val_acc"], -h["lambda"]))
     return best["lambda"], history
