@@ -120,7 +120,7 @@ def test_solution_toggles_open_and_show_the_code(browser, name):
 # need the notebooks re-executed with narrower tables and one figure per captioned cell, which
 # waits for the regenerated records. Strict: these tests fail as soon as the defect is gone,
 # so that the marker is removed then.
-KNOWN_WIDE = {"notebooks/02_tme10_self_attention"}
+KNOWN_WIDE: set[str] = set()
 KNOWN_CAPTIONS: set[str] = set()
 
 
