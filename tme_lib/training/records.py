@@ -324,9 +324,14 @@ def loaded_together():
             versions = sorted({short_version(r.code_version) for _, r in loaded})
             devices = sorted({device_kind(r.device) for _, r in loaded})
             spent = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+            code = (
+                f"code {', '.join(versions)}"
+                if len(versions) <= 2
+                else f"code of {len(versions)} commits"
+            )
             print(
                 f"Loaded {len(loaded)} records ({spent} of training on "
-                f"{', '.join(devices)}, code {', '.join(versions)})"
+                f"{', '.join(devices)}, {code})"
             )
 
 
