@@ -63,8 +63,8 @@ table = beyond.results_table(fusions)
 # ## Where we stand
 #
 # The three bag-of-words baselines of TME 9 and the three attention models that this chapter
-# fuses with the best of them, all on the same tokens, split and 400-token cut. Test accuracy in
-# %, mean ± standard deviation over the seeds of each model (the bag-of-words fits are
+# fuses with the best of them, all on the same tokens, split and 400-token cut: test accuracy
+# (%), mean ± standard deviation over the seeds of each model (the bag-of-words fits are
 # deterministic: one run each).
 
 # %% tags=["nbval-ignore-output"]
@@ -156,8 +156,9 @@ means = table.groupby("attention", sort=False)[
     ["test_disagreement", "nb_test_acc", "attention_test_acc"]].mean()
 d = means["test_disagreement"]
 nb_right = (d + means["nb_test_acc"] - means["attention_test_acc"]) / (2 * d)
-pd.DataFrame({"disagree on (% of test reviews)": 100 * d,
-              "NB right where they disagree (%)": 100 * nb_right}).round(1)
+(pd.DataFrame({"disagree on (% of test reviews)": 100 * d,
+               "NB right where they disagree (%)": 100 * nb_right})
+ .reset_index().style.hide(axis="index").format(precision=1))
 
 # %% [markdown]
 # When two classifiers disagree, add their logits. In probabilities, $\sigma(z_{\mathrm{NB}} +
@@ -176,8 +177,8 @@ pd.DataFrame({"disagree on (% of test reviews)": 100 * d,
 #
 # **Exercise.** Write `choose_lambda(nb_val, att_val, y_val, lambdas)`: the validation accuracy
 # of `nb_val + λ·att_val` for every λ of `lambdas` (a review is positive when its logit is
-# > 0), as a list `history` of `{"lambda": λ, "val_acc": accuracy}`, and the best λ; return
-# `(λ, history)`.
+# above 0), as a list `history` of `{"lambda": λ, "val_acc": accuracy}`, and the best λ;
+# return `(λ, history)`.
 
 # %% tags=["solution", "hide-input"]
 def choose_lambda(nb_val, att_val, y_val, lambdas):

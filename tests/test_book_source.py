@@ -54,3 +54,34 @@ def test_every_bibliography_entry_is_cited_where_it_is_used():
     }
     assert sorted(set(keys) - cited) == []
     assert sorted(cited - set(keys)) == []
+
+
+def test_no_markdown_line_starts_with_a_percent_sign():
+    """In MyST a line that starts with ``%`` is a comment: the book drops it silently (a wrapped
+    "... accuracy in\n% over the seeds" loses its second line)."""
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                hidden = [
+                    line for line in cell.source.splitlines() if line.startswith("%")
+                ]
+                assert not hidden, f"{path.name}: a MyST comment hides {hidden[0]!r}"
+
+
+def test_no_wrapped_line_of_markdown_starts_a_quote():
+    """A wrapped sentence whose next line starts with ``> 0`` becomes a block quote."""
+    import re
+
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                quoted = [
+                    line
+                    for line in cell.source.splitlines()
+                    if re.match(r"> ?[-+=<>0-9]", line)
+                ]
+                assert not quoted, f"{path.name}: a block quote starts {quoted[0]!r}"
