@@ -82,8 +82,26 @@ def test_a_fusion_spec_holds_its_components_and_follows_their_seed():
 
 
 def test_every_attention_model_of_the_plan_is_a_recorded_chapter_model():
-    names = {s.model["attention"]["model"]["name"] for s in beyond.plan()}
+    fusions = [s for s in beyond.plan() if s.model_name == "fusion"]
+    names = {s.model["attention"]["model"]["name"] for s in fusions}
     assert names == set(beyond.ATTENTION)
+
+
+def test_full_length_fusions_read_whole_reviews_with_a_baseline_that_keeps_validation_unseen(
+    monkeypatch,
+):
+    monkeypatch.setenv("TME_PROFILE", "full")
+    nb = beyond.nb_spec(full_length=True)
+    assert nb.data["max_len"] is None and nb.model["refit"] is False
+    assert nb.model["weighting"] == "nb" and nb.model["ngram_max"] == 2
+    assert nb in beyond.plan()  # recorded by this chapter, before its fusions
+    fused = beyond.spec("attention_lstm", 1, full_length=True)
+    assert fused.name == "nb_plus_attention_lstm-full_length-s1"
+    assert fused.data["max_len"] is None
+    assert fused.model["bag_of_words"] == nb.to_dict()
+    # the attention model is the one trained on the 400-token cut, not a new run
+    assert fused.model["attention"] == tme9.spec("attention_lstm", seed=1).to_dict()
+    assert beyond.spec("attention_lstm", 1).data["max_len"] == 400
 
 
 def test_model_logits_come_back_in_the_order_of_the_split():
@@ -120,3 +138,32 @@ def test_a_smoke_fusion_never_does_worse_on_validation_than_the_baseline_alone()
     assert records.find_record(beyond.spec("attention_query_value")) is not None
     table = beyond.results_table([record])
     assert table.loc[0, "attention"] == "attention_query_value"
+    assert table.loc[0, "arm"] == "nb_plus_attention_query_value"
+
+
+def test_comparisons_pair_each_fusion_with_its_own_baseline():
+    import pandas as pd
+
+    rows = []
+    for seed, (fused, nb, att) in enumerate([(0.92, 0.90, 0.89), (0.93, 0.90, 0.88)]):
+        for arm_name, nb_acc in (
+            ("nb_plus_attention_lstm", nb),
+            ("nb_plus_attention_lstm-full_length", nb + 0.01),
+        ):
+            rows.append(
+                dict(
+                    arm=arm_name,
+                    attention="attention_lstm",
+                    seed=seed,
+                    test_acc=fused,
+                    nb_test_acc=nb_acc,
+                    attention_test_acc=att,
+                )
+            )
+    table = beyond.comparison_table(pd.DataFrame(rows))
+    by_label = dict(zip(table["comparison"], table["difference"]))
+    assert by_label["NB + attention_lstm − NB"] == pytest.approx(2.5)
+    assert by_label[
+        "NB + attention_lstm-full_length − NB (full length)"
+    ] == pytest.approx(1.5)
+    assert by_label["NB + attention_lstm − attention_lstm"] == pytest.approx(4.0)

@@ -27,6 +27,7 @@ bag-of-words baselines (no weights of its own: :func:`tme_lib.training.records.l
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -35,7 +36,8 @@ import torch
 
 from .. import config
 from ..data.batching import BucketLoader
-from ..data.corpus import load_corpus
+from ..data.corpus import data_settings, load_corpus
+from ..training import bag_of_words
 from ..training.bag_of_words import BagOfWords, NBClassifier
 from ..training.records import RunRecord, existing_records, load_or_fit
 from ..training.spec import COSTLY_SEEDS, SEEDS, Spec, Training, model_settings
@@ -54,6 +56,10 @@ ATTENTION = {
     "attention_query_value": ("tme9", SEEDS),
     "self_attention_distance": ("tme10", SEEDS),
 }
+# The fusions also made on full-length reviews: the attention model, trained on the first 400
+# tokens, reads whole reviews, and the bag of words is fitted on whole training reviews
+# (:func:`nb_spec`). Published IMDB figures are on full-length reviews.
+FULL_LENGTH = ("attention_lstm",)
 
 
 class Fusion:
@@ -69,8 +75,27 @@ class Fusion:
         self.lambdas = tuple(lambdas)
 
 
-# The chapter's one model: a fusion is built from its spec's ``model`` section alone.
-MODELS = {"fusion": Fusion}
+# The chapter's models, each built from its spec's ``model`` section alone: the fusion, and the
+# NB-bigram baseline that the full-length fusions use.
+MODELS = {"fusion": Fusion, "nb_bigram_lr": BagOfWords}
+
+
+def nb_spec(full_length: bool = False) -> Spec:
+    """The NB-bigram baseline of the fusions: TME 9's at the 400-token cut, or this chapter's on
+    full-length reviews, fitted on the training split with ``C`` chosen on validation (TME 9's
+    full-length row is refitted on train and validation together, which would leave no unseen
+    reviews to choose ``λ`` on)."""
+    if not full_length:
+        return _component_spec(*NB_BASELINE)
+    return Spec(
+        chapter=CHAPTER,
+        name="nb_bigram_lr-full_length",
+        seed=0,
+        data=data_settings(max_len=None),
+        inputs={},
+        model=model_settings("nb_bigram_lr", BagOfWords, weighting="nb", ngram_max=2),
+        training=Training(),
+    )
 
 
 def _component_spec(chapter_name: str, model: str, seed: int = 0) -> Spec:
@@ -82,18 +107,19 @@ def _component_spec(chapter_name: str, model: str, seed: int = 0) -> Spec:
     return module.spec(model, seed=seed)
 
 
-def spec(model: str, seed: int = 0) -> Spec:
+def spec(model: str, seed: int = 0, full_length: bool = False) -> Spec:
     """The fusion of the NB-bigram baseline with the attention model ``model`` of
-    :data:`ATTENTION` at ``seed``, named ``nb_plus_<model>-s<seed>``."""
+    :data:`ATTENTION` at ``seed``, named ``nb_plus_<model>-s<seed>``; with ``full_length``, on
+    full-length reviews (``nb_plus_<model>-full_length-s<seed>``)."""
     if model not in ATTENTION:
         raise KeyError(
             f"unknown attention model {model!r}; choose one of {', '.join(ATTENTION)}."
         )
-    nb = _component_spec(*NB_BASELINE)
+    nb = nb_spec(full_length)
     attention = _component_spec(ATTENTION[model][0], model, seed)
     return Spec(
         chapter=CHAPTER,
-        name=f"nb_plus_{model}-s{seed}",
+        name=f"nb_plus_{model}" + ("-full_length" if full_length else "") + f"-s{seed}",
         seed=seed,
         data=nb.data,
         inputs={},
@@ -108,13 +134,20 @@ def spec(model: str, seed: int = 0) -> Spec:
 
 
 def plan() -> list[Spec]:
-    """Every fusion of the chapter: each attention model of :data:`ATTENTION` at each of its
-    seeds. The components must be recorded first (TME 9, TME 10)."""
-    return [
+    """Every run of the chapter: each attention model of :data:`ATTENTION` fused at each of its
+    seeds, then the full-length baseline and the full-length fusions (:data:`FULL_LENGTH`). The
+    attention models must be recorded first (TME 9, TME 10)."""
+    cut = [
         spec(model, seed)
         for model, (_, seeds) in ATTENTION.items()
         for seed in seeds[config.profile()]
     ]
+    full = [
+        spec(model, seed, full_length=True)
+        for model in FULL_LENGTH
+        for seed in ATTENTION[model][1][config.profile()]
+    ]
+    return cut + [nb_spec(full_length=True)] + full
 
 
 def plan_records() -> list[RunRecord]:
@@ -175,20 +208,28 @@ def component_logits(settings: Fusion, split: str, progress: bool = False) -> di
     from . import chapter
 
     nb = nb_classifier(settings.bag_of_words)
-    mine = getattr(load_corpus(settings.bag_of_words.data), split)
+    corpus = load_corpus(settings.bag_of_words.data)
     att_chapter = chapter(settings.attention.chapter)
     record = att_chapter.run(settings.attention, progress=progress)
-    theirs = getattr(att_chapter.load_data(settings.attention)[0], split)
-    if len(mine) != len(theirs) or (mine.labels != theirs.labels).any():
+    theirs = att_chapter.load_data(settings.attention)[0]
+    same = {
+        k: v
+        for k, v in settings.bag_of_words.data.items()
+        if k not in ("max_len", "probe")
+    }
+    if same != {
+        k: v for k, v in settings.attention.data.items() if k not in ("max_len", "probe")
+    } or (theirs.vocab.itos != corpus.vocab.itos):
         raise ValueError(
-            f"the {split} reviews of {settings.attention.label} are not those of "
-            f"{settings.bag_of_words.label}: the two components must share the split."
+            f"{settings.attention.label} was trained on other reviews or another vocabulary "
+            f"than {settings.bag_of_words.label}: the two components must share them."
         )
+    reviews = getattr(corpus, split)  # the fusion's reviews, at the fusion's cut
     return {
-        "nb": nb.logits(mine),
-        "attention": model_logits(record.model, theirs),
-        "y": mine.labels,
-        "reviews": theirs,
+        "nb": nb.logits(reviews),
+        "attention": model_logits(record.model, reviews),
+        "y": reviews.labels,
+        "reviews": reviews,
         "record": record,
     }
 
@@ -224,9 +265,12 @@ def fit(settings: Fusion, progress: bool = True) -> dict:
 
 
 def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
-    """Load the record of the fusion ``s``, else fit it (its components must be recorded)."""
-    kwargs = s.model_kwargs
-    settings = Fusion(**kwargs)
+    """Load the record of ``s``, else fit it: a fusion (its components must be recorded), or the
+    full-length NB baseline (:func:`nb_spec`)."""
+    if s.model_name == "nb_bigram_lr":
+        model, corpus = BagOfWords(**s.model_kwargs), load_corpus(s.data)
+        return load_or_fit(s, lambda: bag_of_words.fit(model, corpus), retrain=retrain)
+    settings = Fusion(**s.model_kwargs)
     return load_or_fit(s, lambda: fit(settings, progress), retrain=retrain)
 
 
@@ -234,6 +278,8 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
 
 TABLE_COLUMNS = [
     "name",
+    "arm",
+    "reviews",
     "attention",
     "seed",
     "lambda",
@@ -253,45 +299,54 @@ def results_table(records: list[RunRecord]) -> pd.DataFrame:
         {
             **r.final,
             "name": r.name,
+            "arm": re.sub(r"-s\d+$", "", r.name),
+            "reviews": "full length"
+            if r.spec["data"]["max_len"] is None
+            else f"{r.spec['data']['max_len']} tokens",
             "attention": r.spec["model"]["attention"]["model"]["name"],
             "seed": r.seed,
             "seconds": r.seconds,
             "code_version": r.code_version[:10],
         }
         for r in records
+        if r.model_name == "fusion"
     ]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
-    """``beyond.csv``: one row per fusion of :func:`plan`."""
+    """``beyond.csv``: one row per fusion of :func:`plan` (the full-length baseline is in the
+    rows of its fusions, as ``nb_test_acc``)."""
     return {"beyond.csv": results_table(records)}
 
 
-def arm(table: pd.DataFrame, attention: str, column: str = "test_acc") -> dict:
-    """``{seed: value (%)}`` of ``column`` for the fusions with ``attention``."""
-    rows = table[table["attention"] == attention]
+def arm(table: pd.DataFrame, name: str, column: str = "test_acc") -> dict:
+    """``{seed: value (%)}`` of ``column`` for the fusions of the arm ``name``
+    (``nb_plus_<model>[-full_length]``)."""
+    rows = table[table["arm"] == name]
     return dict(zip(rows["seed"].astype(int), 100 * rows[column]))
 
 
 def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
     """The chapter's declared comparisons, each a difference of mean test accuracy with its
-    95 % Welch interval over the seeds: every fusion against the baseline alone (the same
+    95 % Welch interval over the seeds: every fusion against its baseline alone (the same
     deterministic fit at every seed, so the interval is that of the fusion's seeds) and against
-    its attention model alone (paired by seed), and the LSTM fusion against the others."""
+    its attention model alone (paired by seed), and the LSTM's fusion against the other fusions
+    at the same cut."""
     from ..training.metrics import COMPARISON_COLUMNS, comparison_row
 
     rows = []
-    for model in ATTENTION:
-        fused = arm(table, model)
-        if not fused:
-            continue
+    for name in dict.fromkeys(table["arm"]):
+        model = table.loc[table["arm"] == name, "attention"].iloc[0]
+        label = name.replace("nb_plus_", "NB + ")
+        nb = "NB" + (" (full length)" if name.endswith("-full_length") else "")
+        fused = arm(table, name)
         rows.append(
-            comparison_row(f"NB + {model} − NB", fused, arm(table, model, "nb_test_acc"))
+            comparison_row(f"{label} − {nb}", fused, arm(table, name, "nb_test_acc"))
         )
         rows.append(
             comparison_row(
-                f"NB + {model} − {model}", fused, arm(table, model, "attention_test_acc")
+                f"{label} − {model}", fused, arm(table, name, "attention_test_acc")
             )
         )
     for other in ATTENTION:
@@ -299,19 +354,19 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 comparison_row(
                     f"NB + attention_lstm − NB + {other}",
-                    arm(table, "attention_lstm"),
-                    arm(table, other),
+                    arm(table, "nb_plus_attention_lstm"),
+                    arm(table, f"nb_plus_{other}"),
                 )
             )
     return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± standard deviation over seeds per attention model (accuracies in %)."""
+    """Mean ± standard deviation over seeds per attention model and cut (accuracies in %)."""
     t = table.copy()
     for c in ("val_acc", "test_acc", "nb_test_acc", "attention_test_acc"):
         t[c] *= 100
-    out = t.groupby("attention", sort=False).agg(
+    out = t.groupby(["attention", "reviews"], sort=False).agg(
         seeds=("seed", "count"),
         lam=("lambda", "mean"),
         attention_alone=("attention_test_acc", "mean"),
