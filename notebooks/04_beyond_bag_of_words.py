@@ -320,8 +320,9 @@ if len(rescued):
 #   vectors, which disagree more but are mostly wrong when they do, add nothing.
 # ```
 #
-# **Cost.** A fusion run takes 10 to 50 seconds on one core, one pass of the attention model over
-# the validation and test reviews, plus 80 seconds to refit the bag of words, once per process.
+# **Cost.** A fusion run takes 10 to 50 seconds on one core: one pass of the attention model over
+# the validation and test reviews, and, once per process, the refit of the bag of words (about
+# half a minute).
 # The LSTM it reuses is the costly part: 26 to 43 minutes a run on one core in TME 9, against
 # 11 to 19 for TME 10's distance model, whose fusion is not detectably worse.
 #

@@ -3,9 +3,9 @@
     python -m tme_lib.runs CHAPTER [--only NAME ...] [--jobs N] [--dry-run] [--retrain]
                                    [--executor process|local|debug|slurm]
 
-``CHAPTER`` is ``data``, ``tme9``, ``tme10``, ``aptamers`` or ``all``. The tool takes the
-chapter's plan (``plan()``: one :class:`~tme_lib.training.spec.Spec` per run), keeps the runs
-whose name matches one of the ``--only`` patterns (exact names, or shell wildcards:
+``CHAPTER`` is ``data``, ``tme9``, ``tme10``, ``aptamers``, ``beyond`` or ``all``. The tool
+takes the chapter's plan (``plan()``: one :class:`~tme_lib.training.spec.Spec` per run),
+keeps the runs whose name matches one of the ``--only`` patterns (exact names, or shell wildcards:
 ``--only 'attention_lstm-adam-*'``), skips those that already have a record
 (``--retrain`` trains them again), and trains the rest, up to ``--jobs`` at a time; an
 interrupted run resumes from its last checkpoint. A chapter's other steps (the aptamer
