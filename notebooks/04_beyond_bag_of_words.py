@@ -11,7 +11,9 @@
 # rather than how to replace it. The answer it builds is short: keep the bag of words whole, and
 # add the attention model's opinion in logit space,
 #
-# $$z(t) = z_{\mathrm{NB}}(t) + \lambda\, z_{\mathrm{att}}(t), \qquad \lambda \ge 0 \text{ chosen on validation.}$$
+# $$z(t) = z_{\mathrm{NB}}(t) + \lambda\, z_{\mathrm{att}}(t),$$
+#
+# with one weight $\lambda \ge 0$, chosen on validation.
 #
 # We will see why that works (the two models are wrong on different reviews), choose $\lambda$
 # without touching the test split, measure what each attention model of the course adds, with
@@ -94,14 +96,13 @@ pd.DataFrame(standings).style.hide(axis="index")
 # each review binary features, one per unigram and bigram it contains, and scales feature $j$
 # by its **log-count ratio**
 #
-# $$r_j = \log \frac{p_j / \lVert p \rVert_1}{q_j / \lVert q \rVert_1}, \qquad
-# p_j = \alpha + \#\{\text{positive training reviews containing } j\}, \quad
-# q_j = \alpha + \#\{\text{negative ones}\}.$$
+# $$r_j = \log \frac{p_j / \lVert p \rVert_1}{q_j / \lVert q \rVert_1},$$
 #
-# $r_j > 0$ for an n-gram of positive reviews, $< 0$ for one of negative reviews, near 0 for
-# "the". The logistic regression then learns one weight $w_j$ per feature, and a review's logit
-# is $z_{\mathrm{NB}} = b + \sum_{j \in \text{review}} w_j r_j$: a sum of evidence, each n-gram
-# counted once however often it appears.
+# where $p_j$ is $\alpha$ plus the number of positive training reviews that contain $j$, and
+# $q_j$ the same for negative reviews. $r_j > 0$ for an n-gram of positive reviews, $< 0$ for
+# one of negative reviews, near 0 for "the". The logistic regression then learns one weight
+# $w_j$ per feature, and a review's logit is $z_{\mathrm{NB}} = b + \sum_{j \in \text{review}}
+# w_j r_j$: a sum of evidence, each n-gram counted once however often it appears.
 #
 # **Exercise.** Write `log_count_ratio(x, y, alpha=1.0)` for a sparse count matrix `x [n, f]`
 # (reviews × features) and labels `y [n]` (1 positive, 0 negative); return `r [f]`.
