@@ -131,8 +131,7 @@ check_log_count_ratio(log_count_ratio)
 # would not on another site's reviews.
 
 # %% tags=["nbval-ignore-output"]
-nb_spec = beyond.spec(next(iter(beyond.ATTENTION))).model["bag_of_words"]
-nb = beyond.nb_classifier(beyond.Fusion(nb_spec, fusions[0].spec["model"]["attention"]).bag_of_words)
+nb = beyond.nb_classifier(beyond.nb_spec())  # the 400-token baseline, refitted at its C
 vocab = tme9.load_data(tme9.spec("baseline"))[0].vocab
 ids = np.arange(2, len(vocab.itos))
 weights = nb.word_weights(ids)
@@ -275,8 +274,9 @@ comparisons.style.hide(axis="index").format(precision=2)
 
 # %% tags=["nbval-ignore-output"]
 lstm_fusion = next(r for r in fusions if r.name == "nb_plus_attention_lstm-s0")
-settings = beyond.Fusion(**{k: v for k, v in lstm_fusion.spec["model"].items() if k != "name"})
-test = beyond.component_logits(settings, "test")
+test = beyond.component_logits(beyond.settings_of(lstm_fusion.spec), splits=("test",))
+lstm = test["record"].model
+test = test["test"]
 lam = lstm_fusion.final["lambda"]
 fused = test["nb"] + lam * test["attention"]
 lengths = test["reviews"].lengths
@@ -287,7 +287,7 @@ print(f"the fusion rescues {((test['nb'] > 0) != test['y']).sum() - ((fused > 0)
 if len(rescued):
     i = int(rescued[np.argmin(lengths[rescued])])
     review_ids = test["reviews"][i][0]
-    attention = tme9.attention_weights(test["record"].model, test["reviews"], [i])[0]
+    attention = tme9.attention_weights(lstm, test["reviews"], [i])[0]
     label = "positive" if test["y"][i] else "negative"
     print(f"review {i}: {label}; NB logit {test['nb'][i]:+.2f}, attention logit "
           f"{test['attention'][i]:+.2f}, fused (λ = {lam:g}) {fused[i]:+.2f}")

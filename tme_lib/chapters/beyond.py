@@ -37,10 +37,10 @@ import torch
 from .. import config
 from ..data.batching import BucketLoader
 from ..data.corpus import data_settings, load_corpus
-from ..training import bag_of_words
 from ..training.bag_of_words import BagOfWords, NBClassifier
 from ..training.records import RunRecord, existing_records, load_or_fit
 from ..training.spec import COSTLY_SEEDS, SEEDS, Spec, Training, model_settings
+from ..training.text_runs import run_bag_of_words
 
 CHAPTER = "beyond"
 # λ from 0 (the baseline alone) to 3 in steps of 0.1: wide enough that no recorded choice sits
@@ -200,11 +200,13 @@ def choose_lambda(
     return best["lambda"], history
 
 
-def component_logits(settings: Fusion, split: str, progress: bool = False) -> dict:
-    """``{"nb", "attention", "y", "reviews"}`` on ``split`` (``"val"`` or ``"test"``): the logits
-    of both components of ``settings``, the labels and the reviews (the attention model's
-    :class:`~tme_lib.data.text.TokenSplit`); also ``"record"``, the attention model's record with
-    its weights loaded."""
+def component_logits(
+    settings: Fusion, splits=("val", "test"), progress: bool = False
+) -> dict:
+    """For each split of ``splits``, ``{"nb", "attention", "y", "reviews"}``: the logits of both
+    components of ``settings`` on the fusion's reviews (its ``bag_of_words`` data, at its cut),
+    the labels and the reviews; also ``"record"``, the attention model's record with its weights
+    loaded (once for all splits)."""
     from . import chapter
 
     nb = nb_classifier(settings.bag_of_words)
@@ -224,14 +226,16 @@ def component_logits(settings: Fusion, split: str, progress: bool = False) -> di
             f"{settings.attention.label} was trained on other reviews or another vocabulary "
             f"than {settings.bag_of_words.label}: the two components must share them."
         )
-    reviews = getattr(corpus, split)  # the fusion's reviews, at the fusion's cut
-    return {
-        "nb": nb.logits(reviews),
-        "attention": model_logits(record.model, reviews),
-        "y": reviews.labels,
-        "reviews": reviews,
-        "record": record,
-    }
+    out = {"record": record}
+    for split in splits:
+        reviews = getattr(corpus, split)
+        out[split] = {
+            "nb": nb.logits(reviews),
+            "attention": model_logits(record.model, reviews),
+            "y": reviews.labels,
+            "reviews": reviews,
+        }
+    return out
 
 
 def _accuracy(z: np.ndarray, y: np.ndarray) -> float:
@@ -242,8 +246,8 @@ def fit(settings: Fusion, progress: bool = True) -> dict:
     """Load both components, compute their logits on validation and test, choose ``λ`` on
     validation, test once; for :func:`tme_lib.training.records.load_or_fit`."""
     start = time.perf_counter()
-    val = component_logits(settings, "val", progress)
-    test = component_logits(settings, "test", progress)
+    logits = component_logits(settings, progress=progress)
+    val, test = logits["val"], logits["test"]
     lam, history = choose_lambda(val["nb"], val["attention"], val["y"], settings.lambdas)
     final = {"lambda": lam}
     for name, z in (("val", val), ("test", test)):
@@ -260,7 +264,7 @@ def fit(settings: Fusion, progress: bool = True) -> dict:
         "history": history,
         "final": final,
         "seconds": time.perf_counter() - start,
-        "n_params": int(nb.clf.coef_.size) + 1 + test["record"].n_params + 1,
+        "n_params": int(nb.clf.coef_.size) + 1 + logits["record"].n_params + 1,
     }
 
 
@@ -268,10 +272,14 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
     """Load the record of ``s``, else fit it: a fusion (its components must be recorded), or the
     full-length NB baseline (:func:`nb_spec`)."""
     if s.model_name == "nb_bigram_lr":
-        model, corpus = BagOfWords(**s.model_kwargs), load_corpus(s.data)
-        return load_or_fit(s, lambda: bag_of_words.fit(model, corpus), retrain=retrain)
-    settings = Fusion(**s.model_kwargs)
-    return load_or_fit(s, lambda: fit(settings, progress), retrain=retrain)
+        return run_bag_of_words(s, retrain=retrain)
+    return load_or_fit(s, lambda: fit(settings_of(s), progress), retrain=retrain)
+
+
+def settings_of(s: Spec | dict) -> Fusion:
+    """The :class:`Fusion` of a fusion's spec (or of a record's ``spec`` dict)."""
+    s = Spec.from_dict(s) if isinstance(s, dict) else s
+    return Fusion(**s.model_kwargs)
 
 
 # --- The chapter's table ----------------------------------------------------------------------

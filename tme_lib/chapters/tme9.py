@@ -35,15 +35,13 @@ from .. import config
 from ..blocks.attention import attend
 from ..blocks.embedding import Baseline, FrozenEmbedding, masked_mean
 from ..data.batching import BucketLoader
-from ..data.corpus import data_settings, load_corpus
+from ..data.corpus import data_settings
 from ..data.vectors import vector_settings
-from ..training import bag_of_words
 from ..training.bag_of_words import BagOfWords
 from ..training.records import (
     RESULT_COLUMNS,
     RunRecord,
     existing_records,
-    load_or_fit,
     results_table,
 )
 from ..training.spec import (
@@ -54,7 +52,7 @@ from ..training.spec import (
     deep_merge,
     model_settings,
 )
-from ..training.text_runs import build_text_model, run_text, text_data
+from ..training.text_runs import build_text_model, run_bag_of_words, run_text, text_data
 
 CHAPTER = "tme9"
 
@@ -335,9 +333,7 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
     (:func:`tme_lib.training.records.load_or_train`); a bag-of-words baseline is fitted
     (:func:`tme_lib.training.records.load_or_fit`)."""
     if s.model_name in BAG_OF_WORDS:
-        corpus = load_corpus(s.data)
-        model = BagOfWords(**s.model_kwargs)
-        return load_or_fit(s, lambda: bag_of_words.fit(model, corpus), retrain=retrain)
+        return run_bag_of_words(s, retrain=retrain)
     return run_text(s, MODELS, progress=progress, retrain=retrain, device=device)
 
 

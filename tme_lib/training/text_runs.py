@@ -17,7 +17,8 @@ from ..data.batching import BucketLoader, make_loaders
 from ..data.corpus import load_corpus, probe_indices
 from ..data.text import Corpus
 from ..data.vectors import load_vectors
-from .records import RunRecord, load_or_train
+from . import bag_of_words
+from .records import RunRecord, load_or_fit, load_or_train
 from .spec import Spec
 
 _VECTORS: dict[str, torch.Tensor] = {}
@@ -78,3 +79,11 @@ def run_text(
         progress=progress,
         retrain=retrain,
     )
+
+
+def run_bag_of_words(spec: Spec, retrain: bool = False) -> RunRecord:
+    """Load the record of the bag-of-words baseline ``spec`` (its ``model`` section holds the
+    :class:`~tme_lib.training.bag_of_words.BagOfWords` settings), else fit it on the reviews of
+    ``spec.data`` (:func:`tme_lib.training.records.load_or_fit`)."""
+    model, corpus = bag_of_words.BagOfWords(**spec.model_kwargs), load_corpus(spec.data)
+    return load_or_fit(spec, lambda: bag_of_words.fit(model, corpus), retrain=retrain)
