@@ -19,9 +19,10 @@ Where records go (:func:`write_dir`):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +33,11 @@ import torch
 
 from .. import config
 from ..data.download import sha256sum
+from .provenance import code_version, short_version
 from .spec import Spec
 from .trainer import train
 
-FORMAT = 2  # bump when the layout of a record changes
+FORMAT = 3  # bump when the layout of a record changes (3: sealed)
 
 
 class RecordError(RuntimeError):
@@ -58,6 +60,7 @@ class RunRecord:
     history: list = field(default_factory=list)
     final: dict = field(default_factory=dict)
     format: int = FORMAT
+    seal: str | None = None  # seal_of() the rest of the record
     model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -81,42 +84,20 @@ class RunRecord:
         return self.spec["data"].get("profile", "")
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "model"}
+        """The record as it is stored, sealed: plain JSON values, and ``seal`` over them."""
+        data = {k: v for k, v in self.__dict__.items() if k not in ("model", "seal")}
+        data = json.loads(json.dumps(data, default=float))
+        return {**data, "seal": seal_of(data)}
 
 
-# --- Provenance ---------------------------------------------------------------------------------
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=config.REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def code_version() -> tuple[str, bool]:
-    """``(commit, clean)``: the full hash of ``HEAD`` and whether the working tree has no
-    uncommitted change outside ``results/``. Outside a git checkout: the package version, not
-    clean."""
-    commit = _git("rev-parse", "HEAD")
-    if not commit:
-        from importlib.metadata import version
-
-        return f"tme_lib-{version('tme_lib')}", False
-    changes = _git("status", "--porcelain", "--", ".", ":(exclude)results")
-    return commit, changes == ""
-
-
-def short_version(version: str) -> str:
-    """What the book prints of a code version: the commit's first 10 digits."""
-    return version[:10] if len(version) == 40 else version
+def seal_of(data: dict) -> str:
+    """SHA-256 of everything a record says except its seal, in canonical JSON: the spec, its
+    key, the commit, device, timing, history, final metrics and the weights' SHA-256. Changing
+    any of it, or swapping the weights file and updating its hash, breaks the seal. The seal has
+    no secret: it catches edits and damage, not a forger who recomputes it."""
+    body = {k: v for k, v in data.items() if k != "seal"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- Where records live --------------------------------------------------------------------------
@@ -185,6 +166,11 @@ def read_record(path: Path, spec: Spec | None = None) -> RunRecord:
             f"{error}); it may be truncated, or from an older version of the "
             f"course. {retrain_hint(spec, path)}"
         ) from None
+    if record.format != FORMAT or record.seal is None:
+        raise RecordError(
+            f"The run record {path} has format {record.format}, not {FORMAT} (records are "
+            f"sealed since format 3). {retrain_hint(spec, path)}"
+        )
     try:
         stored = Spec.from_dict(record.spec)
     except (TypeError, ValueError, KeyError) as error:
@@ -201,6 +187,12 @@ def read_record(path: Path, spec: Spec | None = None) -> RunRecord:
         raise RecordError(
             f"{path} records another run than {spec.label} (key {stored.key()}, "
             f"asked {spec.key()}). {retrain_hint(spec, path)}"
+        )
+    if seal_of(data) != record.seal:
+        raise RecordError(
+            f"The run record {path} does not match its seal: a value in it (metrics, "
+            f"history, timing, commit or weights' hash) was changed after the run. "
+            f"{retrain_hint(spec, path)}"
         )
     return record
 
@@ -279,7 +271,7 @@ def load_or_train(
         record.model = model.to(device)
         _say_loaded(spec, record)
         return record
-    return _train_and_save(spec, build_model, loaders, device, progress)
+    return _train_and_save(spec, build_model, loaders, device, progress, retrain)
 
 
 def _destination(spec: Spec) -> tuple[str, bool, Path]:
@@ -335,7 +327,9 @@ def loaded_together():
             )
 
 
-def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRecord:
+def _train_and_save(
+    spec: Spec, build_model, loaders, device, progress, retrain: bool = False
+) -> RunRecord:
     commit, clean, folder = _destination(spec)
     stale = sorted(
         p.name for p in folder.glob(f"{spec.name}-*.json") if p.name != record_file(spec)
@@ -350,10 +344,18 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
     config.set_seed(spec.seed)
     model = build_model()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    out = train(spec, model, loaders, device=device, progress=progress)
+    out = train(
+        spec,
+        model,
+        loaders,
+        device=device,
+        progress=progress,
+        code=(commit, clean),
+        resume=not retrain,
+    )
     path = folder / record_file(spec)
     weights = path.with_suffix(".pt")
-    tmp_weights = weights.with_suffix(".pt.tmp")
+    tmp_weights = weights.with_suffix(f".pt.{os.getpid()}.tmp")
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp_weights)
     tmp_weights.replace(weights)
     record = RunRecord(
@@ -370,13 +372,19 @@ def _train_and_save(spec: Spec, build_model, loaders, device, progress) -> RunRe
         final=out["final"],
         model=model,
     )
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(
-        json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8"
-    )
-    tmp.replace(path)  # the record appears last: a record on disk always has its weights
+    write_record(
+        path, record
+    )  # the record appears last: on disk it always has its weights
     out["checkpoint"].unlink(missing_ok=True)
     return record
+
+
+def write_record(path: Path, record: RunRecord) -> None:
+    """Write ``record`` (sealed) to ``path`` whole or not at all: a temporary file of this
+    process, then an atomic rename."""
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+    tmp.replace(path)
 
 
 def load_or_fit(spec: Spec, fit: Callable[[], dict], retrain: bool = False) -> RunRecord:
@@ -406,11 +414,7 @@ def load_or_fit(spec: Spec, fit: Callable[[], dict], retrain: bool = False) -> R
         final=out["final"],
     )
     path = folder / record_file(spec)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(
-        json.dumps(record.to_json(), indent=1, default=float), encoding="utf-8"
-    )
-    tmp.replace(path)
+    write_record(path, record)
     return record
 
 

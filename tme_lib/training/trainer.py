@@ -4,8 +4,14 @@ It builds Adam/AdamW/SGD and the learning-rate schedule of the run's
 :class:`~tme_lib.training.spec.Training`, records a per-epoch history (losses, accuracy or R²,
 mean attention entropy and a sample of per-example entropies for histograms), keeps the epoch
 with the best validation score and stops early, writes a checkpoint after each epoch and
-resumes from it after an interruption (a checkpoint that cannot be read is set aside and the
-run starts again), refuses to go on when the loss stops being finite, and tests once.
+resumes from it after an interruption, refuses to go on when the loss stops being finite, and
+tests once.
+
+A checkpoint names the spec's key and the code that wrote it (commit, and whether the working
+tree was clean). It is resumed only by the same spec and the same code: a checkpoint written
+by other code, or by uncommitted code when the code is now clean, is set aside and the run
+starts again, so the commit of a published record covers every epoch of its run. A checkpoint
+that cannot be read is set aside too.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .. import config
 from .metrics import attention_entropy, pearson, r2_score, spearman
+from .provenance import code_version, describe
 from .spec import Spec, Training
 
 
@@ -214,8 +221,63 @@ class _Progress:
     seconds: float = 0.0
 
 
+def save_checkpoint(path: Path, stamp: dict, state: dict) -> None:
+    """Write ``state`` with its ``stamp`` (spec key and code) to ``path``, whole or not at all:
+    a temporary file of this process, then an atomic rename, so that two processes running the
+    same spec never rename each other's half-written file."""
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
+    try:
+        torch.save({"stamp": stamp, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_stamp(spec: Spec, code: tuple[str, bool]) -> dict:
+    """What a checkpoint says of its origin: the spec's key, the commit, whether it was clean."""
+    return {"key": spec.key(), "commit": code[0], "clean": bool(code[1])}
+
+
+def set_aside(path: Path, suffix: str, why: str) -> None:
+    """Rename ``path`` to ``*.<suffix>`` and say why; the run then starts from scratch."""
+    aside = path.with_suffix(f".{suffix}")
+    os.replace(path, aside)
+    print(f"{why}; it was moved to {aside} and the run starts from scratch.")
+
+
+def load_checkpoint(
+    path: Path, spec: Spec, code: tuple[str, bool], device
+) -> dict | None:
+    """The state saved in ``path`` if it was written for ``spec`` by this very code, else
+    ``None`` (an unreadable or foreign checkpoint is set aside, with a message)."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        stamp = state["stamp"]
+    except Exception as error:  # any unreadable checkpoint: never fatal
+        set_aside(
+            path,
+            "corrupt",
+            f"The checkpoint of {spec.label} could not be read ({type(error).__name__}: "
+            f"{error})",
+        )
+        return None
+    if stamp != checkpoint_stamp(spec, code):
+        made_by = (stamp["commit"], stamp["clean"])
+        set_aside(
+            path,
+            "stale",
+            f"The checkpoint of {spec.label} was written by code {describe(made_by)}, "
+            f"not by this code ({describe(code)})"
+            + ("" if stamp["key"] == spec.key() else " and for another spec"),
+        )
+        return None
+    return state
+
+
 def _save_checkpoint(
-    path: Path, progress: _Progress, model, optimizer, scheduler
+    path: Path, stamp: dict, progress: _Progress, model, optimizer, scheduler
 ) -> None:
     state = {
         "model": model.state_dict(),
@@ -224,31 +286,31 @@ def _save_checkpoint(
         "rng": torch.get_rng_state(),
         **progress.__dict__,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a checkpoint on disk is always whole
+    save_checkpoint(path, stamp, state)
 
 
-def _resume(path: Path, spec: Spec, model, optimizer, scheduler, device) -> _Progress:
+def _resume(
+    path: Path, spec: Spec, code, model, optimizer, scheduler, device
+) -> _Progress:
     """The progress saved in ``path``, with model, optimizer, schedule and random state restored;
-    a fresh start when there is none. A checkpoint that cannot be read is renamed
-    ``*.corrupt`` and reported, and the run starts from scratch."""
-    if not path.exists():
+    a fresh start when there is none, or when it was not written by this code for this spec
+    (:func:`load_checkpoint`)."""
+    state = load_checkpoint(path, spec, code, device)
+    if state is None:
         return _Progress()
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         progress = _Progress(**{k: state[k] for k in _Progress.__dataclass_fields__})
-    except Exception as error:  # any unreadable or mismatched checkpoint: never fatal
-        aside = path.with_suffix(".corrupt")
-        os.replace(path, aside)
-        print(
-            f"The checkpoint of {spec.label} could not be read ({type(error).__name__}: "
-            f"{error}); it was moved to {aside} and the run starts from scratch."
+    except Exception as error:  # a checkpoint that does not fit: never fatal
+        set_aside(
+            path,
+            "corrupt",
+            f"The checkpoint of {spec.label} does not fit its model ({type(error).__name__}: "
+            f"{error})",
         )
         config.set_seed(spec.seed)
         return _Progress()
@@ -408,23 +470,35 @@ def _epoch(
 
 
 def train(
-    spec: Spec, model: torch.nn.Module, loaders, device=None, progress: bool = True
+    spec: Spec,
+    model: torch.nn.Module,
+    loaders,
+    device=None,
+    progress: bool = True,
+    code: tuple[str, bool] | None = None,
+    resume: bool = True,
 ) -> dict:
     """Train ``model`` on ``loaders.train``, select the epoch on ``loaders.val``, test once.
 
     Returns ``history`` (one dict per epoch), ``final`` (the best epoch's metrics and the test
     metrics), ``seconds``, ``device`` and ``checkpoint``; the model is left with the weights of
     the best validation epoch. Resumes from the checkpoint of an interrupted run of the same
-    spec.
+    spec written by the same ``code`` (``(commit, clean)``, default: the working tree's); with
+    ``resume=False`` a checkpoint is deleted and the run starts from scratch.
     """
     training = spec.training
     device = device or config.get_device()
+    code = code or code_version()
     config.set_seed(spec.seed)
     model.to(device)
     optimizer = make_optimizer(training, model.parameters())
     scheduler = make_scheduler(training, optimizer, len(loaders.train))
     ckpt = checkpoint_path(spec)
-    state = _resume(ckpt, spec, model, optimizer, scheduler, device)
+    if not resume and ckpt.exists():
+        ckpt.unlink()
+        print(f"Retraining {spec.label}: its checkpoint was deleted.")
+    state = _resume(ckpt, spec, code, model, optimizer, scheduler, device)
+    stamp = checkpoint_stamp(spec, code)
 
     for epoch in range(state.epoch, training.epochs):
         if state.bad_epochs >= (training.patience or math.inf):
@@ -440,7 +514,7 @@ def train(
         if progress:
             shown = {k: round(v, 4) for k, v in entry.items() if isinstance(v, float)}
             print(f"{spec.name} epoch {epoch + 1}: {shown}")
-        _save_checkpoint(ckpt, state, model, optimizer, scheduler)
+        _save_checkpoint(ckpt, stamp, state, model, optimizer, scheduler)
 
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
