@@ -14,6 +14,7 @@ CHAPTERS = {
     "tme10": "tme_lib.chapters.tme10",
     "beyond": "tme_lib.chapters.beyond",
     "aptamers": "tme_lib.chapters.aptamers.runs",
+    "pretraining": "tme_lib.chapters.pretraining",
 }
 
 

@@ -11,6 +11,7 @@ corpus.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -115,6 +116,40 @@ def unlabelled_tokens(dataset: str) -> list[list[str]]:
         return imdb.unsup_token_stream()
     if dataset == "toy":
         return toy.toy_token_stream()
+    raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
+
+
+class WordStream(NamedTuple):
+    """Reviews as words: review ``i`` is ``words[ids[offsets[i]:offsets[i + 1]]]``; ``labels``
+    (NaN for unlabelled reviews). The form in which a chapter builds its own vocabulary."""
+
+    words: list[str]
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+
+
+def word_streams(dataset: str) -> dict[str, WordStream]:
+    """The ``train``, ``unsup`` and ``test`` reviews of ``dataset`` as :class:`WordStream`, in
+    the order of :func:`load_corpus`'s splits before the validation draw (so the same
+    validation draw picks the same reviews). The unknown word of the toy corpus is ``<oov>``."""
+    if dataset == "imdb":
+        labels = {k: v.labels for k, v in imdb.load_index()[1].items()}
+        words, ids, offsets = imdb.train_unsup_stream()
+        n = len(labels["train"])
+        train_unsup = {
+            "train": (offsets[: n + 1], labels["train"]),
+            "unsup": (offsets[n:], np.full(len(offsets) - n - 1, np.nan, np.float32)),
+        }
+        out = {k: WordStream(words, ids, o, y) for k, (o, y) in train_unsup.items()}
+        out["test"] = WordStream(*imdb.test_stream(), labels["test"])
+        return out
+    if dataset == "toy":
+        vocab, splits = toy.generate(0)
+        return {
+            name: WordStream(vocab.itos, split.ids, split.offsets, split.labels)
+            for name, split in splits.items()
+        }
     raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
 
 

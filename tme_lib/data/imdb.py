@@ -182,19 +182,17 @@ def _read_stream(path: Path):
         return npz["words"].tolist(), npz["ids"], npz["offsets"]
 
 
-def unsup_token_stream() -> list[list[str]]:
-    """Token lists of the train and unsupervised reviews (never test), for training word
-    vectors. Cached once in
-    ``<cache>/imdb-index/tok<version>-stream.npz`` with its own complete word list, so no word
-    is lost to a vocabulary cut-off."""
-    path = config.cache_dir() / "imdb-index" / f"tok{TOKENIZER_VERSION}-stream.npz"
+def _word_stream(name: str, read_texts) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(words, ids, offsets)`` of the reviews ``read_texts()`` returns, tokenised once and
+    cached in ``<cache>/imdb-index/tok<version>-<name>.npz`` with its own complete word list
+    (no word is lost to a vocabulary cut-off): review ``i`` is
+    ``words[ids[offsets[i]:offsets[i + 1]]]``."""
+    path = config.cache_dir() / "imdb-index" / f"tok{TOKENIZER_VERSION}-{name}.npz"
     stream = config.read_cached(path, _read_stream)
     if stream is None:
-        root = imdb_root()
-        texts = read_reviews(root, "train")[0] + _read_folder(root / "train" / "unsup")
+        texts = read_texts()
         token_lists = [
-            tokenize(t)
-            for t in tqdm(texts, desc="tokenising train+unsup", unit=" reviews")
+            tokenize(t) for t in tqdm(texts, desc=f"tokenising {name}", unit=" reviews")
         ]
         words = sorted({w for tokens in token_lists for w in tokens})
         stoi = {w: i for i, w in enumerate(words)}
@@ -208,6 +206,28 @@ def unsup_token_stream() -> list[list[str]]:
         np.savez(tmp, ids=split.ids, offsets=split.offsets, words=np.array(words))
         tmp.replace(path)
         stream = _read_stream(path)
-    words, ids, offsets = stream
+    return stream
+
+
+def train_unsup_stream() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The 25,000 train reviews (in the order of :func:`read_reviews`, so review ``i`` is review
+    ``i`` of the indexed train split) then the 50,000 unlabelled ones, as a word stream."""
+
+    def texts():
+        root = imdb_root()
+        return read_reviews(root, "train")[0] + _read_folder(root / "train" / "unsup")
+
+    return _word_stream("stream", texts)
+
+
+def test_stream() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The 25,000 test reviews, in the order of :func:`read_reviews`, as a word stream."""
+    return _word_stream("test-stream", lambda: read_reviews(imdb_root(), "test")[0])
+
+
+def unsup_token_stream() -> list[list[str]]:
+    """Token lists of the train and unsupervised reviews (never test), for training word
+    vectors (:func:`train_unsup_stream`)."""
+    words, ids, offsets = train_unsup_stream()
     tokens = [words[i] for i in ids.tolist()]
     return [tokens[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]

@@ -67,7 +67,7 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
 
 
 @lru_cache(maxsize=4)
-def _generate(seed: int) -> tuple[Vocab, dict[str, TokenSplit]]:
+def generate(seed: int) -> tuple[Vocab, dict[str, TokenSplit]]:
     vocab = Vocab([PAD_TOKEN, OOV_TOKEN, *FILLER, *POSITIVE, *NEGATIVE])
     rng = np.random.default_rng(seed)
     splits = {
@@ -84,7 +84,7 @@ def load_toy(
 ) -> Corpus:
     """The toy corpus as an :class:`~tme_lib.data.text.Corpus` (``source="toy"``): ``corpus_seed``
     fixes the reviews, ``seed`` the validation draw, as for IMDB."""
-    vocab, splits = _generate(corpus_seed)
+    vocab, splits = generate(corpus_seed)
     train, val = validation_split(splits["train"], val_fraction, seed)
     return Corpus(vocab, train, val, splits["test"], source="toy").truncated(max_len)
 
@@ -92,7 +92,7 @@ def load_toy(
 def toy_token_stream(corpus_seed: int = 0) -> list[list[str]]:
     """Token lists of the toy train and unlabelled reviews (never test), for word vectors; the
     out-of-vocabulary tokens, which stand for words without a spelling here, are left out."""
-    vocab, splits = _generate(corpus_seed)
+    vocab, splits = generate(corpus_seed)
     words = np.array(vocab.itos)
     return [
         words[ids[ids != OOV]].tolist()

@@ -35,7 +35,7 @@ from .. import config
 from ..data.download import sha256sum
 from .provenance import code_version, short_version
 from .spec import Spec
-from .trainer import train
+from .trainer import half_state, train
 
 FORMAT = 3  # bump when the layout of a record changes (3: sealed)
 
@@ -249,12 +249,15 @@ def load_or_train(
     device=None,
     progress: bool = True,
     retrain: bool = False,
+    fit: Callable | None = None,
 ) -> RunRecord:
     """Load the record (and weights) of ``spec`` if it exists, else train and save it.
 
     ``build_model`` is called after seeding with ``spec.seed``, so initial weights are
     reproducible. ``loaders`` needs ``.train``, ``.val`` and ``.test``; it may be a callable
-    returning them, so that a loaded run never builds them.
+    returning them, so that a loaded run never builds them. ``fit`` trains: the course's
+    trainer (:func:`~tme_lib.training.trainer.train`), or the pretraining loop
+    (:func:`~tme_lib.training.pretrainer.pretrain`), which takes the same arguments.
     """
     device = device or config.get_device(verbose=False)
     path = None if retrain else find_record(spec)
@@ -271,7 +274,9 @@ def load_or_train(
         record.model = model.to(device)
         _say_loaded(spec, record)
         return record
-    return _train_and_save(spec, build_model, loaders, device, progress, retrain)
+    return _train_and_save(
+        spec, build_model, loaders, device, progress, retrain, fit or train
+    )
 
 
 def _destination(spec: Spec) -> tuple[str, bool, Path]:
@@ -328,7 +333,7 @@ def loaded_together():
 
 
 def _train_and_save(
-    spec: Spec, build_model, loaders, device, progress, retrain: bool = False
+    spec: Spec, build_model, loaders, device, progress, retrain: bool, fit
 ) -> RunRecord:
     commit, clean, folder = _destination(spec)
     stale = sorted(
@@ -344,7 +349,7 @@ def _train_and_save(
     config.set_seed(spec.seed)
     model = build_model()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    out = train(
+    out = fit(
         spec,
         model,
         loaders,
@@ -356,8 +361,16 @@ def _train_and_save(
     path = folder / record_file(spec)
     weights = path.with_suffix(".pt")
     tmp_weights = weights.with_suffix(f".pt.{os.getpid()}.tmp")
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp_weights)
+    state = model.state_dict()
+    state = half_state(state) if spec.training.store_half else state
+    torch.save({k: v.cpu() for k, v in state.items()}, tmp_weights)
     tmp_weights.replace(weights)
+    final = dict(out["final"])
+    if out.get("snapshots"):  # the weights after some epochs, each a file of its own
+        final["snapshots"] = {
+            str(epoch): save_snapshot(weights, epoch, snapshot)
+            for epoch, snapshot in out["snapshots"].items()
+        }
     record = RunRecord(
         spec=spec.to_dict(),
         key=spec.key(),
@@ -369,7 +382,7 @@ def _train_and_save(
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         weights_sha256=sha256sum(weights),
         history=out["history"],
-        final=out["final"],
+        final=final,
         model=model,
     )
     write_record(
@@ -377,6 +390,38 @@ def _train_and_save(
     )  # the record appears last: on disk it always has its weights
     out["checkpoint"].unlink(missing_ok=True)
     return record
+
+
+def snapshot_file(weights: Path, epoch: int | str) -> Path:
+    """``<name>-<key>.e<epoch>.pt``, beside the record's weights ``<name>-<key>.pt``."""
+    return weights.with_suffix(f".e{epoch}.pt")
+
+
+def save_snapshot(weights: Path, epoch: int, state: dict) -> str:
+    """Write the snapshot of ``epoch`` beside ``weights``; its SHA-256 (the record lists it)."""
+    path = snapshot_file(weights, epoch)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return sha256sum(path)
+
+
+def load_snapshot(record: RunRecord, path: Path, epoch: int) -> dict:
+    """The state saved after ``epoch`` by the run of the record at ``path``, checked against
+    the SHA-256 the record lists for it."""
+    listed = record.final.get("snapshots", {})
+    if str(epoch) not in listed:
+        raise RecordError(
+            f"The run record {path.name} kept no weights after epoch {epoch}; it kept "
+            f"epochs {', '.join(listed) or 'none'}."
+        )
+    file = snapshot_file(Path(path).with_suffix(".pt"), epoch)
+    if not file.exists() or sha256sum(file) != listed[str(epoch)]:
+        raise RecordError(
+            f"The snapshot {file} is missing or is not the one the record {path.name} lists "
+            f"(SHA-256 differs). {retrain_hint(None, path)}"
+        )
+    return torch.load(file, map_location="cpu", weights_only=True)
 
 
 def write_record(path: Path, record: RunRecord) -> None:

@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "masked_lm")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VAL_ORDERS = ("length", "shuffled")
 
@@ -101,6 +101,17 @@ class Training:
     # batches use the model's fast path. Loss and accuracy always cover every batch.
     entropy_every: int = 1
     val_order: str = "length"  # or "shuffled" (see tme_lib.data.batching.make_loaders)
+    # Fields added after records existed (see ADDED): a spec writes them only when they differ
+    # from their default, so the keys of the older runs do not change.
+    # Masked-language modelling (task "masked_lm", tme_lib.blocks.masked_lm): the share of real
+    # words chosen, and how a chosen word is shown (mask token, random word, unchanged).
+    mask_rate: float = 0.15
+    mask_shares: tuple = (0.8, 0.1, 0.1)
+    # epochs after which a half-precision copy of the weights is kept (pretraining)
+    snapshots: tuple = ()
+    # weights rounded to half precision before the test and stored so (the record's .pt is
+    # half as large; the test scores the stored weights)
+    store_half: bool = False
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -111,7 +122,23 @@ class Training:
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}: use one of {', '.join(allowed)}.")
         schedule(**self.schedule)  # validates the name and the parameters
-        object.__setattr__(self, "betas", tuple(self.betas))
+        for name in ("betas", "mask_shares", "snapshots"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if abs(sum(self.mask_shares) - 1) > 1e-9 or len(self.mask_shares) != 3:
+            raise ValueError(
+                f"mask_shares={self.mask_shares}: three shares (mask token, random word, "
+                "unchanged) that sum to 1."
+            )
+
+
+# The fields of Training added after records existed, with the default that older specs had
+# implicitly; Spec.to_dict leaves them out at that default.
+ADDED = {
+    "mask_rate": 0.15,
+    "mask_shares": [0.8, 0.1, 0.1],
+    "snapshots": [],
+    "store_half": False,
+}
 
 
 @dataclass(frozen=True)
@@ -160,8 +187,11 @@ class Spec:
 
     def to_dict(self) -> dict:
         """A JSON-ready deep copy (tuples become lists)."""
-        out = dataclasses.asdict(self)
-        return json.loads(json.dumps(out))
+        out = json.loads(json.dumps(dataclasses.asdict(self)))
+        for name, default in ADDED.items():
+            if out["training"][name] == default:
+                del out["training"][name]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Spec:

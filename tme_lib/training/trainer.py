@@ -203,6 +203,15 @@ def _monitor(training: Training, entry: dict) -> float:
     return entry["val_acc"] if training.task == "classification" else -entry["val_loss"]
 
 
+def half_state(state: dict) -> dict:
+    """``state`` with its floating-point tensors in half precision, on the CPU: how a record
+    with ``store_half`` and a pretraining snapshot are stored (loading casts them back)."""
+    return {
+        k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+        for k, v in state.items()
+    }
+
+
 def checkpoint_path(spec: Spec) -> Path:
     folder = config.cache_dir() / "checkpoints" / spec.chapter
     folder.mkdir(parents=True, exist_ok=True)
@@ -518,6 +527,8 @@ def train(
 
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
+    if training.store_half:  # the test scores the weights as they are stored
+        model.load_state_dict(half_state(model.state_dict()))
     t0 = time.perf_counter()
     final = best_epoch_metrics(state.history, training)
     final.update(final_test(model, loaders.test, training, device))

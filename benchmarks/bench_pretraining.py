@@ -1,0 +1,105 @@
+"""Pretraining throughput: tokens per second, and the share of the machine's matrix-multiply
+peak it uses.
+
+    TME_PROFILE=full TME_THREADS=2 python benchmarks/bench_pretraining.py [--seconds 60]
+
+It builds the chapter's masked language model with the sizes of the active profile's
+pretraining spec, then, in the same process and with the same thread count, measures (1) the
+peak: float32 matrix products of 1024 × 1024, in GFLOP/s, and (2) training steps of the
+pretraining loop (masking, forward, loss on chosen positions, backward, AdamW, schedule) on real
+batches of the chapter's text, bucketed by length as in the run, in real tokens per second and
+padding share. The model's arithmetic per token is counted from its sizes (multiply-adds of its
+linear maps, attention scores and weighted sums at the batch's length, and the vocabulary-wide
+layer on the chosen 15 %), times 3 for forward and backward; the ratio to the peak is then the
+efficiency. It ends with the time one epoch and the whole pretraining budget would take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from tme_lib import config
+from tme_lib.chapters import pretraining as chapter
+from tme_lib.data.batching import BucketLoader
+from tme_lib.data.pretraining import FIRST_WORD, MASK
+from tme_lib.training.trainer import make_optimizer, make_scheduler
+
+
+def matmul_peak(seconds: float = 3.0, n: int = 1024) -> float:
+    """GFLOP/s of float32 ``n × n`` matrix products."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start, k = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        a @ b
+        k += 1
+    return 2 * n**3 * k / (time.perf_counter() - start) / 1e9
+
+
+def flops_per_token(model: dict, length: float, mask_rate: float) -> float:
+    """Forward and backward floating-point operations per real token (3 × forward)."""
+    d, layers, v = model["d_model"], model["n_layers"], model["vocab_size"]
+    hidden = model["ffn_mult"] * d
+    linear = layers * (4 * d * d + 2 * d * hidden)  # q, k, v, out; the MLP
+    attention = layers * 2 * length * d  # scores and weighted sum
+    head = mask_rate * (d * d + d * v)
+    return 3 * 2 * (linear + attention + head)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    config.get_device(verbose=False)
+    spec = chapter.pretraining_spec()
+    text = chapter.text_of(spec)
+    model = chapter.build_model(spec)
+    t = spec.training
+    loader = BucketLoader(text.pretrain, t.batch_size, seed=spec.seed)
+    optimizer = make_optimizer(t, model.parameters())
+    scheduler = make_scheduler(t, optimizer, len(loader))
+    peak = matmul_peak()
+    from tme_lib.blocks.masked_lm import mask_tokens
+
+    tokens = slots = steps = 0
+    lengths = 0.0
+    start = time.perf_counter()
+    for index in loader.batch_indices(0):
+        batch = loader.make_batch(index)
+        inputs, labels = mask_tokens(
+            batch.x, batch.mask, MASK, FIRST_WORD, len(text.vocab), t.mask_rate
+        )
+        loss = model.loss(inputs, batch.mask, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        real = int(batch.mask.sum())
+        tokens, slots, steps = tokens + real, slots + batch.mask.numel(), steps + 1
+        lengths += real * batch.x.shape[1]
+        if time.perf_counter() - start > args.seconds:
+            break
+    seconds = time.perf_counter() - start
+    rate = tokens / seconds
+    achieved = rate * flops_per_token(spec.model, lengths / tokens, t.mask_rate) / 1e9
+    epoch = int(text.pretrain.lengths.sum()) + len(text.pretrain)
+    print(
+        f"threads {torch.get_num_threads()}, {sum(p.numel() for p in model.parameters()):,} parameters"
+    )
+    print(f"matrix-multiply peak: {peak:.1f} GFLOP/s")
+    print(
+        f"pretraining: {steps} steps, {rate:,.0f} real tokens/s, padding {1 - tokens / slots:.1%}"
+    )
+    print(f"model arithmetic: {achieved:.1f} GFLOP/s = {achieved / peak:.1%} of the peak")
+    print(
+        f"one epoch ({epoch:,} tokens): {epoch / rate / 60:.1f} min; "
+        f"{t.epochs} epochs: {t.epochs * epoch / rate / 3600:.2f} h"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The pretraining chapter: masking, the masked-LM loss, the text, the encoder, the loop (resume
+mid-epoch gives the same run), fine-tuning from a snapshot, and the smoke profile's promise."""
+
+import numpy as np
+import pytest
+import torch
+
+from tme_lib.blocks.encoder import TokenEncoder
+from tme_lib.blocks.masked_lm import IGNORE, mask_tokens, masked_lm_loss
+from tme_lib.chapters import pretraining as chapter
+from tme_lib.data import toy
+from tme_lib.data.pretraining import CLS, FIRST_WORD, MASK, load_pretraining_text
+from tme_lib.training import pretrainer, records
+
+V = 500
+
+
+def batch(b=64, t=200, pad_from=150, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(FIRST_WORD, V, (b, t), generator=g)
+    x[:, 0] = CLS
+    mask = torch.ones(b, t, dtype=torch.bool)
+    mask[: b // 2, pad_from:] = False
+    x[~mask] = 0
+    x[:, 5] = 1  # an unknown word in every review
+    return x, mask
+
+
+def test_masking_follows_the_80_10_10_rule_and_never_chooses_padding_or_specials():
+    x, mask = batch()
+    before = x.clone()
+    inputs, labels = mask_tokens(
+        x, mask, MASK, FIRST_WORD, V, generator=torch.Generator().manual_seed(1)
+    )
+    assert torch.equal(x, before)  # the caller's batch is not changed
+    chosen = labels != IGNORE
+    assert not chosen[~mask].any() and not chosen[:, 0].any() and not chosen[:, 5].any()
+    eligible = mask & (x >= FIRST_WORD)
+    assert chosen.sum() / eligible.sum() == pytest.approx(0.15, abs=0.01)
+    assert torch.equal(labels[chosen], x[chosen])
+    shown = inputs[chosen]
+    as_mask = (shown == MASK).float().mean()
+    unchanged = (shown == x[chosen]).float().mean()
+    assert as_mask == pytest.approx(0.8, abs=0.02)
+    assert unchanged == pytest.approx(0.1 + 0.1 / (V - FIRST_WORD), abs=0.02)
+    assert (shown >= FIRST_WORD).logical_or(shown == MASK).all()  # random words are words
+    assert torch.equal(inputs[~chosen], x[~chosen])
+
+
+def test_masking_is_per_token_not_per_batch():
+    """Every batch gets about 15 %: a rate applied to a whole batch would give 0 or 100 %."""
+    shares = []
+    for seed in range(20):
+        x, mask = batch(b=4, t=50, pad_from=50, seed=seed)
+        _, labels = mask_tokens(
+            x, mask, MASK, FIRST_WORD, V, generator=torch.Generator().manual_seed(seed)
+        )
+        shares.append(
+            ((labels != IGNORE).sum() / (mask & (x >= FIRST_WORD)).sum()).item()
+        )
+    assert 0.05 < min(shares) and max(shares) < 0.3
+
+
+def test_masked_lm_loss_counts_the_chosen_positions_only():
+    logits = torch.randn(2, 6, 10)
+    labels = torch.full((2, 6), IGNORE)
+    labels[0, 1], labels[1, 4] = 3, 7
+    expected = torch.nn.functional.cross_entropy(
+        torch.stack([logits[0, 1], logits[1, 4]]), torch.tensor([3, 7])
+    )
+    assert masked_lm_loss(logits, labels) == pytest.approx(expected.item())
+    nothing = masked_lm_loss(logits, torch.full((2, 6), IGNORE))
+    assert nothing.item() == 0.0 and not torch.isnan(nothing)
+
+
+def test_the_encoder_ignores_padding_and_counts_its_parameters():
+    enc = TokenEncoder(
+        V, d_model=16, n_layers=2, n_heads=2, ffn_mult=2, max_len=64
+    ).eval()
+    x, mask = batch(b=2, t=40, pad_from=30)
+    h, _ = enc(x, mask)
+    longer = torch.cat([x, torch.zeros(2, 10, dtype=torch.long)], 1)
+    h2, _ = enc(longer, torch.cat([mask, torch.zeros(2, 10, dtype=torch.bool)], 1))
+    assert torch.allclose(
+        h[0, :30], h2[0, :30], atol=1e-5
+    )  # more padding changes nothing
+    d, hidden = 16, 32
+    layer = 4 * (d * d + d) + d * hidden + hidden + hidden * d + d + 2 * 2 * d
+    assert sum(p.numel() for p in enc.parameters()) == V * d + 2 * layer + 2 * d
+    with pytest.raises(ValueError, match="positions for 64"):
+        enc(torch.ones(1, 65, dtype=torch.long), torch.ones(1, 65, dtype=torch.bool))
+
+
+def test_the_text_keeps_validation_and_test_out_of_pretraining_and_of_the_vocabulary():
+    spec = chapter.pretraining_spec()
+    text = load_pretraining_text(spec.data)
+    assert (text.pretrain.ids[text.pretrain.offsets[:-1]] == CLS).all()
+    assert len(text.pretrain) == 1800 + 2000 - 200 and len(text.heldout) == 200
+    assert len(text.corpus.val) == 200 and len(text.corpus.test) == 1000
+    # the same validation reviews as every chapter's
+    course = toy.load_toy()
+    for i in (0, 7, 199):
+        ids, label = text.corpus.val[i]
+        assert label == course.val[i][1]
+        assert text.vocab.decode(ids[1:]) == course.vocab.decode(course.val[i][0])
+
+
+def _interrupting(model, after):
+    real = model.loss
+    calls = {"n": 0}
+
+    def loss(*args):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    model.loss = loss
+    return model
+
+
+def test_a_run_resumed_in_the_middle_of_an_epoch_is_the_run_uninterrupted(monkeypatch):
+    spec = chapter.pretraining_spec().replace(
+        {"training.epochs": 2, "training.snapshots": [1]}
+    )
+    text = chapter.text_of(spec)
+    code = ("c" * 40, True)
+    torch.manual_seed(0)
+    reference = pretrainer.pretrain(
+        spec, chapter.build_model(spec), text, "cpu", False, code
+    )
+    pretrainer.trainer_checkpoint = None
+    monkeypatch.setattr(
+        pretrainer, "CHECKPOINT_EVERY", 0.0
+    )  # a checkpoint after every step
+    spec2 = spec.replace(name="interrupted")
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        pretrainer.pretrain(
+            spec2,
+            _interrupting(chapter.build_model(spec2), 150),
+            text,
+            "cpu",
+            False,
+            code,
+        )
+    resumed = pretrainer.pretrain(
+        spec2, chapter.build_model(spec2), text, "cpu", False, code
+    )
+    assert [e["step"] for e in resumed["history"]] == [
+        e["step"] for e in reference["history"]
+    ]
+    assert resumed["final"]["heldout_loss"] == pytest.approx(
+        reference["final"]["heldout_loss"], rel=1e-5
+    )
+    assert set(resumed["snapshots"]) == {1}
+
+
+def test_fine_tuning_starts_from_the_snapshot_its_spec_names():
+    pre = chapter.run(chapter.pretraining_spec(), progress=False)
+    first = chapter.pretraining_spec().training.snapshots[0]
+    spec = chapter.finetune_spec(0, first)
+    assert spec.inputs["pretraining"]["key"] == pre.key
+    model = chapter.build_model(spec)
+    _, path = chapter.pretraining_record()
+    saved = records.load_snapshot(pre, path, first)
+    assert torch.equal(
+        model.encoder.embedding.weight, saved["encoder.embedding.weight"].float()
+    )
+    scratch = chapter.build_model(chapter.finetune_spec(0, None))
+    assert not torch.equal(
+        scratch.encoder.embedding.weight, model.encoder.embedding.weight
+    )
+    with pytest.raises(ValueError, match="keeps the weights of epochs"):
+        chapter.finetune_spec(0, 5)
+
+
+def test_a_fine_tuning_spec_of_another_pretraining_run_is_refused():
+    spec = chapter.finetune_spec(0)
+    origin = dict(spec.inputs["pretraining"], key="0" * 12)
+    with pytest.raises(
+        records.RecordError, match="starts from the pretraining run 000000000000"
+    ):
+        chapter.encoder_state(origin)
+
+
+def test_smoke_pretraining_fills_a_masked_planted_word_with_its_class():
+    """After smoke pretraining, a masked planted sentiment word (in a validation review with
+    another planted word) is given more probability on the words of its class than on those
+    of the other class in at least 75 % of the reviews; chance is 50 %."""
+    pre = chapter.run(chapter.pretraining_spec(), progress=False)
+    text = chapter.text_of(chapter.pretraining_spec())
+    course = toy.load_toy()
+    pos = [text.vocab.stoi[w] for w in toy.POSITIVE]
+    neg = [text.vocab.stoi[w] for w in toy.NEGATIVE]
+    model = pre.model.eval()
+    right = total = 0
+    for i in range(len(course.val)):
+        planted = course.val.planted_positions(i)
+        if len(planted) < 2:
+            continue
+        ids, label = text.corpus.val[i]
+        x = torch.as_tensor(ids, dtype=torch.long)[None].clone()
+        x[0, planted[0] + 1] = MASK  # +1: the CLS token comes first
+        with torch.no_grad():
+            p = model(x, torch.ones_like(x, dtype=torch.bool))[0][
+                0, planted[0] + 1
+            ].softmax(-1)
+        mine, other = (pos, neg) if label == 1 else (neg, pos)
+        right += int(p[mine].sum() > p[other].sum())
+        total += 1
+    assert total > 50 and right / total >= 0.75, (right, total)

@@ -1,0 +1,338 @@
+"""Chapter "Pretraining": a transformer that reads the unlabelled reviews before it is taught.
+
+Taught in ``notebooks/05_pretraining``. One encoder (:class:`~tme_lib.blocks.encoder.TokenEncoder`,
+TME 10's residual layers over learned word embeddings) is pretrained once by masked-language
+modelling on the training and unlabelled reviews (:mod:`tme_lib.blocks.masked_lm`,
+:mod:`tme_lib.training.pretrainer`), then fine-tuned on the labelled training reviews with the
+course's trainer, from the weights kept after several epochs of pretraining (the learning
+curve) and, for comparison, from random weights with the same fine-tuning budget.
+
+Every fine-tuning spec names the key of the pretraining record it starts from, and the epoch
+of the snapshot it reads (``inputs.pretraining``); the runs from scratch name none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import config
+from ..blocks.encoder import TokenEncoder, pool
+from ..blocks.masked_lm import IGNORE, masked_lm_loss
+from ..data.batching import make_loaders
+from ..data.pretraining import (
+    PretrainingText,
+    load_pretraining_text,
+    pretraining_settings,
+)
+from ..training import records
+from ..training.pretrainer import pretrain
+from ..training.records import RecordError, RunRecord, load_or_train
+from ..training.spec import Spec, Training, deep_merge, model_settings, schedule
+
+CHAPTER = "pretraining"
+
+
+class MaskedLanguageModel(nn.Module):
+    """The encoder and a head that guesses the word at every position: a position-wise layer
+    (linear, GELU, LayerNorm) then scores against the word embeddings themselves (tied
+    weights, as in BERT) plus a bias per word. Section "Masked-language modelling".
+
+    ``forward(x, mask)`` returns ``(logits [B, T, V], attention or None)``; the training loss
+    (:meth:`loss`) scores the chosen positions only, so the ``V``-wide layer runs on 15 % of
+    the tokens."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        ffn_mult: int = 4,
+        dropout: float = 0.1,
+        positions: str = "sinusoidal",
+        max_len: int = 512,
+    ):
+        super().__init__()
+        self.encoder = TokenEncoder(
+            vocab_size, d_model, n_layers, n_heads, ffn_mult, dropout, positions, max_len
+        )
+        d = self.encoder.d_model
+        self.transform = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d))
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.need_weights = False
+
+    def scores(self, h: torch.Tensor) -> torch.Tensor:
+        return self.transform(h) @ self.encoder.embedding.weight.T + self.bias
+
+    def forward(self, x, mask, need_weights: bool | None = None):
+        need = self.need_weights if need_weights is None else need_weights
+        h, attention = self.encoder(x, mask, need)
+        return self.scores(h), attention
+
+    def guesses(self, inputs, mask, labels):
+        """``(logits [N, V], targets [N])`` at the ``N`` chosen positions of ``labels``."""
+        h, _ = self.encoder(inputs, mask)
+        chosen = labels != IGNORE
+        return self.scores(h[chosen]), labels[chosen]
+
+    def loss(self, inputs, mask, labels) -> torch.Tensor:
+        """The masked-LM loss of one masked batch (:func:`.masked_lm_loss`)."""
+        return masked_lm_loss(*self.guesses(inputs, mask, labels))
+
+
+class PretrainedClassifier(nn.Module):
+    """The encoder, pooled (the CLS position or the mean over real tokens), then one logit.
+    ``forward(x, mask)`` returns ``(logit [B], attention [B, L, H, T, T] or None)``. Section
+    "Fine-tuning"."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pooling: str = "cls",
+        d_model: int = 64,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        ffn_mult: int = 4,
+        dropout: float = 0.1,
+        positions: str = "sinusoidal",
+        max_len: int = 512,
+    ):
+        super().__init__()
+        self.encoder = TokenEncoder(
+            vocab_size, d_model, n_layers, n_heads, ffn_mult, dropout, positions, max_len
+        )
+        self.pooling = pooling
+        pool(
+            torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), pooling
+        )  # validates
+        self.classifier = nn.Linear(self.encoder.d_model, 1)
+        self.need_weights = False
+
+    def forward(self, x, mask, need_weights: bool | None = None):
+        need = self.need_weights if need_weights is None else need_weights
+        h, attention = self.encoder(x, mask, need)
+        return self.classifier(pool(h, mask, self.pooling)).squeeze(-1), attention
+
+
+# --- The runs -----------------------------------------------------------------------------------
+
+# Sizes, chosen for the budget of the chapter (6 hours of pretraining on a 2-core CPU, committed
+# weights under 30 MB; benchmarks/bench_pretraining.py): 4 layers of width 64 with 4 heads, as
+# wide as TME 10's classifier is narrow, a vocabulary of 8,000 words (6 % of the tokens are
+# then unknown), reviews cut at 400 words as in every IMDB chapter. Sinusoidal positions: no
+# parameters, and taught in TME 10.
+SIZES = {
+    "full": dict(d_model=64, n_layers=4, n_heads=4, ffn_mult=4, dropout=0.1, max_len=401),
+    "smoke": dict(d_model=32, n_layers=2, n_heads=2, ffn_mult=2, dropout=0.1, max_len=61),
+}
+TEXT = {
+    "full": dict(max_len=400, max_size=8000, min_count=5, heldout=1000),
+    "smoke": dict(max_len=None, max_size=8000, min_count=1, heldout=200),
+}
+# Pretraining: AdamW with a one-cycle schedule (6 % warm-up, then cosine annealing) over the
+# whole budget; snapshots at epochs 1, 3, 6, 12 (and the last), for the learning curve.
+PRETRAINING = {
+    "full": dict(
+        task="masked_lm",
+        optimizer="adamw",
+        lr=1e-3,
+        betas=(0.9, 0.98),
+        weight_decay=0.01,
+        schedule=schedule("onecycle", pct_start=0.06),
+        grad_clip=1.0,
+        batch_size=64,
+        epochs=24,
+        snapshots=(1, 3, 6, 12),
+    ),
+    "smoke": dict(
+        task="masked_lm",
+        optimizer="adamw",
+        lr=3e-3,
+        betas=(0.9, 0.98),
+        weight_decay=0.01,
+        schedule=schedule("onecycle", pct_start=0.1),
+        grad_clip=1.0,
+        batch_size=32,
+        epochs=12,
+        snapshots=(2, 6),
+    ),
+}
+
+
+def pretraining_spec(seed: int = 0) -> Spec:
+    """The one pretraining run of the active profile, ``mlm``."""
+    p = config.profile()
+    return Spec(
+        chapter=CHAPTER,
+        name="mlm" if seed == 0 else f"mlm-s{seed}",
+        seed=seed,
+        data=pretraining_settings(**TEXT[p]),
+        inputs={},
+        model=model_settings(
+            "masked_lm", MaskedLanguageModel, vocab_size=_vocab_size(), **SIZES[p]
+        ),
+        training=Training(**PRETRAINING[p]),
+    )
+
+
+def _vocab_size() -> int:
+    p = config.profile()
+    if (
+        p == "full"
+    ):  # the specials and TEXT's max_size words (the vocabulary is that large)
+        return 4 + TEXT[p]["max_size"]
+    return len(load_pretraining_text(pretraining_settings(**TEXT[p])).vocab)
+
+
+# Fine-tuning: AdamW, one-cycle schedule (10 % warm-up), a few epochs, the epoch kept chosen on
+# validation; weights stored in half precision (the test scores them so). The run from scratch
+# has the same budget.
+FINETUNING = {
+    "full": dict(
+        optimizer="adamw",
+        lr=3e-4,
+        betas=(0.9, 0.98),
+        weight_decay=0.01,
+        schedule=schedule("onecycle", pct_start=0.1),
+        grad_clip=1.0,
+        batch_size=32,
+        eval_batch_size=64,
+        epochs=4,
+        entropy_every=10,
+        store_half=True,
+    ),
+    "smoke": dict(
+        optimizer="adamw",
+        lr=3e-3,
+        betas=(0.9, 0.98),
+        weight_decay=0.01,
+        schedule=schedule("onecycle", pct_start=0.1),
+        grad_clip=1.0,
+        batch_size=32,
+        eval_batch_size=64,
+        epochs=6,
+        store_half=True,
+    ),
+}
+
+
+def finetune_spec(
+    seed: int = 0,
+    epoch: int | None = -1,
+    pooling: str = "cls",
+    changes: dict | None = None,
+) -> Spec:
+    """A fine-tuning run: from the pretraining snapshot of ``epoch`` (-1: the end of
+    pretraining; ``None``: from scratch), named ``finetune-e<epoch>-<pooling>-s<seed>`` or
+    ``scratch-<pooling>-s<seed>``; ``changes`` are dotted paths for :meth:`Spec.replace`."""
+    p = config.profile()
+    base = pretraining_spec()
+    last = base.training.epochs
+    epoch = last if epoch == -1 else epoch
+    if epoch is not None and epoch not in (*base.training.snapshots, last):
+        raise ValueError(
+            f"pretraining keeps the weights of epochs {base.training.snapshots} and {last}, "
+            f"not {epoch}."
+        )
+    origin = (
+        None
+        if epoch is None
+        else {"chapter": CHAPTER, "name": base.name, "key": base.key(), "epoch": epoch}
+    )
+    name = ("scratch" if epoch is None else f"finetune-e{epoch}") + f"-{pooling}-s{seed}"
+    s = Spec(
+        chapter=CHAPTER,
+        name=name,
+        seed=seed,
+        data=base.data,
+        inputs={"pretraining": origin},
+        model=model_settings(
+            "classifier",
+            PretrainedClassifier,
+            vocab_size=base.model["vocab_size"],
+            pooling=pooling,
+            **SIZES[p],
+        ),
+        training=Training(**deep_merge(FINETUNING[p])),
+    )
+    return s.replace(changes) if changes else s
+
+
+def plan() -> list[Spec]:
+    """The runs of the chapter: pretraining first (the others start from it)."""
+    return [pretraining_spec()]
+
+
+def pretraining_record(spec: Spec | None = None) -> tuple[RunRecord, Path]:
+    """The checked record of the pretraining run (``spec``: default, this profile's) and its
+    path; a message that says how to make it when there is none."""
+    spec = spec or pretraining_spec()
+    path = records.find_record(spec)
+    if path is None:
+        raise RecordError(
+            f"The pretraining run {spec.label} (key {spec.key()}) has no record yet: "
+            f"fine-tuning starts from it. Run: python -m tme_lib.runs {CHAPTER} --only "
+            f"{spec.name}"
+        )
+    return records.read_record(path, spec), path
+
+
+def encoder_state(origin: dict) -> dict:
+    """The encoder's weights after epoch ``origin["epoch"]`` of the pretraining run whose key
+    ``origin["key"]`` names (checked against this code's pretraining spec)."""
+    spec = pretraining_spec()
+    if origin["key"] != spec.key():
+        raise RecordError(
+            f"this fine-tuning run starts from the pretraining run {origin['key']}, but this "
+            f"code's pretraining spec is {spec.key()}: build the spec again with "
+            f"tme_lib.chapters.pretraining.finetune_spec."
+        )
+    record, path = pretraining_record(spec)
+    if origin["epoch"] == spec.training.epochs:  # the record's own weights, checked
+        model = MaskedLanguageModel(**spec.model_kwargs)
+        records.load_weights(record, path, model, spec)
+        return model.encoder.state_dict()
+    state = records.load_snapshot(record, path, origin["epoch"])
+    return {
+        k.removeprefix("encoder."): v.float()
+        for k, v in state.items()
+        if k.startswith("encoder.")
+    }
+
+
+def build_model(spec: Spec) -> nn.Module:
+    """The model of ``spec``: the masked language model, or the classifier (its encoder loaded
+    from the pretraining run its ``inputs`` name, if any)."""
+    if spec.training.task == "masked_lm":
+        return MaskedLanguageModel(**spec.model_kwargs)
+    kwargs = spec.model_kwargs
+    model = PretrainedClassifier(**kwargs)
+    origin = spec.inputs.get("pretraining")
+    if origin is not None:
+        model.encoder.load_state_dict(encoder_state(origin))
+    return model
+
+
+def text_of(spec: Spec) -> PretrainingText:
+    return load_pretraining_text(spec.data)
+
+
+def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
+    """Load the record of ``s`` if it exists, else pretrain or fine-tune it."""
+    text = text_of(s)
+    t = s.training
+    if t.task == "masked_lm":
+        return load_or_train(
+            s, lambda: build_model(s), text, device, progress, retrain, fit=pretrain
+        )
+    return load_or_train(
+        s,
+        lambda: build_model(s),
+        lambda: make_loaders(text.corpus, t.batch_size, s.seed, t.eval_batch_size),
+        device,
+        progress,
+        retrain,
+    )
