@@ -65,11 +65,29 @@ def profile_set(name: str):
 
 
 def cache_dir() -> Path:
-    """Writable folder for everything derived from the data (created on demand)."""
-    path = Path(
-        os.environ.get("TME_CACHE_DIR", Path.home() / ".cache" / "tme_lib")
-    ).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    """Writable folder for everything derived from the data (created on demand). A
+    ``TME_CACHE_DIR`` that is a file, or a folder that cannot be written, is an error that
+    names the variable."""
+    env = os.environ.get("TME_CACHE_DIR")
+    path = Path(env or Path.home() / ".cache" / "tme_lib").expanduser()
+    where = f"TME_CACHE_DIR={env}" if env else f"the default cache folder {path}"
+    if path.exists() and not path.is_dir():
+        raise DataError(
+            f"{where} is a file, not a folder: point TME_CACHE_DIR at a folder (it is created "
+            "if missing), or unset it to use ~/.cache/tme_lib."
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(
+            f"{where} cannot be created ({error.strerror}): point TME_CACHE_DIR at a folder "
+            "you can write to."
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataError(
+            f"{where} cannot be written to (read-only or not yours): point TME_CACHE_DIR at a "
+            "folder you can write to; TME_DATA_DIR is the variable for read-only data."
+        )
     return path
 
 
@@ -118,6 +136,9 @@ def data_dir() -> Path:
 # other (measured: a smoke notebook several times slower with two threads than with one while
 # another process used a core).
 SMOKE_THREADS = 1
+# The most threads TME_THREADS may ask for: more than a few per core fails in PyTorch
+# ("Thread creation failed") or crashes it.
+MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 
 def threads() -> int:
@@ -129,9 +150,11 @@ def threads() -> int:
             n = int(value)
         except ValueError:
             n = 0
-        if n < 1:
+        if n < 1 or n > MAX_THREADS:
             raise ValueError(
-                f"TME_THREADS={value!r}: give a number of threads, 1 or more."
+                f"TME_THREADS={value!r}: give a number of threads from 1 to {MAX_THREADS} "
+                f"(this machine has {os.cpu_count()} cores; more threads than cores only "
+                "slows PyTorch down)."
             )
         return n
     return SMOKE_THREADS if profile() == "smoke" else _DEFAULT_THREADS
@@ -141,9 +164,13 @@ _DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice, before anyone ch
 
 
 def get_device(verbose: bool = True) -> torch.device:
-    """CUDA if available, then Apple's MPS, then the CPU; ``TME_DEVICE`` overrides."""
-    name = os.environ.get("TME_DEVICE")
-    if not name:
+    """CUDA if available, then Apple's MPS, then the CPU; ``TME_DEVICE`` overrides (checked
+    here, before any data is loaded: a device this machine lacks is an error that names the
+    variable)."""
+    name = os.environ.get("TME_DEVICE", "").strip().lower()
+    if name:
+        check_device(name)
+    else:
         if torch.cuda.is_available():
             name = "cuda"
         elif (
@@ -167,6 +194,38 @@ def get_device(verbose: bool = True) -> torch.device:
         )
         print(f"Using device: {name} ({extra})")
     return device
+
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def check_device(name: str) -> None:
+    """Raise a ``ValueError`` naming ``TME_DEVICE`` when ``name`` is not a device of this
+    machine."""
+    kind = name.split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(
+            f"TME_DEVICE={name!r} is not a device: use one of {', '.join(DEVICES)} (or unset "
+            "it to take the best available)."
+        )
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }
+    if not available[kind]:
+        raise ValueError(
+            f"TME_DEVICE={name!r}, but this machine has no {kind} device PyTorch can use: "
+            "unset TME_DEVICE (the best available device is taken) or set it to cpu."
+        )
+    if kind == "cuda" and ":" in name:
+        index = name.split(":")[1]
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise ValueError(
+                f"TME_DEVICE={name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                "device(s), numbered from 0."
+            )
 
 
 def set_seed(seed: int) -> None:

@@ -173,15 +173,36 @@ def main_chapter(chapter_name: str, args) -> None:
         n: f for n, f in getattr(module, "steps", dict)().items() if matches(n, args.only)
     }
     missing = [s for s in todo if args.retrain or records.find_record(s) is None]
+    damaged = {
+        s.name: problem
+        for s in todo
+        if s not in missing and (problem := records.record_problem(s))
+    }
     print(
         f"{chapter_name} ({config.profile()} profile): {len(plan)} runs in the plan, "
         f"{len(todo)} selected, {len(missing)} to train"
+        + (f", {len(damaged)} damaged" if damaged else "")
         + (f"; steps {', '.join(steps)}" if steps else "")
     )
     if args.dry_run:
         for s in todo:
-            state = "to train" if s in missing else "recorded"
+            state = (
+                "to train"
+                if s in missing
+                else "damaged"
+                if s.name in damaged
+                else "recorded"
+            )
             print(f"  {s.name:45s} {s.key()}  {state}")
+    if damaged:
+        for problem in damaged.values():
+            print(f"  damaged: {problem}")
+        raise SystemExit(
+            f"{len(damaged)} record(s) of {chapter_name} are damaged (above); retrain them "
+            f"with: python -m tme_lib.runs {chapter_name} --retrain --only "
+            + " ".join(damaged)
+        )
+    if args.dry_run:
         return
     for name, step in steps.items():
         print(f"== {name}", flush=True)

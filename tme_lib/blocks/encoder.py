@@ -7,7 +7,7 @@ changes that pretraining needs: the word embeddings are learned (``vocab_size ×
 frozen vectors, and an optional CLS token is a word of the vocabulary (``cls_id``) that the
 data pipeline prepends, so that pretraining and fine-tuning see the same inputs.
 
-    h⁰_t = E[x_t] + p_t          (p: sinusoidal, or a learned table of ``max_len`` rows)
+    h⁰_t = √d · E[x_t] + p_t     (p: sinusoidal, or a learned table of ``max_len`` rows)
     hˡ   = layer_l(hˡ⁻¹)         (l = 1..L, TME 10's residual layer)
     h    = norm(hᴸ)
 """
@@ -48,10 +48,14 @@ class TokenEncoder(nn.Module):
                 f"positions={positions!r}: use one of {', '.join(POSITIONS)}."
             )
         self.d_model, self.max_len = d_model, max_len
+        # Embeddings drawn with standard deviation 1/√d and multiplied by √d in forward (as in
+        # Vaswani et al. 2017): a word's vector has unit scale, as the sinusoidal positions
+        # do, so neither drowns the other; the output layer, tied to these weights, sees 1/√d.
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0)
-        nn.init.normal_(self.embedding.weight, std=0.02)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
+        self.scale = d_model**0.5
         if positions == "learned":
             self.position = nn.Parameter(0.02 * torch.randn(max_len, d_model))
         else:
@@ -73,7 +77,7 @@ class TokenEncoder(nn.Module):
                 f"sequences of {x.shape[1]} tokens: this encoder has positions for "
                 f"{self.max_len}. Cut the input (the spec's data max_len) first."
             )
-        h = self.dropout(self.embedding(x) + self.position[: x.shape[1]])
+        h = self.dropout(self.scale * self.embedding(x) + self.position[: x.shape[1]])
         weights = []
         for layer in self.layers:
             h, w = layer(h, mask, need_weights)

@@ -28,10 +28,12 @@ def mask_tokens(
     vocab_size: int,
     rate: float = MASK_RATE,
     generator: torch.Generator | None = None,
+    shares: tuple = MASK_SHARES,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inputs, labels)`` for one batch of ids ``x [B, T]`` with real-token ``mask``: the
-    corrupted ids, and the original id at chosen positions (:data:`IGNORE` elsewhere). ``x`` is
-    not changed. Section "Masked-language modelling"."""
+    corrupted ids, and the original id at chosen positions (:data:`IGNORE` elsewhere); a chosen
+    token becomes the mask token, a random word or itself with probabilities ``shares``. ``x``
+    is not changed. Section "Masked-language modelling"."""
     draw = torch.rand(x.shape, generator=generator, device=x.device)
     chosen = (draw < rate) & mask & (x >= first_word)
     labels = torch.where(chosen, x, torch.full_like(x, IGNORE))
@@ -39,8 +41,9 @@ def mask_tokens(
     random_words = torch.randint(
         first_word, vocab_size, x.shape, generator=generator, device=x.device
     )
-    inputs = torch.where(chosen & (kind < MASK_SHARES[0]), torch.full_like(x, mask_id), x)
-    swap = chosen & (kind >= MASK_SHARES[0]) & (kind < MASK_SHARES[0] + MASK_SHARES[1])
+    as_mask, as_random = shares[0], shares[0] + shares[1]
+    inputs = torch.where(chosen & (kind < as_mask), torch.full_like(x, mask_id), x)
+    swap = chosen & (kind >= as_mask) & (kind < as_random)
     inputs = torch.where(swap, random_words, inputs)
     return inputs, labels
 

@@ -7,11 +7,12 @@ Random batches of IMDB reviews (lengths from a few tokens to over a thousand) wa
 of the slots; batches of reviews of similar length waste a few percent.
 
 Bucketing, per epoch ``e`` (random generator seeded with ``seed + e``, so every run sees the
-same batches): shuffle the reviews, cut the shuffled list into chunks of
-``batch_size * CHUNK_BATCHES`` reviews, sort each chunk by length, cut it into batches, and
-shuffle the order of all batches. Batches differ from epoch to epoch, yet each holds reviews of
-nearly equal length. Without ``shuffle`` the reviews are sorted by length once (bucketed) or
-kept in their order (not bucketed): see :meth:`BucketLoader.batch_indices` for the order.
+same batches): shuffle the reviews, cut the shuffled list into chunks of ``batch_size *
+chunk_batches`` reviews (the spec's ``training.chunk_batches``), sort each chunk by length, cut
+it into batches, and shuffle the order of all batches. Batches differ from epoch to epoch, yet
+each holds reviews of nearly equal length. Without ``shuffle`` the reviews are sorted by length
+once (bucketed) or kept in their order (not bucketed): see :meth:`BucketLoader.batch_indices`
+for the order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 from .text import Corpus, TokenSplit
 
-CHUNK_BATCHES = 100
+CHUNK_BATCHES = 100  # the default of chunk_batches; a run passes its spec's value
 
 
 class Batch(NamedTuple):
@@ -55,8 +56,10 @@ class BucketLoader:
         seed: int = 0,
         bucket: bool = True,
         max_len: int | None = None,
+        chunk_batches: int = CHUNK_BATCHES,
     ):
         self.split = split if max_len is None else split.truncated(max_len)
+        self.chunk_batches = chunk_batches
         self.batch_size, self.shuffle, self.seed, self.bucket = (
             batch_size,
             shuffle,
@@ -85,7 +88,7 @@ class BucketLoader:
         order = rng.permutation(n)
         if not self.bucket:
             return _batches(order, self.batch_size)
-        chunk = self.batch_size * CHUNK_BATCHES
+        chunk = self.batch_size * self.chunk_batches
         batches = []
         for start in range(0, n, chunk):
             part = order[start : start + chunk]
@@ -133,6 +136,7 @@ def make_loaders(
     eval_batch_size: int = 256,
     max_len: int | None = None,
     val_order: str = "length",
+    chunk_batches: int = CHUNK_BATCHES,
 ) -> SimpleNamespace:
     """Loaders ``.train`` (bucketed, shuffled from ``seed``), ``.val`` and ``.test``.
 
@@ -146,7 +150,12 @@ def make_loaders(
     shuffled = val_order == "shuffled"
     return SimpleNamespace(
         train=BucketLoader(
-            data.train, batch_size, shuffle=True, seed=seed, max_len=max_len
+            data.train,
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            max_len=max_len,
+            chunk_batches=chunk_batches,
         ),
         val=BucketLoader(
             data.val,

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import config
 from . import imdb, toy
-from .text import TOKENIZER_VERSION, Corpus
+from .text import Corpus, tokenizer_version
 
 DATASETS = ("imdb", "toy")
 
@@ -54,9 +54,9 @@ def data_settings(
         probe=probe,
     )
     if dataset == "imdb":
-        out.update(tokenizer=TOKENIZER_VERSION, min_count=min_count, max_size=max_size)
+        out.update(tokenizer=tokenizer_version(), min_count=min_count, max_size=max_size)
     else:
-        out.update(generator=toy.VERSION, corpus_seed=0)
+        out.update(generator=toy.version(), corpus_seed=0)
     return out
 
 
@@ -97,9 +97,9 @@ def _load(items: tuple) -> Corpus:
 def _check_version(data: dict) -> None:
     """A spec written for another tokeniser or generator cannot be loaded by this code."""
     want = (
-        ("tokenizer", TOKENIZER_VERSION)
+        ("tokenizer", tokenizer_version())
         if data["dataset"] == "imdb"
-        else ("generator", toy.VERSION)
+        else ("generator", toy.version())
     )
     if data.get(want[0]) != want[1]:
         raise ValueError(
@@ -154,5 +154,8 @@ def word_streams(dataset: str) -> dict[str, WordStream]:
 
 
 def corpus_version(dataset: str) -> str:
-    """Names the text of :func:`unlabelled_tokens` in cache keys: ``imdb-tok2``, ``toy2``."""
-    return f"imdb-tok{TOKENIZER_VERSION}" if dataset == "imdb" else f"toy{toy.VERSION}"
+    """Names the text of :func:`unlabelled_tokens` in cache keys: ``imdb-tok2``,
+    ``toy2-<hash>``."""
+    if dataset == "imdb":
+        return f"imdb-tok{tokenizer_version()}"
+    return f"toy{toy.version()}"

@@ -22,12 +22,12 @@ from tqdm.auto import tqdm
 from .. import config
 from .download import DataError, check_counts, extract_tar, find_or_download
 from .text import (
-    TOKENIZER_VERSION,
     Corpus,
     TokenSplit,
     Vocab,
     pack,
     tokenize,
+    tokenizer_version,
     validation_split,
 )
 
@@ -110,7 +110,7 @@ def read_reviews(root: Path, split: str) -> tuple[list[str], np.ndarray]:
 
 
 def _index_key(min_count: int, max_size: int | None) -> str:
-    return f"tok{TOKENIZER_VERSION}-min{min_count}-max{max_size or 'all'}"
+    return f"tok{tokenizer_version()}-min{min_count}-max{max_size or 'all'}"
 
 
 def _build_index(root: Path, min_count: int, max_size: int | None):
@@ -187,7 +187,7 @@ def _word_stream(name: str, read_texts) -> tuple[list[str], np.ndarray, np.ndarr
     cached in ``<cache>/imdb-index/tok<version>-<name>.npz`` with its own complete word list
     (no word is lost to a vocabulary cut-off): review ``i`` is
     ``words[ids[offsets[i]:offsets[i + 1]]]``."""
-    path = config.cache_dir() / "imdb-index" / f"tok{TOKENIZER_VERSION}-{name}.npz"
+    path = config.cache_dir() / "imdb-index" / f"tok{tokenizer_version()}-{name}.npz"
     stream = config.read_cached(path, _read_stream)
     if stream is None:
         texts = read_texts()

@@ -18,6 +18,8 @@ to tokens"):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,18 +29,61 @@ import numpy as np
 
 PAD, OOV = 0, 1
 PAD_TOKEN, OOV_TOKEN = "<pad>", "<oov>"
-TOKENIZER_VERSION = 2  # bump when tokenize() changes: it is part of every cache key
+TOKENIZER_VERSION = 2  # part of every spec and cache key of IMDB text
 
 # a word: letters or digits (any alphabet), with inner apostrophes; else one non-space sign
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+LINE_BREAK = "<br />"  # the only markup of IMDB reviews
+# Characters that draw nothing and would split a word in two ("gr\u200beat"): zero-width
+# space, non-joiner and joiner, word joiner, byte-order mark. Removed before splitting.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_DROP_ZERO_WIDTH = str.maketrans("", "", ZERO_WIDTH)
+
+# What each tokeniser version is: the SHA-256 of its settings (tokenizer_fingerprint). Changing
+# a setting without a new version is refused, so a cached index or a record made by another
+# tokeniser is never reused. Version 2 gained the removal of zero-width characters, none of
+# which occurs in the IMDB archive (tests/test_faults.py checks it where the archive is): its
+# tokens are unchanged, so the version is too.
+TOKENIZERS = {
+    2: "a1dcd7042cfd088fb61a6629ec14355829de6cdf9fef8ff9d4e497a39bb9f5fb",
+}
+
+
+def tokenizer_fingerprint() -> str:
+    """SHA-256 of every setting of :func:`tokenize`: pattern, markup, zero-width characters."""
+    settings = [_TOKEN.pattern, _TOKEN.flags, LINE_BREAK, ZERO_WIDTH, "lower"]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
+
+
+def tokenizer_version() -> int:
+    """:data:`TOKENIZER_VERSION`, after checking that the tokeniser's settings are those
+    registered for it in :data:`TOKENIZERS`."""
+    if TOKENIZERS.get(TOKENIZER_VERSION) != tokenizer_fingerprint():
+        raise RuntimeError(
+            f"The tokeniser's settings changed (fingerprint {tokenizer_fingerprint()[:12]}) "
+            f"but TOKENIZER_VERSION is still {TOKENIZER_VERSION}: give the new tokeniser a new "
+            "version and register its fingerprint in TOKENIZERS (tme_lib/data/text.py), so "
+            "that nothing tokenised the old way is reused."
+        )
+    return TOKENIZER_VERSION
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case ``text``, drop the ``<br />`` line breaks (the only markup of IMDB reviews)
-    and split it into words and single punctuation signs with one compiled regex:
-    ``"Great film!<br />Didn't like the end..."`` gives
+    and the zero-width characters, and split it into words and single punctuation signs with
+    one compiled regex: ``"Great film!<br />Didn't like the end..."`` gives
     ``['great', 'film', '!', "didn't", 'like', 'the', 'end', '.', '.', '.']``."""
-    return _TOKEN.findall(text.lower().replace("<br />", " "))
+    if not isinstance(text, str):
+        raise TypeError(
+            f"tokenize() takes a str, not {type(text).__name__}"
+            + (
+                ": decode bytes first, e.g. text.decode('utf-8')."
+                if isinstance(text, bytes)
+                else "."
+            )
+        )
+    text = text.translate(_DROP_ZERO_WIDTH).lower().replace(LINE_BREAK, " ")
+    return _TOKEN.findall(text)
 
 
 class Vocab:

@@ -6,7 +6,8 @@ then plants 1 to 3 sentiment words of its class
 (:data:`POSITIVE` or :data:`NEGATIVE`) at random positions. The label can therefore be learnt only
 through the planted words, and their positions are recorded: an attention model is *faithful*
 when it puts more of its mass on them than the uniform share ``planted / length`` (TME 9,
-"Where does the model look?").
+"Where does the model look?"). Unlabelled reviews are made the same way, their class hidden:
+like IMDB's, they carry sentiment that pretraining can learn from.
 
 Generated from a seed, hermetic (no file, no download) and fast: ``load_toy()`` takes a few
 milliseconds. It has the same structure as :func:`tme_lib.data.imdb.load_imdb`'s result.
@@ -14,6 +15,8 @@ milliseconds. It has the same structure as :func:`tme_lib.data.imdb.load_imdb`'s
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 
 import numpy as np
@@ -34,8 +37,17 @@ FILLER = tuple(
 )
 MIN_LEN, MAX_LEN = 8, 60
 OOV_RATE = 0.02
-VERSION = 2  # bump when the generator changes: word vectors trained on the corpus are cached by it
 SIZES = {"train": 2000, "test": 1000, "unsup": 2000}
+GENERATOR = 3  # the revision of the generator's code: bump when _split() changes
+
+
+def version() -> str:
+    """The version of the generated corpus: the generator's revision and a hash of every
+    setting above (sizes, lengths, unknown-word rate, word lists), computed when asked, so that
+    a changed setting changes the specs and cache keys that name the corpus by itself."""
+    settings = [GENERATOR, MIN_LEN, MAX_LEN, OOV_RATE, SIZES, FILLER, POSITIVE, NEGATIVE]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return f"{GENERATOR}-{digest[:8]}"
 
 
 def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> TokenSplit:
@@ -48,8 +60,6 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
     zipf = 1.0 / np.arange(1, len(FILLER) + 1)
     ids = rng.choice(filler_ids, size=offsets[-1], p=zipf / zipf.sum()).astype(np.int32)
     ids[rng.random(len(ids)) < OOV_RATE] = OOV
-    if not labelled:
-        return TokenSplit(ids, offsets, np.full(n, np.nan, dtype=np.float32))
     pos_ids = np.array([vocab.stoi[w] for w in POSITIVE])
     neg_ids = np.array([vocab.stoi[w] for w in NEGATIVE])
     planted = []
@@ -63,11 +73,21 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
         planted.append(positions)
     planted_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in planted], out=planted_offsets[1:])
+    if (
+        not labelled
+    ):  # sentiment words planted all the same, as in real unlabelled reviews
+        return TokenSplit(ids, offsets, np.full(n, np.nan, dtype=np.float32))
     return TokenSplit(ids, offsets, labels, np.concatenate(planted), planted_offsets)
 
 
-@lru_cache(maxsize=4)
 def generate(seed: int) -> tuple[Vocab, dict[str, TokenSplit]]:
+    """The vocabulary and the ``train``, ``test`` and ``unsup`` splits generated from ``seed``
+    with the current settings (cached per :func:`version`)."""
+    return _generate(seed, version())
+
+
+@lru_cache(maxsize=4)
+def _generate(seed: int, version: str) -> tuple[Vocab, dict[str, TokenSplit]]:
     vocab = Vocab([PAD_TOKEN, OOV_TOKEN, *FILLER, *POSITIVE, *NEGATIVE])
     rng = np.random.default_rng(seed)
     splits = {

@@ -21,10 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import config
+from ..blocks.masked_lm import mask_tokens
 from ..data.batching import BucketLoader
 from ..data.pretraining import FIRST_WORD, MASK, PretrainingText
 from .provenance import code_version
-from .spec import Spec
+from .spec import Spec, Training
 from .trainer import (
     checkpoint_path,
     checkpoint_stamp,
@@ -44,7 +45,9 @@ def masking_generator(seed: int, step: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def heldout_scores(model, split, vocab_size: int, device, batch_size: int = 64) -> dict:
+def heldout_scores(
+    model, split, vocab_size: int, device, training: Training, batch_size: int = 64
+) -> dict:
     """Masked-LM loss and accuracy (share of chosen tokens whose top guess is right) on
     ``split``, masked with the same generator every time, in eval mode."""
     was_training = model.training
@@ -53,7 +56,9 @@ def heldout_scores(model, split, vocab_size: int, device, batch_size: int = 64) 
     loader = BucketLoader(split, batch_size, shuffle=False)
     for step, batch in enumerate(loader):
         x, mask = batch.x.to(device), batch.mask.to(device)
-        inputs, labels = _masked(x, mask, vocab_size, masking_generator(-1, step))
+        inputs, labels = _masked(
+            x, mask, vocab_size, masking_generator(-1, step), training
+        )
         logits, chosen = model.guesses(inputs, mask, labels)
         total += torch.nn.functional.cross_entropy(
             logits.float(), chosen, reduction="sum"
@@ -64,11 +69,17 @@ def heldout_scores(model, split, vocab_size: int, device, batch_size: int = 64) 
     return {"heldout_loss": total / max(n, 1), "heldout_acc": correct / max(n, 1)}
 
 
-def _masked(x, mask, vocab_size, generator):
-    from ..blocks.masked_lm import mask_tokens
-
+def _masked(x, mask, vocab_size, generator, training: Training):
+    """The batch masked on the CPU (so the masks do not depend on the device)."""
     inputs, labels = mask_tokens(
-        x.cpu(), mask.cpu(), MASK, FIRST_WORD, vocab_size, generator=generator
+        x.cpu(),
+        mask.cpu(),
+        MASK,
+        FIRST_WORD,
+        vocab_size,
+        training.mask_rate,
+        generator,
+        training.mask_shares,
     )
     return inputs.to(x.device), labels.to(x.device)
 
@@ -92,7 +103,12 @@ def pretrain(
     vocab_size = len(text.vocab)
     config.set_seed(spec.seed)
     model.to(device)
-    loader = BucketLoader(text.pretrain, training.batch_size, seed=spec.seed)
+    loader = BucketLoader(
+        text.pretrain,
+        training.batch_size,
+        seed=spec.seed,
+        chunk_batches=training.chunk_batches,
+    )
     steps_per_epoch = len(loader)
     optimizer = make_optimizer(training, model.parameters())
     scheduler = make_scheduler(training, optimizer, steps_per_epoch)
@@ -144,7 +160,7 @@ def pretrain(
             batch = loader.make_batch(index)
             x, mask = batch.x.to(device), batch.mask.to(device)
             inputs, labels = _masked(
-                x, mask, vocab_size, masking_generator(spec.seed, state["step"])
+                x, mask, vocab_size, masking_generator(spec.seed, state["step"]), training
             )
             loss = model.loss(inputs, mask, labels)
             if not torch.isfinite(loss):
@@ -173,7 +189,7 @@ def pretrain(
             "step": state["step"],
             "train_loss": state["epoch_loss"] / max(state["epoch_n"], 1),
         }
-        entry.update(heldout_scores(model, text.heldout, vocab_size, device))
+        entry.update(heldout_scores(model, text.heldout, vocab_size, device, training))
         state["seconds"] += time.perf_counter() - t0
         entry["seconds"] = state["seconds"]
         state["history"].append(entry)

@@ -144,6 +144,28 @@ def find_record(spec: Spec) -> Path | None:
     return None
 
 
+def record_problem(spec: Spec) -> str | None:
+    """What is wrong with the record of ``spec`` (unreadable, broken seal, weights or a
+    snapshot missing or altered), or ``None`` when it checks out or does not exist."""
+    path = find_record(spec)
+    if path is None:
+        return None
+    try:
+        record = read_record(path, spec)
+        weights = path.with_suffix(".pt")
+        if record.weights_sha256 is not None and (
+            not weights.exists() or sha256sum(weights) != record.weights_sha256
+        ):
+            return f"{path}: its weights {weights.name} are missing or altered"
+        for epoch, sha in record.final.get("snapshots", {}).items():
+            file = snapshot_file(weights, epoch)
+            if not file.exists() or sha256sum(file) != sha:
+                return f"{path}: its snapshot {file.name} is missing or altered"
+    except RecordError as error:
+        return str(error)
+    return None
+
+
 def retrain_hint(spec: Spec | None, path: Path) -> str:
     if spec is None:
         return f"Delete {path.name} and its .pt, then regenerate the chapter's runs."

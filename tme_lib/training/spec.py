@@ -112,6 +112,9 @@ class Training:
     # weights rounded to half precision before the test and stored so (the record's .pt is
     # half as large; the test scores the stored weights)
     store_half: bool = False
+    # length buckets: training reviews are sorted by length within chunks of this many batches
+    # (tme_lib.data.batching.BucketLoader)
+    chunk_batches: int = 100
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -138,6 +141,7 @@ ADDED = {
     "mask_shares": [0.8, 0.1, 0.1],
     "snapshots": [],
     "store_half": False,
+    "chunk_batches": 100,
 }
 
 
@@ -212,7 +216,9 @@ class Spec:
         """A copy with fields changed: top-level ones by keyword (``name=...``), nested ones by
         dotted path (``{"training.lr": 0.01, "model.distance_slope": 1.0}``). A path must exist
         already: a typo raises instead of adding a field no code reads."""
-        d = self.to_dict()
+        d = json.loads(
+            json.dumps(dataclasses.asdict(self))
+        )  # every field, ADDED ones too
         d.update(copy.deepcopy(top))
         for path, value in (changes or {}).items():
             *parents, last = path.split(".")

@@ -51,7 +51,12 @@ def text_loaders(spec: Spec, corpus: Corpus):
     fixed reviews of the entropy histograms) as ``.probe``."""
     t = spec.training
     loaders = make_loaders(
-        corpus, t.batch_size, spec.seed, t.eval_batch_size, val_order=t.val_order
+        corpus,
+        t.batch_size,
+        spec.seed,
+        t.eval_batch_size,
+        val_order=t.val_order,
+        chunk_batches=t.chunk_batches,
     )
     loaders.probe = {
         split: BucketLoader(

@@ -86,12 +86,15 @@ def load_csv(path: str | Path, length: int = LENGTH) -> tuple[np.ndarray, np.nda
     Every malformed input raises ``ValueError`` naming the file, the line (the header is line
     1), the column and the value: an empty file, another header, a line with more or fewer
     fields, spaces around a value, a strand that is not DNA of ``length`` letters, a missing
-    target, or one that is not a finite number."""
+    target, or one that is not a finite number. A UTF-8 byte-order mark (Excel's) is
+    accepted."""
     import csv
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark, which Excel writes at the start of a UTF-8 CSV, is
+        # dropped instead of becoming part of the header
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(
             f"{path}: not UTF-8 text ({err.reason} at byte {err.start})."
