@@ -87,9 +87,8 @@ def main() -> None:
     rate = tokens / seconds
     achieved = rate * flops_per_token(spec.model, lengths / tokens, t.mask_rate) / 1e9
     epoch = int(text.pretrain.lengths.sum()) + len(text.pretrain)
-    print(
-        f"threads {torch.get_num_threads()}, {sum(p.numel() for p in model.parameters()):,} parameters"
-    )
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"threads {torch.get_num_threads()}, {n_params:,} parameters")
     print(f"matrix-multiply peak: {peak:.1f} GFLOP/s")
     print(
         f"pretraining: {steps} steps, {rate:,.0f} real tokens/s, padding {1 - tokens / slots:.1%}"
