@@ -1,6 +1,7 @@
 """The pretraining chapter: masking, the masked-LM loss, the text, the encoder, the loop (resume
 mid-epoch gives the same run), fine-tuning from a snapshot, and the smoke profile's promise."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,14 @@ def test_smoke_pretraining_fills_a_masked_planted_word_with_its_class():
         right += int(p[mine].sum() > p[other].sum())
         total += 1
     assert total > 50 and right / total >= 0.75, (right, total)
+
+
+def test_the_chapter_reads_unlabelled_toy_reviews_with_sentiment_the_others_do_not():
+    vocab, splits = toy.generate(0)
+    before = splits["unsup"].ids.copy()
+    sentiment = toy.unlabelled_with_sentiment(0)
+    sentiment_ids = [vocab.stoi[w] for w in toy.POSITIVE + toy.NEGATIVE]
+    assert np.isin(sentiment.ids, sentiment_ids).mean() > 0.02
+    assert not np.isin(toy.generate(0)[1]["unsup"].ids, sentiment_ids).any()
+    assert np.array_equal(toy.generate(0)[1]["unsup"].ids, before)
+    assert np.isnan(sentiment.labels).all()

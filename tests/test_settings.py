@@ -20,7 +20,10 @@ MODULES = ("tme_lib/config.py",)
 # Each entry: how the constant reaches (or cannot reach) a result.
 SPEC = "written into the spec by the chapter's settings, so the key covers it"
 DEFAULT = "a default argument only; a run passes the value of its spec"
-FINGERPRINT = "part of a version derived from the values (toy.version, tokenizer_version)"
+FINGERPRINT = (
+    "fingerprinted: a changed value without a new version is refused (toy.version, "
+    "text.tokenizer_version)"
+)
 CODE = (
     "a constant of an algorithm, changed only by a commit; every record names its commit"
 )
@@ -87,7 +90,8 @@ ACCOUNTED = {
             "data.toy.NEGATIVE",
             "data.toy.OOV_RATE",
             "data.toy.SIZES",
-            "data.toy.GENERATOR",
+            "data.toy.VERSION",
+            "data.toy.VERSIONS",
             "data.text.LINE_BREAK",
             "data.text.ZERO_WIDTH",
             "data.text._DROP_ZERO_WIDTH",
@@ -145,6 +149,7 @@ ACCOUNTED = {
             "chapters.aptamers.runs.MODELS",
             "chapters.aptamers.runs.TABLE_COLUMNS",
             "chapters.pretraining.CHAPTER",
+            "chapters.pretraining.MODELS",
             "blocks.encoder.POSITIONS",
             "blocks.layers.NORMS",
             "data.batching.VAL_ORDERS",
@@ -248,13 +253,14 @@ def test_the_bucket_chunk_is_a_spec_field_whose_old_default_keeps_old_keys():
     assert changed.key() != plain.key()
 
 
-def test_a_changed_toy_setting_changes_the_toy_version(monkeypatch):
-    before = toy.version()
-    monkeypatch.setattr(toy, "OOV_RATE", 0.05)
-    assert toy.version() != before
-    monkeypatch.setattr(toy, "OOV_RATE", 0.02)
-    monkeypatch.setattr(toy, "SIZES", {**toy.SIZES, "train": 10})
-    assert toy.version() != before
+@pytest.mark.parametrize(
+    "name, value", [("OOV_RATE", 0.05), ("SIZES", {**toy.SIZES, "train": 10})]
+)
+def test_a_changed_toy_setting_without_a_new_version_is_refused(monkeypatch, name, value):
+    assert toy.version() == toy.VERSION
+    monkeypatch.setattr(toy, name, value)
+    with pytest.raises(RuntimeError, match="VERSION is still 2"):
+        toy.load_toy()
 
 
 def test_a_changed_tokeniser_without_a_new_version_is_refused(monkeypatch):

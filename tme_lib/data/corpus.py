@@ -129,10 +129,12 @@ class WordStream(NamedTuple):
     labels: np.ndarray
 
 
-def word_streams(dataset: str) -> dict[str, WordStream]:
+def word_streams(dataset: str, sentiment_unsup: bool = False) -> dict[str, WordStream]:
     """The ``train``, ``unsup`` and ``test`` reviews of ``dataset`` as :class:`WordStream`, in
     the order of :func:`load_corpus`'s splits before the validation draw (so the same
-    validation draw picks the same reviews). The unknown word of the toy corpus is ``<oov>``."""
+    validation draw picks the same reviews). The unknown word of the toy corpus is ``<oov>``;
+    with ``sentiment_unsup`` its unlabelled reviews carry sentiment words
+    (:func:`tme_lib.data.toy.unlabelled_with_sentiment`)."""
     if dataset == "imdb":
         labels = {k: v.labels for k, v in imdb.load_index()[1].items()}
         words, ids, offsets = imdb.train_unsup_stream()
@@ -146,6 +148,8 @@ def word_streams(dataset: str) -> dict[str, WordStream]:
         return out
     if dataset == "toy":
         vocab, splits = toy.generate(0)
+        if sentiment_unsup:
+            splits = {**splits, "unsup": toy.unlabelled_with_sentiment(0)}
         return {
             name: WordStream(vocab.itos, split.ids, split.offsets, split.labels)
             for name, split in splits.items()

@@ -47,7 +47,11 @@ def pretraining_settings(
     dataset = dataset or default_dataset()
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r}: use one of {', '.join(DATASETS)}.")
+    # The toy corpus's own unlabelled reviews are filler only; the chapter reads unlabelled
+    # reviews with sentiment words instead, as IMDB's are.
+    extra = {"unlabelled": "with sentiment words"} if dataset == "toy" else {}
     return dict(
+        **extra,
         dataset=dataset,
         text=corpus_version(dataset),
         profile=config.profile(),
@@ -118,7 +122,9 @@ def _load(items: tuple) -> PretrainingText:
             f"these settings ask for the text {data['text']!r}, but this code makes "
             f"{corpus_version(data['dataset'])!r}: build the spec again with the chapter's plan."
         )
-    streams = word_streams(data["dataset"])
+    streams = word_streams(
+        data["dataset"], data.get("unlabelled") == "with sentiment words"
+    )
     words = list(streams["train"].words)
 
     def split_of(name):

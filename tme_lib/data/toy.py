@@ -6,8 +6,7 @@ then plants 1 to 3 sentiment words of its class
 (:data:`POSITIVE` or :data:`NEGATIVE`) at random positions. The label can therefore be learnt only
 through the planted words, and their positions are recorded: an attention model is *faithful*
 when it puts more of its mass on them than the uniform share ``planted / length`` (TME 9,
-"Where does the model look?"). Unlabelled reviews are made the same way, their class hidden:
-like IMDB's, they carry sentiment that pretraining can learn from.
+"Where does the model look?"). Unlabelled reviews have filler words only.
 
 Generated from a seed, hermetic (no file, no download) and fast: ``load_toy()`` takes a few
 milliseconds. It has the same structure as :func:`tme_lib.data.imdb.load_imdb`'s result.
@@ -38,16 +37,28 @@ FILLER = tuple(
 MIN_LEN, MAX_LEN = 8, 60
 OOV_RATE = 0.02
 SIZES = {"train": 2000, "test": 1000, "unsup": 2000}
-GENERATOR = 3  # the revision of the generator's code: bump when _split() changes
+VERSION = 2  # the version of the generated corpus, part of every spec and cache key that names it
+# What each version is: the SHA-256 of the generator's settings (settings_fingerprint). A changed
+# setting without a new version is refused (version()), so no spec or cache of the old corpus
+# is reused for the new one.
+VERSIONS = {2: "18842c808b3cdd335955b3d8b3b65bae6d1e69e032f1436d5187bf5712899c02"}
 
 
-def version() -> str:
-    """The version of the generated corpus: the generator's revision and a hash of every
-    setting above (sizes, lengths, unknown-word rate, word lists), computed when asked, so that
-    a changed setting changes the specs and cache keys that name the corpus by itself."""
-    settings = [GENERATOR, MIN_LEN, MAX_LEN, OOV_RATE, SIZES, FILLER, POSITIVE, NEGATIVE]
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    return f"{GENERATOR}-{digest[:8]}"
+def settings_fingerprint() -> str:
+    """SHA-256 of every setting above: lengths, unknown-word rate, sizes, word lists."""
+    settings = [MIN_LEN, MAX_LEN, OOV_RATE, SIZES, FILLER, POSITIVE, NEGATIVE]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def version() -> int:
+    """:data:`VERSION`, after checking that the settings are those registered for it."""
+    if VERSIONS.get(VERSION) != settings_fingerprint():
+        raise RuntimeError(
+            f"The toy corpus's settings changed (fingerprint {settings_fingerprint()[:12]}) but "
+            f"its VERSION is still {VERSION}: give it a new version and register the "
+            "fingerprint in VERSIONS (tme_lib/data/toy.py)."
+        )
+    return VERSION
 
 
 def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> TokenSplit:
@@ -60,6 +71,8 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
     zipf = 1.0 / np.arange(1, len(FILLER) + 1)
     ids = rng.choice(filler_ids, size=offsets[-1], p=zipf / zipf.sum()).astype(np.int32)
     ids[rng.random(len(ids)) < OOV_RATE] = OOV
+    if not labelled:
+        return TokenSplit(ids, offsets, np.full(n, np.nan, dtype=np.float32))
     pos_ids = np.array([vocab.stoi[w] for w in POSITIVE])
     neg_ids = np.array([vocab.stoi[w] for w in NEGATIVE])
     planted = []
@@ -73,10 +86,6 @@ def _split(rng: np.random.Generator, n: int, vocab: Vocab, labelled: bool) -> To
         planted.append(positions)
     planted_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in planted], out=planted_offsets[1:])
-    if (
-        not labelled
-    ):  # sentiment words planted all the same, as in real unlabelled reviews
-        return TokenSplit(ids, offsets, np.full(n, np.nan, dtype=np.float32))
     return TokenSplit(ids, offsets, labels, np.concatenate(planted), planted_offsets)
 
 
@@ -87,13 +96,23 @@ def generate(seed: int) -> tuple[Vocab, dict[str, TokenSplit]]:
 
 
 @lru_cache(maxsize=4)
-def _generate(seed: int, version: str) -> tuple[Vocab, dict[str, TokenSplit]]:
+def _generate(seed: int, version: int) -> tuple[Vocab, dict[str, TokenSplit]]:
     vocab = Vocab([PAD_TOKEN, OOV_TOKEN, *FILLER, *POSITIVE, *NEGATIVE])
     rng = np.random.default_rng(seed)
     splits = {
         name: _split(rng, n, vocab, labelled=name != "unsup") for name, n in SIZES.items()
     }
     return vocab, splits
+
+
+def unlabelled_with_sentiment(corpus_seed: int = 0) -> TokenSplit:
+    """Unlabelled reviews that carry sentiment, as IMDB's do: made like the labelled ones (planted
+    words of a hidden class), their labels and positions dropped; as many as the unlabelled
+    split, from a generator of their own (the corpus of :func:`generate` is unchanged). The
+    pretraining chapter's smoke profile reads them."""
+    vocab = generate(corpus_seed)[0]
+    made = _split(np.random.default_rng([corpus_seed, 1]), SIZES["unsup"], vocab, True)
+    return TokenSplit(made.ids, made.offsets, np.full(len(made), np.nan, np.float32))
 
 
 def load_toy(
