@@ -146,7 +146,10 @@ def test_the_marker_records_what_was_verified_and_a_new_archive_is_verified_agai
     os.utime(tiny_imdb_archive, ns=(1, 1))
     with pytest.raises(DataError):
         imdb.imdb_root()
-    assert leftovers(isolated_folders[0]) == []  # the old extraction is gone too
+    # the damaged archive was verified before anything was removed: the old extraction stays,
+    # never used for this archive (its marker names the old one)
+    assert leftovers(isolated_folders[0]) == ["imdb"]
+    assert not download.extraction_is_current(root.parent, tiny_imdb_archive)
     # the good archive back: extracted and verified again, complete
     repack(write_tiny_imdb(tmp_path / "again").parent, tiny_imdb_archive)
     root = imdb.imdb_root()
@@ -393,7 +396,7 @@ def test_a_damaged_cache_file_is_named_removed_and_rebuilt(
     words, _ = vectors.word2vec_vectors(min_count=1)
     cache = Path(os.environ["TME_CACHE_DIR"])
     damaged = [
-        next(cache.glob("imdb-index/*/reviews.npz")),
+        next(cache.glob("imdb-index/*/index.npz")),
         next(cache.glob("vectors/*.npz")),
     ]
     for path in damaged:

@@ -96,6 +96,33 @@ class DataError(RuntimeError):
     which and what to do."""
 
 
+@contextlib.contextmanager
+def file_lock(name: str, what: str):
+    """Hold an exclusive lock named ``name`` (the file ``<cache>/.locks/<name>.lock``) within
+    the block: a second process that builds the same cache file waits here, then finds it
+    built. Says so when it has to wait. Without ``fcntl`` (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = cache_dir() / ".locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"Another process is building {what}: waiting for it to finish.",
+                flush=True,
+            )
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def read_cached(path: Path, reader):
     """``reader(path)`` for a file of the cache, or ``None`` when it is missing or cannot be
     read: a damaged cache file (a truncated ``.npz``, bad JSON) is reported by name and

@@ -233,13 +233,21 @@ def extract_tar(
     partial is left in the cache (temporary folders of interrupted runs are removed at the next
     one)."""
     archive = Path(archive)
-    counts = counts or {}
     final = config.cache_dir() / name
     if extraction_is_current(final, archive):
         return final
+    with config.file_lock(f"extract-{name}", f"the extraction {final}"):
+        if extraction_is_current(final, archive):  # made while this process waited
+            return final
+        return _extract_verified(
+            archive, final, name, required, counts or {}, official_sha256
+        )
+
+
+def _extract_verified(archive, final, name, required, counts, official_sha256) -> Path:
+    """:func:`extract_tar`'s work, under its lock: the new archive is verified and extracted
+    into a temporary folder first; only then is an older extraction replaced."""
     clean_stale_extractions(name)
-    if final.exists():  # no marker, or another archive's: never trust it
-        shutil.rmtree(final)
     digest = sha256sum(archive)
     trusted = official_sha256 is not None and digest == official_sha256
     if not trusted:
@@ -260,11 +268,9 @@ def extract_tar(
         (tmp / MARKER).write_text(json.dumps(marker, indent=1))
         # mkdtemp makes it private; the extracted data is an ordinary folder
         tmp.chmod(0o755)
-        try:
-            tmp.replace(final)
-        except OSError:
-            if not extraction_is_current(final, archive):  # else another process finished
-                raise
+        if final.exists():  # an older or unmarked extraction: replaced only now
+            shutil.rmtree(final)
+        tmp.replace(final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

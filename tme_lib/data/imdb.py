@@ -6,21 +6,31 @@
 - **Validation**: ``val_fraction`` (default 10 %) of the official train reviews, stratified and
   seeded (``seed``); test is the official test split, untouched.
 - **Cache**: the labelled reviews are tokenised and indexed once, then stored in
-  ``<cache>/imdb-index/<key>/`` (``reviews.npz``: flat int32 ids, int64 offsets, labels;
-  ``vocab.json``). The key holds :data:`~tme_lib.data.text.TOKENIZER_VERSION` and the
-  vocabulary parameters, so a changed tokeniser or ``min_count`` never reuses a stale index.
+  ``<cache>/imdb-index/<key>/index.npz`` (flat int32 ids, int64 offsets, labels, the
+  vocabulary). The key holds :data:`~tme_lib.data.text.TOKENIZER_VERSION` and the vocabulary
+  parameters, so a changed tokeniser or ``min_count`` never reuses a stale index. The file also
+  holds the fingerprint of the archive (or folder) it was built from, and is built again when
+  another copy of the data is in place, or when it does not hold 25,000 train and 25,000 test
+  reviews; it is built under a lock, so a second process waits and then reads it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .. import config
-from .download import DataError, check_counts, extract_tar, find_or_download
+from .download import (
+    DataError,
+    check_counts,
+    extract_tar,
+    find_or_download,
+    fingerprint,
+)
 from .text import (
     Corpus,
     TokenSplit,
@@ -129,39 +139,123 @@ def _build_index(root: Path, min_count: int, max_size: int | None):
     return vocab, splits
 
 
-def _read_index(path: Path) -> tuple[Vocab, dict[str, TokenSplit]]:
-    vocab = Vocab(json.loads((path.parent / "vocab.json").read_text(encoding="utf-8")))
+def source_fingerprint() -> dict | None:
+    """What the cached index and word streams are built from: the extracted folder of the data
+    folder, or the archive's fingerprint (path, size, modification time); ``None`` when there
+    is neither (the cache is then used as it is, and nothing is downloaded to check it)."""
+    folder = config.data_dir() / "aclImdb"
+    if folder.is_dir():
+        return {"folder": str(folder.resolve())}
+    for archive in (
+        config.data_dir() / ARCHIVE,
+        config.cache_dir() / "downloads" / ARCHIVE,
+    ):
+        if archive.exists():
+            return fingerprint(archive)
+    return None
+
+
+def expected_reviews() -> dict[str, int]:
+    """Reviews per split of the archive (from :data:`COUNTS`): ``train``, ``test``, ``unsup``."""
+    return {
+        "train": COUNTS["aclImdb/train/pos"] + COUNTS["aclImdb/train/neg"],
+        "test": COUNTS["aclImdb/test/pos"] + COUNTS["aclImdb/test/neg"],
+        "unsup": COUNTS["aclImdb/train/unsup"],
+    }
+
+
+def _source_of(npz) -> dict | None:
+    return json.loads(str(npz["source"])) if "source" in npz else None
+
+
+def _stale(path: Path, source_then: dict | None, counts: dict[str, int]) -> str | None:
+    """Why the cache file ``path`` cannot be used: built from another archive, or with a wrong
+    number of reviews; ``None`` when it can."""
+    source_now = source_fingerprint()
+    if source_now is not None and source_then != source_now:
+        return f"{path} was built from another copy of the IMDB data than {source_now}"
+    want = expected_reviews()
+    wrong = {k: n for k, n in counts.items() if n != want[k]}
+    if wrong:
+        return (
+            f"{path} holds {', '.join(f'{n} {k}' for k, n in wrong.items())} reviews, "
+            f"not {', '.join(str(want[k]) for k in wrong)}"
+        )
+    return None
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    """Write ``path`` whole or not at all (a temporary file of this process, then a rename),
+    with the fingerprint of the data it was built from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, source=np.array(json.dumps(source_fingerprint())), **arrays)
+    tmp.replace(path)
+
+
+def _cached(path: Path, reader, what: str, build):
+    """The cache file ``path`` read by ``reader`` (``(result, source, counts)``), if it is
+    there, was built from the data now in place and holds the expected numbers of reviews;
+    else ``build()`` under a lock (another process building it waits, then reads it)."""
+
+    def usable():
+        found = config.read_cached(path, reader)
+        if found is None:
+            return None
+        result, source, counts = found
+        problem = _stale(path, source, counts)
+        if problem:
+            print(f"{problem}: it is built again.")
+            return None
+        return result
+
+    result = usable()
+    if result is not None:
+        return result
+    with config.file_lock(f"{path.parent.name}-{path.stem}", what):
+        result = usable()  # built by another process while this one waited
+        if result is None:
+            build()
+            result = usable()
+    if result is None:
+        raise DataError(
+            f"{path} was just built but cannot be used; delete it and run again."
+        )
+    return result
+
+
+def _read_index(path: Path):
     with np.load(path) as npz:
+        vocab = Vocab([str(w) for w in npz["vocab"]])
         splits = {
             name: TokenSplit(
                 npz[f"{name}_ids"], npz[f"{name}_offsets"], npz[f"{name}_labels"]
             )
             for name in ("train", "test")
         }
-    return vocab, splits
+        source = _source_of(npz)
+    return (vocab, splits), source, {k: len(v) for k, v in splits.items()}
 
 
 def load_index(
     min_count: int = 5, max_size: int | None = None
 ) -> tuple[Vocab, dict[str, TokenSplit]]:
-    """The vocabulary and the full indexed ``train`` and ``test`` splits, from the cache when
-    present (no tokenising then), else built from the reviews and saved."""
-    folder = config.cache_dir() / "imdb-index" / _index_key(min_count, max_size)
-    cached = config.read_cached(folder / "reviews.npz", _read_index)
-    if cached is not None:
-        return cached
-    vocab, splits = _build_index(imdb_root(), min_count, max_size)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab.itos), encoding="utf-8")
-    arrays = {
-        f"{name}_{part}": getattr(s, part)
-        for name, s in splits.items()
-        for part in ("ids", "offsets", "labels")
-    }
-    tmp = folder / "reviews.tmp.npz"  # written whole, then renamed: never a partial cache
-    np.savez(tmp, **arrays)
-    tmp.replace(folder / "reviews.npz")
-    return vocab, splits
+    """The vocabulary and the full indexed ``train`` and ``test`` splits, from the cache when it
+    is current (no tokenising then), else built from the reviews and saved (under a lock)."""
+    path = (
+        config.cache_dir() / "imdb-index" / _index_key(min_count, max_size) / "index.npz"
+    )
+
+    def build():
+        vocab, splits = _build_index(imdb_root(), min_count, max_size)
+        arrays = {
+            f"{name}_{part}": getattr(s, part)
+            for name, s in splits.items()
+            for part in ("ids", "offsets", "labels")
+        }
+        _save_npz(path, vocab=np.array(vocab.itos), **arrays)
+
+    return _cached(path, _read_index, f"the IMDB index {path}", build)
 
 
 def load_imdb(
@@ -179,18 +273,23 @@ def load_imdb(
 
 def _read_stream(path: Path):
     with np.load(path) as npz:
-        return npz["words"].tolist(), npz["ids"], npz["offsets"]
+        stream = npz["words"].tolist(), npz["ids"], npz["offsets"]
+        counts = {
+            k: int(npz[f"n_{k}"]) for k in ("train", "unsup", "test") if f"n_{k}" in npz
+        }
+        return stream, _source_of(npz), counts
 
 
 def _word_stream(name: str, read_texts) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``(words, ids, offsets)`` of the reviews ``read_texts()`` returns, tokenised once and
-    cached in ``<cache>/imdb-index/tok<version>-<name>.npz`` with its own complete word list
-    (no word is lost to a vocabulary cut-off): review ``i`` is
+    """``(words, ids, offsets)`` of the reviews ``read_texts()`` returns (``{split: texts}``),
+    tokenised once and cached in ``<cache>/imdb-index/tok<version>-<name>.npz`` with its own
+    complete word list (no word is lost to a vocabulary cut-off): review ``i`` is
     ``words[ids[offsets[i]:offsets[i + 1]]]``."""
     path = config.cache_dir() / "imdb-index" / f"tok{tokenizer_version()}-{name}.npz"
-    stream = config.read_cached(path, _read_stream)
-    if stream is None:
-        texts = read_texts()
+
+    def build():
+        parts = read_texts()
+        texts = [t for part in parts.values() for t in part]
         token_lists = [
             tokenize(t) for t in tqdm(texts, desc=f"tokenising {name}", unit=" reviews")
         ]
@@ -201,12 +300,12 @@ def _word_stream(name: str, read_texts) -> tuple[list[str], np.ndarray, np.ndarr
             for tokens in token_lists
         ]
         split = pack(ids, np.zeros(len(ids)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, ids=split.ids, offsets=split.offsets, words=np.array(words))
-        tmp.replace(path)
-        stream = _read_stream(path)
-    return stream
+        sizes = {f"n_{k}": np.array(len(v)) for k, v in parts.items()}
+        _save_npz(
+            path, ids=split.ids, offsets=split.offsets, words=np.array(words), **sizes
+        )
+
+    return _cached(path, _read_stream, f"the tokenised reviews {path}", build)
 
 
 def train_unsup_stream() -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -215,14 +314,19 @@ def train_unsup_stream() -> tuple[list[str], np.ndarray, np.ndarray]:
 
     def texts():
         root = imdb_root()
-        return read_reviews(root, "train")[0] + _read_folder(root / "train" / "unsup")
+        return {
+            "train": read_reviews(root, "train")[0],
+            "unsup": _read_folder(root / "train" / "unsup"),
+        }
 
     return _word_stream("stream", texts)
 
 
 def test_stream() -> tuple[list[str], np.ndarray, np.ndarray]:
     """The 25,000 test reviews, in the order of :func:`read_reviews`, as a word stream."""
-    return _word_stream("test-stream", lambda: read_reviews(imdb_root(), "test")[0])
+    return _word_stream(
+        "test-stream", lambda: {"test": read_reviews(imdb_root(), "test")[0]}
+    )
 
 
 def unsup_token_stream() -> list[list[str]]:
