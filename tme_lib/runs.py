@@ -27,11 +27,12 @@ import concurrent.futures as futures
 import fnmatch
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-from . import config
+from . import config, interrupts
 from .chapters import CHAPTERS, chapter
 from .training import records
 from .training.spec import Spec
@@ -81,7 +82,10 @@ def run_one(chapter_name: str, spec_dict: dict, retrain: bool = False) -> dict:
 def _executor(kind: str, jobs: int, args) -> futures.Executor:
     if kind == "process":
         return futures.ProcessPoolExecutor(
-            jobs, mp_context=multiprocessing.get_context("spawn")
+            jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=interrupts.worker_init,
+            initargs=(os.getpid(),),
         )
     import submitit  # optional: only for the cluster and its local stand-ins
 
@@ -120,11 +124,53 @@ def train_plan(
     """Run ``todo`` with the executor ``kind``; a failed run is reported, the others go on."""
     done, failed = [], []
     if kind == "process" and jobs == 1:
+        signal.signal(signal.SIGINT, interrupts.ask_to_stop)
         for k, spec in enumerate(todo, 1):
             print(f"[{k}/{len(todo)}] {spec.label} ...", flush=True)
-            done.append(run_one(chapter_name, spec.to_dict(), args.retrain))
+            try:
+                done.append(run_one(chapter_name, spec.to_dict(), args.retrain))
+            except KeyboardInterrupt:
+                raise Interrupted(chapter_name, [spec.name], todo[k:]) from None
             print(f"[{k}/{len(todo)}] {done[-1]}", flush=True)
         return done
+    if kind != "process":
+        return _train_with_submitit(chapter_name, todo, jobs, kind, args)
+    pool = _executor(kind, jobs, args)
+    jobs_of = {
+        pool.submit(run_one, chapter_name, s.to_dict(), args.retrain): s for s in todo
+    }
+    with interrupts.Stopper(pool, list(jobs_of)) as stopper:
+        for k, (job, spec) in enumerate(jobs_of.items(), 1):
+            try:
+                done.append(job.result())
+                print(f"[{k}/{len(todo)}] {done[-1]}", flush=True)
+            except BaseException as error:  # one failed run does not stop the others
+                if stopper.stopping:
+                    break
+                if not isinstance(error, Exception):
+                    raise
+                failed.append(spec.name)
+                print(f"[{k}/{len(todo)}] {spec.label} failed: {error}", flush=True)
+        if stopper.stopping:
+            pool.shutdown(wait=True, cancel_futures=True)  # the workers save, then exit
+            finished = {d["name"] for d in done}
+            stopped = [
+                s.name
+                for j, s in jobs_of.items()
+                if j.running()
+                or (j.done() and not j.cancelled() and s.name not in finished)
+            ]
+            cancelled = [s for j, s in jobs_of.items() if j.cancelled()]
+            raise Interrupted(chapter_name, stopped, cancelled)
+    pool.shutdown()
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(failed)}")
+    return done
+
+
+def _train_with_submitit(chapter_name, todo, jobs, kind, args) -> list[dict]:
+    """The runs of ``todo`` on submitit's executors (a cluster manages their interruption)."""
+    done, failed = [], []
     with _executor(kind, jobs, args) as pool:
         jobs_of = {
             pool.submit(run_one, chapter_name, s.to_dict(), args.retrain): s for s in todo
@@ -139,6 +185,18 @@ def train_plan(
     if failed:
         raise SystemExit(f"{len(failed)} run(s) failed: {', '.join(failed)}")
     return done
+
+
+class Interrupted(SystemExit):
+    """The tool was asked to stop: one line that says what was kept and how to resume."""
+
+    def __init__(self, chapter_name: str, stopped: list[str], cancelled: list):
+        where = config.cache_dir() / "checkpoints" / chapter_name
+        super().__init__(
+            f"Interrupted: {len(stopped)} run(s) stopped ({', '.join(stopped) or 'none'}), "
+            f"their checkpoints kept in {where}; {len(cancelled)} queued run(s) not started. "
+            f"Run the same command again to resume."
+        )
 
 
 def write_tables(module) -> list[Path]:

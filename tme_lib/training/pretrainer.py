@@ -20,7 +20,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from .. import config
+from .. import config, interrupts
 from ..blocks.masked_lm import mask_tokens
 from ..data.batching import BucketLoader
 from ..data.pretraining import FIRST_WORD, MASK, PretrainingText
@@ -157,6 +157,13 @@ def pretrain(
             disable=not progress,
         )
         for index in bar:
+            try:
+                interrupts.check()
+            except interrupts.Stopped:
+                state["seconds"] += time.perf_counter() - t0
+                save()  # between two steps: the run resumes exactly here
+                print(f"{spec.label} stopped at step {state['step']}; checkpoint {ckpt}")
+                raise
             batch = loader.make_batch(index)
             x, mask = batch.x.to(device), batch.mask.to(device)
             inputs, labels = _masked(

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import config
+from .. import config, interrupts
 from .metrics import attention_entropy, pearson, r2_score, spearman
 from .provenance import code_version, describe
 from .spec import Spec, Training
@@ -382,6 +382,7 @@ def train_epoch(
         disable=not progress,
     )
     for step, batch in enumerate(bar):
+        interrupts.check()  # a stop asked for: the last epoch's checkpoint stands
         batch = batch.to(device)
         output, weights = model(batch.x, batch.mask)
         loss, objective = _objective(spec, output, weights, batch, epoch, step, ckpt)
