@@ -178,6 +178,7 @@ def test_gpu_check_runs_on_the_cpu_and_writes_one_row_per_model(tmp_path, monkey
         "--chapters",
         "data",
         "tme10",
+        "pretraining",
         "--out",
         str(out),
     ]
@@ -186,7 +187,7 @@ def test_gpu_check_runs_on_the_cpu_and_writes_one_row_per_model(tmp_path, monkey
     assert list(table.columns) == gpu_check.COLUMNS
     from tme_lib.chapters import tme10
 
-    assert set(table["model"]) == {"baseline", *tme10.VARIANTS}
+    assert set(table["model"]) == {"baseline", *tme10.VARIANTS, "masked_lm", "classifier"}
     assert (table["examples_per_s"] > 0).all() and table["device"].str.startswith(
         "cpu"
     ).all()

@@ -28,7 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tme_lib import config  # noqa: E402
+from tme_lib.blocks.masked_lm import mask_tokens  # noqa: E402
 from tme_lib.chapters import CHAPTERS, chapter  # noqa: E402
+from tme_lib.data.batching import BucketLoader  # noqa: E402
+from tme_lib.data.pretraining import FIRST_WORD, MASK  # noqa: E402
 from tme_lib.training import text_runs  # noqa: E402
 from tme_lib.training.trainer import loss_fn, make_optimizer  # noqa: E402
 
@@ -46,8 +49,12 @@ COLUMNS = [
 
 
 def one_of_each_model(name: str) -> list:
-    """The first spec of each model of chapter ``name``'s plan (no scikit-learn fits)."""
+    """The first spec of each model of chapter ``name``'s plan (no scikit-learn fits); for the
+    pretraining chapter, its masked language model and its classifier (from scratch: no
+    pretraining record is needed to time it)."""
     module, seen, out = chapter(name), set(), []
+    if name == "pretraining":
+        return [module.pretraining_spec(), module.finetune_spec(0, None)]
     for spec in module.plan():
         if (
             spec.model_name in getattr(module, "BAG_OF_WORDS", {})
@@ -68,6 +75,11 @@ def build(name: str, spec):
         return module.build_model(spec, splits), splits.loaders(
             t.batch_size, spec.seed
         ).train
+    if name == "pretraining":
+        text, t = module.text_of(spec), spec.training
+        split = text.pretrain if t.task == "masked_lm" else text.corpus.train
+        loader = BucketLoader(split, t.batch_size, seed=spec.seed)
+        return module.build_model(spec), loader
     corpus, vectors = text_runs.text_data(spec)
     model = text_runs.build_text_model(spec, module.MODELS, vectors)
     return model, text_runs.text_loaders(spec, corpus).train
@@ -92,9 +104,18 @@ def time_steps(
             batches = iter(loader)
             batch = next(batches)
         batch = batch.to(device)
-        output, _ = model(batch.x, batch.mask)
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(output, batch.y, spec.training.task).backward()
+        autocast = device.type == "cuda" and spec.chapter == "pretraining"  # as it trains
+        with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
+            if spec.training.task == "masked_lm":  # the pretraining loop's step
+                inputs, labels = mask_tokens(
+                    batch.x.cpu(), batch.mask.cpu(), MASK, FIRST_WORD, model.bias.numel()
+                )
+                loss = model.loss(inputs.to(device), batch.mask, labels.to(device))
+            else:
+                output, _ = model(batch.x, batch.mask)
+                loss = loss_fn(output, batch.y, spec.training.task)
+        loss.backward()
         optimizer.step()
         if step == 0:  # warm-up: kernels chosen, memory allocated
             if device.type == "cuda":
