@@ -220,3 +220,38 @@ def test_the_chapter_reads_unlabelled_toy_reviews_with_sentiment_the_others_do_n
     assert not np.isin(toy.generate(0)[1]["unsup"].ids, sentiment_ids).any()
     assert np.array_equal(toy.generate(0)[1]["unsup"].ids, before)
     assert np.isnan(sentiment.labels).all()
+
+
+def test_the_plan_grows_in_stages_as_choices_are_recorded():
+    """Before the seed-0 runs are recorded, the plan is pretraining and the choice runs; once
+    they are, each arm's other seeds (with its choice) and the learning curve join it."""
+    first = chapter.plan()
+    assert first[0].name == "mlm" and len(first) == 1 + len(chapter.selection_plan())
+    assert chapter.chosen("scratch") is None
+    for spec in first:
+        chapter.run(spec, progress=False)
+    choice = chapter.chosen("pretrained")
+    assert set(choice) == {"pooling", "lr"}
+    names = [s.name for s in chapter.plan()]
+    assert len(names) == len(set(names)) > len(first)
+    best = max(
+        (s for s in chapter.selection_plan() if s.name.startswith("pretrained")),
+        key=lambda s: records.read_record(records.find_record(s)).final["val_acc"],
+    )
+    assert best.name.split("-")[2] == choice["pooling"]
+    snapshots = chapter.pretraining_spec().training.snapshots
+    assert {f"pretrained-e{e}" for e in snapshots} <= {n.rsplit("-", 3)[0] for n in names}
+
+
+def test_the_declared_comparisons_name_arms_that_exist():
+    from tme_lib.chapters import beyond, tme9, tme10
+
+    known = {
+        "pretraining": set(chapter.ARMS),
+        "tme10": set(tme10.VARIANTS),
+        "tme9": {*tme9.MODELS, *tme9.BAG_OF_WORDS},
+        "beyond": {f"nb_plus_{m}" for m in beyond.ATTENTION} | {"nb_plus_pretrained"},
+    }
+    for a, b in chapter.COMPARISONS:
+        for chapter_name, arm in (a, b):
+            assert arm in known[chapter_name], (chapter_name, arm)

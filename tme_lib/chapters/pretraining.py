@@ -30,7 +30,7 @@ from ..data.pretraining import (
 from ..training import records
 from ..training.pretrainer import pretrain
 from ..training.records import RecordError, RunRecord, load_or_train
-from ..training.spec import Spec, Training, deep_merge, model_settings, schedule
+from ..training.spec import SEEDS, Spec, Training, deep_merge, model_settings, schedule
 
 CHAPTER = "pretraining"
 
@@ -227,11 +227,14 @@ def finetune_spec(
     seed: int = 0,
     epoch: int | None = -1,
     pooling: str = "cls",
+    lr: float | None = None,
     changes: dict | None = None,
 ) -> Spec:
     """A fine-tuning run: from the pretraining snapshot of ``epoch`` (-1: the end of
-    pretraining; ``None``: from scratch), named ``finetune-e<epoch>-<pooling>-s<seed>`` or
-    ``scratch-<pooling>-s<seed>``; ``changes`` are dotted paths for :meth:`Spec.replace`."""
+    pretraining; ``None``: from scratch), with ``pooling`` and the learning rate ``lr``
+    (default: the profile's), named ``pretrained-e<epoch>-<pooling>-lr<lr>-s<seed>`` or
+    ``scratch-<pooling>-lr<lr>-s<seed>``; ``changes`` are dotted paths for
+    :meth:`Spec.replace`."""
     p = config.profile()
     base = pretraining_spec()
     last = base.training.epochs
@@ -246,10 +249,11 @@ def finetune_spec(
         if epoch is None
         else {"chapter": CHAPTER, "name": base.name, "key": base.key(), "epoch": epoch}
     )
-    name = ("scratch" if epoch is None else f"finetune-e{epoch}") + f"-{pooling}-s{seed}"
+    training = deep_merge(FINETUNING[p], {} if lr is None else {"lr": lr})
+    arm = "scratch" if epoch is None else f"pretrained-e{epoch}"
     s = Spec(
         chapter=CHAPTER,
-        name=name,
+        name=f"{arm}-{pooling}-lr{training['lr']:g}-s{seed}",
         seed=seed,
         data=base.data,
         inputs={"pretraining": origin},
@@ -260,14 +264,92 @@ def finetune_spec(
             pooling=pooling,
             **SIZES[p],
         ),
-        training=Training(**deep_merge(FINETUNING[p])),
+        training=Training(**training),
     )
     return s.replace(changes) if changes else s
 
 
+# --- The plan, declared before any fine-tuning run ----------------------------------------------
+
+# Two arms: the encoder fine-tuned from the end of pretraining, and the same architecture from
+# random weights with the same fine-tuning budget (epochs, schedule, batches). Each arm's
+# pooling and learning rate are chosen on validation accuracy at seed 0 among CHOICES (the
+# epoch kept is chosen on validation within every run); then the arm runs at the other seeds of
+# the course's seed design with its choice (a run costs under 15 min on one core: five seeds).
+ARMS = {"pretrained": -1, "scratch": None}
+CHOICES = {
+    "full": dict(
+        pooling=("cls", "mean"),
+        lr={"pretrained": (1e-4, 3e-4, 1e-3), "scratch": (3e-4, 1e-3, 3e-3)},
+    ),
+    "smoke": dict(
+        pooling=("cls", "mean"), lr={"pretrained": (3e-3,), "scratch": (3e-3,)}
+    ),
+}
+# The learning curve: the pretrained arm's choice, fine-tuned from each snapshot (and from the
+# end) at these seeds; the run from scratch is its point 0.
+CURVE_SEEDS = {"full": (0, 1, 2), "smoke": (0,)}
+# The comparisons the chapter reports, each a difference of mean test accuracy with its 95 %
+# interval over the seeds both arms share (against a single deterministic fit, the interval of
+# the arm's mean): declared here before the runs.
+COMPARISONS = [
+    (("pretraining", "pretrained"), ("pretraining", "scratch")),
+    (("pretraining", "pretrained"), ("tme10", "self_attention_distance")),
+    (("pretraining", "pretrained"), ("tme9", "attention_lstm")),
+    (("pretraining", "pretrained"), ("tme9", "nb_bigram_lr")),
+    (("beyond", "nb_plus_pretrained"), ("tme9", "nb_bigram_lr")),
+    (("beyond", "nb_plus_pretrained"), ("beyond", "nb_plus_attention_lstm")),
+]
+
+
+def selection_plan() -> list[Spec]:
+    """The seed-0 runs among which each arm's pooling and learning rate are chosen."""
+    c = CHOICES[config.profile()]
+    return [
+        finetune_spec(0, ARMS[arm], pooling, lr)
+        for arm in ARMS
+        for pooling in c["pooling"]
+        for lr in c["lr"][arm]
+    ]
+
+
+def chosen(arm: str) -> dict | None:
+    """``{"pooling", "lr"}`` of the seed-0 run of ``arm`` with the best validation accuracy
+    (the first in :data:`CHOICES` order on a tie), or ``None`` while one of its runs has no
+    record."""
+    c = CHOICES[config.profile()]
+    candidates = [
+        (pooling, lr, finetune_spec(0, ARMS[arm], pooling, lr))
+        for pooling in c["pooling"]
+        for lr in c["lr"][arm]
+    ]
+    found = [records.find_record(s) for _, _, s in candidates]
+    if any(path is None for path in found):
+        return None
+    scores = [records.read_record(p).final["val_acc"] for p in found]
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return {"pooling": candidates[best][0], "lr": candidates[best][1]}
+
+
 def plan() -> list[Spec]:
-    """The runs of the chapter: pretraining first (the others start from it)."""
-    return [pretraining_spec()]
+    """The runs of the chapter, in the order they can run: pretraining, the choice runs (seed
+    0), then, once an arm's choice is recorded, its other seeds and the learning curve. The
+    run tool therefore trains the plan in stages: run it again after a stage is recorded."""
+    out = [pretraining_spec(), *selection_plan()]
+    seeds = SEEDS[config.profile()]
+    for arm, epoch in ARMS.items():
+        choice = chosen(arm)
+        if choice is not None:
+            out += [finetune_spec(seed, epoch, **choice) for seed in seeds[1:]]
+    choice = chosen("pretrained")
+    if choice is not None:
+        snapshots = pretraining_spec().training.snapshots
+        out += [
+            finetune_spec(seed, epoch, **choice)
+            for epoch in snapshots
+            for seed in CURVE_SEEDS[config.profile()]
+        ]
+    return out
 
 
 def pretraining_record(spec: Spec | None = None) -> tuple[RunRecord, Path]:
