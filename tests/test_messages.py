@@ -3,9 +3,11 @@ message names the variable, file or character and says what to do."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,3 +101,41 @@ def test_the_run_tool_names_a_damaged_record_instead_of_doing_nothing(tmp_path):
         and weights.name in said
         and "--retrain --only baseline" in said
     )
+
+
+def _fills_the_disk(kind):
+    def save(*args, **kwargs):
+        f = next(a for a in args if isinstance(a, (str, Path)))  # the file being written
+        Path(f).write_bytes(b"half a file")  # what a full disk leaves
+        if kind == "torch":
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed "
+                "writing file data/0: file write failed"
+            )
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return save
+
+
+@pytest.mark.parametrize("kind", ["torch", "os"])
+def test_a_full_disk_during_a_smoke_run_says_so_and_leaves_no_tmp(
+    monkeypatch, tmp_path, kind
+):
+    from test_records import spec, trained
+
+    from tme_lib.training import trainer
+
+    monkeypatch.setattr(trainer.torch, "save", _fills_the_disk(kind))
+    with pytest.raises(DataError, match="The disk is full.*TME_CACHE_DIR"):
+        trained(spec(name="full-disk"))
+    left = [p.name for p in config.cache_dir().rglob("*.tmp")]
+    assert left == []
+
+
+def test_a_full_disk_while_caching_the_index_says_so(monkeypatch, tiny_imdb_dir):
+    from tme_lib.data import imdb
+
+    monkeypatch.setattr(imdb.np, "savez", _fills_the_disk("os"))
+    with pytest.raises(DataError, match="The disk is full: the cache file index.npz"):
+        imdb.load_index(min_count=1)
+    assert not list(config.cache_dir().rglob("*.tmp.npz"))

@@ -22,6 +22,7 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 from pathlib import Path
@@ -121,6 +122,30 @@ def file_lock(name: str, what: str):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str):
+    """Within the block ``path`` (a temporary file) is written: when the disk fills (``OSError``
+    ENOSPC, or PyTorch's "file write failed"), the partial file is removed and a
+    :class:`DataError` says which disk is full and what to do."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        full = getattr(error, "errno", None) in DISK_FULL or "file write failed" in str(
+            error
+        )
+        if not full:
+            raise
+        Path(path).unlink(missing_ok=True)
+        raise DataError(
+            f"The disk is full: {what} could not be written to {Path(path).parent}. Free some "
+            "space there (old checkpoints: <cache>/checkpoints), or point TME_CACHE_DIR at a "
+            "disk with room; nothing half-written was kept."
+        ) from None
 
 
 def read_cached(path: Path, reader):

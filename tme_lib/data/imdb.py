@@ -189,7 +189,8 @@ def _save_npz(path: Path, **arrays) -> None:
     with the fingerprint of the data it was built from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, source=np.array(json.dumps(source_fingerprint())), **arrays)
+    with config.writing(tmp, f"the cache file {path.name}"):
+        np.savez(tmp, source=np.array(json.dumps(source_fingerprint())), **arrays)
     tmp.replace(path)
 
 

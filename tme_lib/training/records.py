@@ -385,7 +385,8 @@ def _train_and_save(
     tmp_weights = weights.with_suffix(f".pt.{os.getpid()}.tmp")
     state = model.state_dict()
     state = half_state(state) if spec.training.store_half else state
-    torch.save({k: v.cpu() for k, v in state.items()}, tmp_weights)
+    with config.writing(tmp_weights, f"the weights of {spec.label}"):
+        torch.save({k: v.cpu() for k, v in state.items()}, tmp_weights)
     tmp_weights.replace(weights)
     final = dict(out["final"])
     if out.get("snapshots"):  # the weights after some epochs, each a file of its own
@@ -423,7 +424,8 @@ def save_snapshot(weights: Path, epoch: int, state: dict) -> str:
     """Write the snapshot of ``epoch`` beside ``weights``; its SHA-256 (the record lists it)."""
     path = snapshot_file(weights, epoch)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(state, tmp)
+    with config.writing(tmp, f"the snapshot of epoch {epoch}"):
+        torch.save(state, tmp)
     tmp.replace(path)
     return sha256sum(path)
 
@@ -450,7 +452,8 @@ def write_record(path: Path, record: RunRecord) -> None:
     """Write ``record`` (sealed) to ``path`` whole or not at all: a temporary file of this
     process, then an atomic rename."""
     tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+    with config.writing(tmp, f"the record {path.name}"):
+        tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
     tmp.replace(path)
 
 

@@ -236,7 +236,8 @@ def save_checkpoint(path: Path, stamp: dict, state: dict) -> None:
     same spec never rename each other's half-written file."""
     tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     try:
-        torch.save({"stamp": stamp, **state}, tmp)
+        with config.writing(tmp, f"the checkpoint of {stamp.get('key')}"):
+            torch.save({"stamp": stamp, **state}, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
