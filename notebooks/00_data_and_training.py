@@ -205,7 +205,8 @@ print("key:", spec.key())
 # records are committed in `results/runs/`) it checks it and loads it; otherwise it trains —
 # with a progress bar, the validation accuracy after each epoch, the best epoch kept, one
 # evaluation on the test split, and a checkpoint after each epoch so that an interrupted run
-# resumes where it stopped. `python -m tme_lib.runs data` does the same from a terminal.
+# resumes where it stopped (the checkpoint names the commit of its code, and only that code
+# resumes it). `python -m tme_lib.runs data` does the same from a terminal.
 
 # %% tags=["nbval-ignore-output"]
 run = chapter.run(spec)
@@ -219,7 +220,8 @@ plt.show()
 # %% [markdown]
 # The record holds everything needed to trust and regenerate the number above: the whole spec
 # and its key, the commit of the code that trained it, the SHA-256 of the weights file (checked
-# on every load), the device, the wall time and the history of every epoch.
+# on every load), the device, the wall time and the history of every epoch. Its seal, a SHA-256
+# over all of that, is checked on every load too: a number edited after the run is refused.
 
 # %% tags=["nbval-check-output"]
 print("\n".join(sorted(k for k in run.to_json() if k not in ("history", "final"))))
