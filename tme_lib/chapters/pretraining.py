@@ -345,9 +345,7 @@ def plan() -> list[Spec]:
     if choice is not None:
         snapshots = pretraining_spec().training.snapshots
         out += [
-            finetune_spec(seed, epoch, **choice)
-            for epoch in snapshots
-            for seed in seeds
+            finetune_spec(seed, epoch, **choice) for epoch in snapshots for seed in seeds
         ]
     return out
 
