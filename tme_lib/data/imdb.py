@@ -199,14 +199,15 @@ def _cached(path: Path, reader, what: str, build):
     there, was built from the data now in place and holds the expected numbers of reviews;
     else ``build()`` under a lock (another process building it waits, then reads it)."""
 
-    def usable():
+    def usable(say: bool = True):
         found = config.read_cached(path, reader)
         if found is None:
             return None
         result, source, counts = found
         problem = _stale(path, source, counts)
         if problem:
-            print(f"{problem}: it is built again.")
+            if say:
+                print(f"{problem}: it is built again.")
             return None
         return result
 
@@ -214,7 +215,7 @@ def _cached(path: Path, reader, what: str, build):
     if result is not None:
         return result
     with config.file_lock(f"{path.parent.name}-{path.stem}", what):
-        result = usable()  # built by another process while this one waited
+        result = usable(say=False)  # built by another process while this one waited
         if result is None:
             build()
             result = usable()
