@@ -1,9 +1,9 @@
 """The install paths agree: environment.yml installs what pyproject.toml declares."""
 
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +58,37 @@ def test_environment_yml_installs_the_project():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-e ." in pip
+
+
+def test_the_licence_and_the_citation_ship(tmp_path):
+    """LICENSE (MIT, as pyproject.toml declares) lands in the wheel; CITATION.cff names the
+    same version and repository as pyproject.toml."""
+    import subprocess
+    import sys
+    import zipfile
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert f"version: {project['version']}" in citation
+    assert f'repository-code: "{project["urls"]["Repository"]}"' in citation
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("tme_lib-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names[-5:]
