@@ -203,3 +203,40 @@ def test_committed_notebooks_carry_no_widget_state():
                 assert "application/vnd.jupyter.widget-view+json" not in out.get(
                     "data", {}
                 )
+
+
+def test_executed_notebooks_keep_no_progress_bar():
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location(
+        "execute_notebooks", ROOT / "tools" / "execute_notebooks.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("load()")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stderr", text="tokenising train:   0%|  | 0/25000"
+        ),
+        nbformat.v4.new_output("stream", name="stdout", text="25,000 reviews\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+    ]
+    nb.cells = [cell]
+    assert tool.drop_progress_bars(nb) == 1
+    assert [o["text"] for o in nb.cells[0].outputs] == ["25,000 reviews\n", "a warning\n"]
+    import os
+    import subprocess
+    import sys
+
+    # what the tool sets for the kernel, which reads it when it imports tqdm
+    probe = "import tqdm.auto; print(tqdm.auto.tqdm(range(3)).disable)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "TQDM_DISABLE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == "True"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -42,7 +43,9 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
     """Run ``path`` top to bottom with ``TME_PROFILE=profile``; returns the wall time (s)."""
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as cache:
-        env = {"TME_PROFILE": profile}
+        # no progress bar in the committed outputs: a cold cache would otherwise write
+        # "tokenising train: 0%|" lines into them (tqdm reads TQDM_DISABLE)
+        env = {"TME_PROFILE": profile, "TQDM_DISABLE": "1"}
         if profile == "smoke":
             env["TME_CACHE_DIR"] = cache
         saved = {k: os.environ.get(k) for k in env}
@@ -65,9 +68,29 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    drop_progress_bars(nb)
     if inplace:
         nbformat.write(nb, path)
     return seconds
+
+
+PROGRESS = re.compile(r"\d+%\|")  # tqdm's "  7%|▋   | 1/15 [..]"
+
+
+def drop_progress_bars(nb) -> int:
+    """Remove from ``nb`` the stderr outputs that are progress bars (one drawn by a library
+    that ignores TQDM_DISABLE); returns how many were removed."""
+    removed = 0
+    for cell in nb.cells:
+        kept = [
+            o
+            for o in cell.get("outputs", [])
+            if not (o.get("name") == "stderr" and PROGRESS.search(o.get("text", "")))
+        ]
+        removed += len(cell.get("outputs", [])) - len(kept)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return removed
 
 
 def main(argv=None) -> int:
