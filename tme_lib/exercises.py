@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from .plain_markdown import plain
+
 BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
 SOLUTION_TAG, EXERCISE_TAG = "solution", "exercise"
 TEST_MARKER = "# NBVAL_"  # comments for the notebook tests; students never see them
@@ -56,12 +58,15 @@ def stub_source(source: str) -> str:
 
 def student_notebook(nb):
     """A copy of a notebook (nbformat node) with solution cells stubbed, outputs cleared,
-    test markers (``# NBVAL_...``) removed, and no pairing with a ``.py`` file."""
+    test markers (``# NBVAL_...``) removed, Markdown without MyST syntax
+    (:func:`tme_lib.plain_markdown.plain`), and no pairing with a ``.py`` file."""
     import copy
 
     nb = copy.deepcopy(nb)
     nb.metadata.get("jupytext", {}).pop("formats", None)
     for cell in nb.cells:
+        if cell.cell_type == "markdown":  # as Jupyter and Colab show it: no MyST syntax
+            cell.source = plain(cell.source)
         if cell.cell_type != "code":
             continue
         cell.source = "\n".join(
