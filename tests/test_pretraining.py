@@ -255,3 +255,21 @@ def test_the_declared_comparisons_name_arms_that_exist():
     for a, b in chapter.COMPARISONS:
         for chapter_name, arm in (a, b):
             assert arm in known[chapter_name], (chapter_name, arm)
+
+
+def test_fill_in_proposes_words_for_the_masked_position_only():
+    spec = chapter.pretraining_spec()
+    text = chapter.text_of(spec)
+    torch.manual_seed(0)
+    model = chapter.build_model(spec)
+    words = ["the", "movie", "was", "great", "and", "the", "plot"]
+    guesses = chapter.fill_in(model, text.vocab, words, position=3, k=4)
+    assert len(guesses) == 4
+    assert all(w not in ("<pad>", "<oov>", "<mask>", "<cls>") for w, _ in guesses)
+    probabilities = [p for _, p in guesses]
+    assert (
+        probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
+    )
+    # the word at the position is hidden: the same guesses whatever it was
+    other = chapter.fill_in(model, text.vocab, [*words[:3], "awful", *words[4:]], 3, 4)
+    assert other == guesses

@@ -399,6 +399,30 @@ def build_model(spec: Spec) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def fill_in(
+    model: MaskedLanguageModel, vocab, words: list[str], position: int, k: int = 5
+) -> list[tuple[str, float]]:
+    """The ``k`` words the model finds likeliest at ``position`` of the review ``words``
+    (the word there is masked first), with their probabilities; special tokens are never
+    proposed. Section "What the model learned to guess"."""
+    from ..data.pretraining import CLS, FIRST_WORD, MASK
+
+    ids = [CLS, *(vocab.stoi.get(w, 1) for w in words)]
+    ids[position + 1] = MASK
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.tensor([ids], device=device)
+    logits, _ = model(x, torch.ones_like(x, dtype=torch.bool))
+    p = logits[0, position + 1].float().softmax(-1)
+    p[:FIRST_WORD] = 0
+    top = p.topk(k)
+    return [
+        (vocab.itos[i], round(v, 4))
+        for v, i in zip(top.values.tolist(), top.indices.tolist())
+    ]
+
+
 def text_of(spec: Spec) -> PretrainingText:
     return load_pretraining_text(spec.data)
 
