@@ -10,7 +10,7 @@ JOBS ?= 1
 TORCH_PIN := torch==2.13.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench clean
+.PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench clean linkcheck records-lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -31,12 +31,19 @@ book: $(STAMP)  ## build the HTML book into book/_build/html (never retrains)
 
 test: lint unit nbtest  ## lint, unit tests (notebook pairs included), every notebook in the smoke profile
 
-lint: $(STAMP)  ## ruff: the linter, and the formatter in check mode (90 columns)
+lint: $(STAMP)  ## ruff (the linter, and the formatter in check mode, 90 columns); actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/lint_workflows.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+linkcheck: $(STAMP)  ## every link of the built book (web links skipped offline; after make book)
+	$(BIN)/python tools/check_links.py
+
+records-lock: $(STAMP)  ## after committing records: update the lock of the records archive
+	$(BIN)/python tools/records_archive.py lock
 
 browser: $(STAMP)  ## the built book in headless Chromium, at phone and laptop widths (after make book)
 	$(BIN)/python -m pytest tests/browser

@@ -2,8 +2,9 @@
 # # Data and training loop
 #
 # *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/00_data_and_training.ipynb>`
-# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
-# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+# (exercises left as stubs, each with its checker; see the README), or open it in Colab on a
+# GPU with the launch button (the rocket, top of the page): *Colab: your version* is the student
+# notebook, *Colab: solved* this page.
 #
 # Before any attention, this chapter builds the pieces every later model stands on: the IMDB
 # reviews {cite}`maas2011` turned into token ids, padded batches with a mask that tells real tokens

@@ -2,8 +2,9 @@
 # # TME 9: global attention
 #
 # *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/01_tme9_global_attention.ipynb>`
-# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
-# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+# (exercises left as stubs, each with its checker; see the README), or open it in Colab on a
+# GPU with the launch button (the rocket, top of the page): *Colab: your version* is the student
+# notebook, *Colab: solved* this page.
 #
 # A review of IMDB is a few hundred words; a handful of them ("superb", "waste", "7/10") decide
 # whether it is positive. The baseline of the previous chapter averages all the word vectors, so a
@@ -468,7 +469,7 @@ check_entropy_penalty(entropy_penalised_loss)
 # learned values, and plot test accuracy against the mean entropy of the test reviews
 # (unpenalised model: $\lambda = 0$).
 
-# %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight \u03bb of the entropy penalty."}} tags=["nbval-ignore-output"]
+# %% mystnb={"figure": {"caption": "Test accuracy against mean attention entropy for each weight λ of the entropy penalty."}} tags=["nbval-ignore-output"]
 rows = []
 with loaded_together():
     sweep = {(m, lam): run(m, entropy_weight=lam)

@@ -2,8 +2,9 @@
 # # TME 10: self-attention
 #
 # *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/02_tme10_self_attention.ipynb>`
-# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
-# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+# (exercises left as stubs, each with its checker; see the README), or open it in Colab on a
+# GPU with the launch button (the rocket, top of the page): *Colab: your version* is the student
+# notebook, *Colab: solved* this page.
 #
 # Global attention (TME 9) asks *one* question per review and pools the words that answer it.
 # **Self-attention** lets every word ask its own question to every other word: the

@@ -2,8 +2,9 @@
 # # Aptamers: a transformer that predicts how a DNA strand folds
 #
 # *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/03_aptamers.ipynb>`
-# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
-# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+# (exercises left as stubs, each with its checker; see the README), or open it in Colab on a
+# GPU with the launch button (the rocket, top of the page): *Colab: your version* is the student
+# notebook, *Colab: solved* this page.
 #
 # The two previous chapters read movie reviews. This one reads DNA. It follows a student project
 # {cite}`aptamer2023talk` that trained a transformer {cite}`vaswani2017` to predict, from the
@@ -138,7 +139,7 @@ for name in ("train", "val", "test"):
     print(f"{name:5s}: {len(y):7d} strands, ΔG mean {y.mean():.2f}, "
           f"variance {y.var():.2f} kcal²/mol²")
 
-# %% mystnb={"figure": {"caption": "Distribution of the ensemble free energy of the training strands (ViennaRNA, DNA parameters, 37 \u00b0C)."}} tags=["nbval-ignore-output"]
+# %% mystnb={"figure": {"caption": "Distribution of the ensemble free energy of the training strands (ViennaRNA, DNA parameters, 37 °C)."}} tags=["nbval-ignore-output"]
 y_train = splits.train[1]
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.hist(y_train, bins=60, color="tab:blue")
@@ -345,7 +346,7 @@ if len(seeds) > 1:
     print(f"our transformer over {len(seeds)} seeds: test MSE {mse.mean():.3f} ± "
           f"{mse.std(ddof=1):.3f}, R² {r2.mean():.3f} ± {r2.std(ddof=1):.3f} (mean ± sd)")
 
-# %% mystnb={"figure": {"caption": "Training and validation loss and R\u00b2 per epoch of our transformer and of the source project's model."}} tags=["nbval-ignore-output"]
+# %% mystnb={"figure": {"caption": "Training and validation loss and R² per epoch of our transformer and of the source project's model."}} tags=["nbval-ignore-output"]
 plot_learning_curves([ours, source], labels=["ours", "source model"], metric="r2");
 
 # %% [markdown]

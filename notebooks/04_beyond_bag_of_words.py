@@ -2,8 +2,9 @@
 # # Beyond the bag of words
 #
 # *Working on it yourself?* Download the {download}`student version of this chapter <../_generated/student/04_beyond_bag_of_words.ipynb>`
-# (exercises left as stubs, each with its checker; see the README), or open the chapter on a
-# GPU kernel with the launch button (the rocket, top of the page) and *Colab*.
+# (exercises left as stubs, each with its checker; see the README), or open it in Colab on a
+# GPU with the launch button (the rocket, top of the page): *Colab: your version* is the student
+# notebook, *Colab: solved* this page.
 #
 # TME 9 ended on an uncomfortable table: on IMDB, a logistic regression on naive-Bayes-weighted
 # unigrams and bigrams beats every attention model of the course, TME 10's self-attention

@@ -55,11 +55,9 @@ def _run_cell(python: Path, cell: str, env: dict) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.slow
-def test_the_install_cell_installs_where_the_library_is_missing_and_only_there(tmp_path):
-    cell = next(iter(bootstrap_cells().values()))
-    # a wheel of this checkout, built without reaching an index, from a copy (setuptools writes
-    # build/ and *.egg-info beside the sources it builds)
+def build_wheel(tmp_path: Path) -> Path:
+    """A wheel of this checkout, built without reaching an index, from a copy (setuptools
+    writes build/ and *.egg-info beside the sources it builds); skips when it cannot."""
     source = tmp_path / "source"
     shutil.copytree(
         ROOT,
@@ -93,7 +91,13 @@ def test_the_install_cell_installs_where_the_library_is_missing_and_only_there(t
     )
     if built.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {built.stderr[-300:]}")
-    wheel = next((tmp_path / "wheels").glob("tme_lib-*.whl"))
+    return next((tmp_path / "wheels").glob("tme_lib-*.whl"))
+
+
+@pytest.mark.slow
+def test_the_install_cell_installs_where_the_library_is_missing_and_only_there(tmp_path):
+    cell = next(iter(bootstrap_cells().values()))
+    wheel = build_wheel(tmp_path)
     venv.create(tmp_path / "clean", with_pip=True)
     python = tmp_path / "clean" / "bin" / "python"
     # no index, no dependencies: pip may only use the wheel it is given

@@ -67,6 +67,14 @@ def test_student_notebook_stubs_solution_cells_and_clears_outputs():
     assert nb.cells[1].source == SOLUTION  # the teaching notebook is left alone
 
 
+def test_student_notebook_asks_colab_for_a_gpu_and_jupyter_for_python():
+    student = student_notebook(_notebook())
+    assert student.metadata["accelerator"] == "GPU"
+    assert student.metadata["colab"]["gpuType"]
+    assert student.metadata["kernelspec"]["name"] == "python3"
+    nbformat.validate(student)
+
+
 def test_markers_outside_a_solution_cell_are_an_error():
     nb = _notebook()
     nb.cells[1].metadata["tags"] = []

@@ -177,6 +177,9 @@ ACCOUNTED = {
             "training.spec.TASKS",
             "training.spec.VAL_ORDERS",
             "training.text_runs._VECTORS",
+            "training.published.LOCK",  # where the records are found, checked by their keys
+            "training.published.RELEASE",
+            "config.REPO_ROOT",
         ],
         NOT_A_RESULT,
     ),

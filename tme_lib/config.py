@@ -17,6 +17,11 @@ Environment variables (all optional):
 ``TME_THREADS``
     Number of CPU threads used by PyTorch (default: 1 in the smoke profile, PyTorch's own
     choice in the full profile; see :func:`threads`).
+``TME_TRAIN_MISSING``
+    ``1``: where the course's library is installed without the repository (Colab, a wheel),
+    train in the full profile the runs whose records cannot be found, instead of stopping
+    with a message (hours on a CPU). In a clone of the repository missing runs are trained
+    anyway, and ``python -m tme_lib.runs`` always trains them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,43 @@ import torch
 
 PROFILES = ("smoke", "full")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Whether this code is a checkout of the repository (beside its pyproject.toml) rather than
+# an installed package (a wheel in site-packages, as on Colab): decided once, from where the
+# code is, so that tests moving REPO_ROOT do not change it.
+IN_CHECKOUT = (Path(__file__).resolve().parent.parent / "pyproject.toml").is_file()
+
+
+def repository() -> str:
+    """The address of the course's repository: ``[project.urls] Repository`` of
+    ``pyproject.toml``, the one place that names it (read from the installed package's
+    metadata, so that a wheel knows it too)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        entries = metadata("tme_lib").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        entries = []
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip()
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return project["urls"]["Repository"]
+
+
+def train_missing() -> bool:
+    """``TME_TRAIN_MISSING=1``: train the full-profile runs whose records are missing even
+    where the library is installed without the repository."""
+    value = os.environ.get("TME_TRAIN_MISSING", "").strip().lower()
+    if value in ("", "0", "no", "false"):
+        return False
+    if value in ("1", "yes", "true"):
+        return True
+    raise ValueError(
+        f"TME_TRAIN_MISSING={value!r}: use 1 to train missing runs, or unset it."
+    )
 
 
 def profile() -> str:

@@ -308,8 +308,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1 and "TME_THREADS" not in os.environ:
         os.environ["TME_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.jobs))
     config.get_device()
-    for name in CHAPTERS if args.chapter == "all" else [args.chapter]:
-        main_chapter(name, args)
+    # The run tool is how runs are made: it trains missing runs even where the library is
+    # installed without the repository (its workers inherit the variable).
+    before = os.environ.get("TME_TRAIN_MISSING")
+    os.environ["TME_TRAIN_MISSING"] = "1"
+    try:
+        for name in CHAPTERS if args.chapter == "all" else [args.chapter]:
+            main_chapter(name, args)
+    finally:
+        if before is None:
+            os.environ.pop("TME_TRAIN_MISSING", None)
+        else:
+            os.environ["TME_TRAIN_MISSING"] = before
     return 0
 
 

@@ -66,6 +66,10 @@ def _author_year_style():
 
 
 STUDENT_DIR = "_generated/student"
+# The branch the book's workflow publishes the built book to (.github/workflows/book.yml): the
+# student notebooks are there, under student/, for Colab to open from GitHub.
+PAGES_BRANCH = "gh-pages"
+PUBLISHED_STUDENT_DIR = "student"
 
 
 def write_student_notebooks(app) -> None:
@@ -86,8 +90,64 @@ def write_student_notebooks(app) -> None:
         nbformat.write(student_notebook(jupytext.read(src)), out / f"{src.stem}.ipynb")
 
 
+def publish_student_notebooks(app, exception) -> None:
+    """Copy the student notebooks to ``<html>/student/``: the published book holds them, and
+    its launch button opens them in Colab from the book's branch."""
+    import shutil
+    from pathlib import Path
+
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir) / PUBLISHED_STUDENT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted((Path(app.srcdir) / STUDENT_DIR).glob("*.ipynb")):
+        shutil.copy(path, out / path.name)
+
+
+def student_launch_buttons(app, pagename, templatename, context, doctree) -> None:
+    """The theme's Colab button opens the solved notebook of ``notebooks/``; make it open the
+    student version (published with the book, :func:`publish_student_notebooks`) and keep a
+    second button for the solved one."""
+    import re
+
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        buttons = []
+        for button in group["buttons"]:
+            if button.get("text") == "Colab":
+                solved = button["url"]
+                student = re.sub(
+                    r"/blob/[^/]+/(?:.*/)?([^/]+)\.ipynb$",
+                    rf"/blob/{PAGES_BRANCH}/{PUBLISHED_STUDENT_DIR}/\1.ipynb",
+                    solved,
+                )
+                buttons.append(
+                    {
+                        **button,
+                        "text": "Colab: your version",
+                        "tooltip": "Open the student version (exercises to do) in Colab",
+                        "url": student,
+                    }
+                )
+                buttons.append(
+                    {
+                        **button,
+                        "text": "Colab: solved",
+                        "tooltip": "Open this chapter with its solutions in Colab",
+                        "url": solved,
+                    }
+                )
+            else:
+                buttons.append(button)
+        group["buttons"] = buttons
+
+
 def setup(app):
     _author_year_style()
     app.add_transform(StripSolutionMarkers)
     app.connect("builder-inited", write_student_notebooks)
+    app.connect("build-finished", publish_student_notebooks)
+    # after the theme's own launch buttons (priority 501)
+    app.connect("html-page-context", student_launch_buttons, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

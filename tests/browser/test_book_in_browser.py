@@ -189,8 +189,14 @@ def test_each_chapter_opens_in_colab_and_offers_its_student_notebook(browser, na
         "() => Array.from(document.querySelectorAll('a')).map(a => a.href)"
     )
     colab = [u for u in links if "colab.research.google.com/github/" in u]
-    assert colab and all(u.endswith(f"/blob/main/{name}.ipynb") for u in colab), colab
     stem = name.split("/")[-1]
+    # the launch menu opens the student version, published with the book, then the solved one
+    assert len(colab) == 2, colab
+    assert colab[0].endswith(f"/blob/gh-pages/student/{stem}.ipynb"), colab
+    assert colab[1].endswith(f"/blob/main/{name}.ipynb"), colab
+    published = HTML / "student" / f"{stem}.ipynb"
+    metadata = json.loads(published.read_text())["metadata"]
+    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"], metadata
     # the page's own download button gives the solved notebook (_sources/); the student one is
     # the chapter's download link
     student = [u for u in links if "/_downloads/" in u and u.endswith(f"/{stem}.ipynb")]

@@ -14,6 +14,11 @@ Where records go (:func:`write_dir`):
 - full profile with uncommitted changes to the code: ``<cache>/scratch-runs``, with a message.
   Such a record cannot be tied to a commit, so it is never published. Changes under
   ``results/`` itself do not count: runs that train side by side write there.
+
+Where the library is installed without the repository (Colab), the published records are
+those of the records archive (:mod:`tme_lib.training.published`), and a full-profile run
+whose record is missing is not trained unless asked (``TME_TRAIN_MISSING=1``, ``retrain``, or
+the run tool): a notebook never starts hours of training silently.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import torch
 
 from .. import config
 from ..data.download import sha256sum
-from .provenance import code_version, short_version
+from . import published
+from .provenance import code_version, describe, recorded_version, short_version
 from .spec import Spec
 from .trainer import half_state, train
 
@@ -104,8 +110,9 @@ def seal_of(data: dict) -> str:
 
 
 def published_dir(chapter: str) -> Path:
-    """``results/runs/<chapter>``: the committed records of the full profile."""
-    return config.REPO_ROOT / "results" / "runs" / chapter
+    """``results/runs/<chapter>``: the committed records of the full profile (outside a clone:
+    those of the records archive, :func:`.published.runs_dir`)."""
+    return published.runs_dir() / chapter
 
 
 def write_dir(chapter: str, clean: bool | None = None) -> Path:
@@ -125,7 +132,12 @@ def read_dirs(chapter: str) -> list[Path]:
     changes only) the scratch folder; the smoke folder in the smoke profile."""
     if not config.is_full():
         return [write_dir(chapter)]
-    dirs = [published_dir(chapter)]
+    try:
+        dirs = [published_dir(chapter)]
+    except config.DataError:  # outside a clone, no records archive
+        if not config.train_missing():
+            raise
+        dirs = []
     if not code_version()[1]:
         dirs.append(config.cache_dir() / "scratch-runs" / chapter)
     return dirs
@@ -296,8 +308,23 @@ def load_or_train(
         record.model = model.to(device)
         _say_loaded(spec, record)
         return record
+    _may_train(spec, retrain)
     return _train_and_save(
         spec, build_model, loaders, device, progress, retrain, fit or train
+    )
+
+
+def _may_train(spec: Spec, retrain: bool) -> None:
+    """Refuse to train a full-profile run whose record is missing where the library is
+    installed without the repository, unless asked (see the module docstring)."""
+    if not config.is_full() or config.IN_CHECKOUT or retrain or config.train_missing():
+        return
+    lock = published.read_lock()
+    raise RecordError(
+        f"The run {spec.label} (key {spec.key()}) is not among the book's records (the "
+        f"records archive {lock['archive']}), so it would have to be trained here: hours on "
+        "a CPU for most runs. Set TME_TRAIN_MISSING=1 to train it, or use the smoke profile "
+        "(TME_PROFILE=smoke, the default), which trains tiny models in seconds."
     )
 
 
@@ -306,10 +333,14 @@ def _destination(spec: Spec) -> tuple[str, bool, Path]:
     scratch folder."""
     commit, clean = code_version()
     folder = write_dir(spec.chapter, clean)
-    if config.is_full() and not clean:
+    if config.is_full() and not clean and config.IN_CHECKOUT:
         print(
             f"Uncommitted changes to the code: the record of {spec.label} goes to the "
             f"scratch folder {folder}, not to results/. Commit, then run it again to publish."
+        )
+    elif config.is_full() and not clean:
+        print(
+            f"The record of {spec.label} ({describe((commit, clean))}) goes to {folder}."
         )
     return commit, clean, folder
 
@@ -397,7 +428,7 @@ def _train_and_save(
     record = RunRecord(
         spec=spec.to_dict(),
         key=spec.key(),
-        code_version=commit if clean else f"{commit}-dirty",
+        code_version=recorded_version((commit, clean)),
         device=_device_description(out["device"]),
         torch_version=torch.__version__,
         started_at=started,
@@ -467,13 +498,14 @@ def load_or_fit(spec: Spec, fit: Callable[[], dict], retrain: bool = False) -> R
         record = read_record(path, spec)
         _say_loaded(spec, record)
         return record
+    _may_train(spec, retrain)
     commit, clean, folder = _destination(spec)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out = fit()
     record = RunRecord(
         spec=spec.to_dict(),
         key=spec.key(),
-        code_version=commit if clean else f"{commit}-dirty",
+        code_version=recorded_version((commit, clean)),
         device=_device_description("cpu").replace("threads", "threads, scikit-learn"),
         torch_version=torch.__version__,
         started_at=started,
