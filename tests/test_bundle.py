@@ -59,7 +59,8 @@ def test_update_keeps_the_exercise_cells_and_backs_up_the_old_file(tmp_path):
     assert backup.parent == out / "backups" and EDIT in backup.read_text()
     nb = nbformat.read(path, as_version=4)
     assert exercise_cell(nb).source == SOLVED_PAD_BATCH  # the student's answer survives
-    assert EDIT not in path.read_text()  # cells of the student's own are in the backup
+    assert nb.cells[1].source == EDIT  # and their own cell, where they put it
+    assert "1 exercise cells and 1 cells of your own kept" in done[path.name]
     done = dict(student.write_bundle(out, reset=True))
     assert (
         "NotImplementedError" in exercise_cell(nbformat.read(path, as_version=4)).source
@@ -117,5 +118,41 @@ def test_self_check_grades_a_solved_and_an_unsolved_notebook(tmp_path):
     assert "torch.long" in rows[("cid", "pad_batch")].message
     assert set(table["notebook"]) == {CHAPTER}
     csv = tmp_path / "grades.csv"
-    assert grade.main([str(subs), "--csv", str(csv)]) == 1  # bob has not finished
+    assert grade.main([str(subs), "--csv", str(csv)]) == 0  # the table is the result
     assert csv.read_text().count("\n") == 4  # header, ada, bob, cid
+    assert grade.main([str(subs), "--strict"]) == 1  # for scripts: bob has not finished
+
+
+def test_update_keeps_a_solved_cell_with_helpers_and_every_cell_of_the_students(tmp_path):
+    out = tmp_path / "student"
+    student.write_bundle(out)
+    path = out / "notebooks" / f"{CHAPTER}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    helper = "def _longest(sequences):\n    return max(len(s) for s in sequences)\n\n"
+    exercise_cell(nb).source = helper + SOLVED_PAD_BATCH
+    at = nb.cells.index(exercise_cell(nb))
+    nb.cells.insert(at + 1, nbformat.v4.new_markdown_cell("My notes on padding."))
+    nb.cells.append(nbformat.v4.new_code_cell("print('my experiment')"))
+    nbformat.write(nb, path)
+    done = dict(student.write_bundle(out, update=True))
+    new = nbformat.read(path, as_version=4)
+    cell = exercise_cell(new)
+    assert cell.source == helper + SOLVED_PAD_BATCH
+    following = new.cells[new.cells.index(cell) + 1]
+    assert following.source == "My notes on padding."
+    assert new.cells[-1].source == "print('my experiment')"
+    assert "2 cells of your own kept" in done[path.name]
+
+
+def test_update_of_a_notebook_without_marks_says_what_it_could_not_keep(tmp_path):
+    out = tmp_path / "student"
+    student.write_bundle(out)
+    path = out / "notebooks" / f"{CHAPTER}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("course_cell", None)
+    nbformat.write(nb, path)
+    done = dict(student.write_bundle(out, update=True))
+    assert (
+        "not kept: your other cells" in done[path.name] and "old copy:" in done[path.name]
+    )

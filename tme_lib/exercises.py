@@ -56,6 +56,15 @@ def stub_source(source: str) -> str:
     return "\n".join(out)
 
 
+# What Colab reads to open a notebook on a GPU runtime (as it writes it when a notebook is
+# saved with a GPU), and the kernel Jupyter starts.
+COLAB_GPU = {"accelerator": "GPU", "colab": {"provenance": [], "gpuType": "T4"}}
+KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# Cell metadata that marks a cell of the course in a student notebook: `make student
+# ARGS=--update` tells the student's own cells (which lack it) from the course's.
+COURSE_CELL = "course_cell"
+
+
 def student_notebook(nb):
     """A copy of a notebook (nbformat node) with solution cells stubbed, outputs cleared,
     test markers (``# NBVAL_...``) removed, Markdown without MyST syntax
@@ -64,7 +73,10 @@ def student_notebook(nb):
 
     nb = copy.deepcopy(nb)
     nb.metadata.get("jupytext", {}).pop("formats", None)
+    nb.metadata.update(COLAB_GPU)
+    nb.metadata.setdefault("kernelspec", dict(KERNEL))
     for cell in nb.cells:
+        cell.metadata[COURSE_CELL] = True  # the student's own cells have no such mark
         if cell.cell_type == "markdown":  # as Jupyter and Colab show it: no MyST syntax
             cell.source = plain(cell.source)
         if cell.cell_type != "code":

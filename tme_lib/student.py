@@ -14,6 +14,7 @@ chapter (no paired ``.py``, so JupyterLab lists each chapter once) and a README.
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .exercises import EXERCISE_TAG, exercise_names, student_notebook
+from .exercises import COURSE_CELL, EXERCISE_TAG, exercise_names, student_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,20 +68,56 @@ def _backup(path: Path, out: Path) -> Path:
     return target
 
 
+def _defines(cell, names) -> bool:
+    return cell.cell_type == "code" and set(names) <= set(exercise_names(cell.source))
+
+
 def merge(fresh, old):
-    """``fresh`` (the course's new student version) with the exercise cells of ``old`` (the
-    student's notebook) put back in place of the matching stubs: a cell matches when it
-    defines the same functions and classes."""
-    theirs = {}
-    for cell in old.cells:
+    """``(notebook, report)``: ``fresh`` (the course's new student version) with the student's
+    work of ``old`` put back. Each exercise stub takes the last cell of ``old`` that defines
+    its functions and classes (helpers of the student's own allowed). Each cell the student
+    added (no :data:`~tme_lib.exercises.COURSE_CELL` mark) goes back after the course cell it
+    followed (after the last one still in the course, when that one changed). ``report`` says
+    what was kept and what could not be."""
+    fresh = copy.deepcopy(fresh)
+    report = {"exercises": [], "own": 0, "lost": []}
+    where = {}  # index of an old answer cell -> index of its stub in fresh
+    for j, cell in enumerate(fresh.cells):
         if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []):
-            theirs[tuple(exercise_names(cell.source))] = cell.source
-    for cell in fresh.cells:
-        if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []):
-            key = tuple(exercise_names(cell.source))
-            if key in theirs:
-                cell.source = theirs[key]
-    return fresh
+            names = exercise_names(cell.source)
+            found = [i for i, c in enumerate(old.cells) if _defines(c, names)]
+            if found:
+                cell.source = old.cells[found[-1]].source
+                where[found[-1]] = j
+                report["exercises"].append(", ".join(names))
+    if not any(c.metadata.get(COURSE_CELL) for c in old.cells):
+        # written before the marks: the student's own cells cannot be told from the course's
+        report["lost"].append("your other cells (this notebook predates the cell marks)")
+        return fresh, report
+    position = {c.source: j for j, c in enumerate(fresh.cells)}
+    after: dict[int, list] = {}  # index in fresh -> the student's cells to put after it
+    anchor = -1
+    for i, cell in enumerate(old.cells):
+        if i in where:
+            anchor = where[i]
+        elif cell.metadata.get(COURSE_CELL):
+            anchor = position.get(cell.source, anchor)
+        else:
+            after.setdefault(anchor, []).append(cell)
+            report["own"] += 1
+    cells = list(after.get(-1, []))
+    for j, cell in enumerate(fresh.cells):
+        cells += [cell, *after.get(j, [])]
+    fresh.cells = cells
+    return fresh, report
+
+
+def describe_merge(report: dict) -> str:
+    kept = f"{len(report['exercises'])} exercise cells"
+    if report["own"]:
+        kept += f" and {report['own']} cells of your own"
+    lost = f"; not kept: {', '.join(report['lost'])}" if report["lost"] else ""
+    return f"updated, {kept} kept{lost}"
 
 
 def write_bundle(
@@ -106,8 +143,8 @@ def write_bundle(
             old = nbformat.read(target, as_version=4)
             backup = _backup(target, out)
             if update:
-                fresh = merge(fresh, old)
-                action = f"updated, your exercise cells kept (old copy: {_shown(backup)})"
+                fresh, report = merge(fresh, old)
+                action = f"{describe_merge(report)} (old copy: {_shown(backup)})"
             else:
                 action = f"reset to the stubs (old copy: {_shown(backup)})"
         nbformat.write(fresh, target)
