@@ -8,6 +8,9 @@ Shared helpers live here; the checkers of each chapter live in ``checkers/<chapt
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 
 
@@ -27,13 +30,60 @@ def describe(value) -> str:
     return repr(value)
 
 
+def _snapshot(value):
+    """A copy of an argument a function could change in place (tensor, array, sparse matrix,
+    module's weights), or ``None``."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):  # a SciPy sparse matrix
+        return value.copy()
+    if isinstance(value, torch.nn.Module):
+        return {k: v.detach().clone() for k, v in value.state_dict().items()}
+    return None
+
+
+def _unchanged(value, before) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.shape == before.shape and bool(
+            torch.equal(value.detach(), before)
+            or torch.allclose(value.detach(), before, equal_nan=True, rtol=0, atol=0)
+        )
+    if isinstance(value, np.ndarray):
+        return value.shape == before.shape and np.array_equal(
+            value, before, equal_nan=value.dtype.kind in "fc"
+        )
+    if isinstance(value, torch.nn.Module):
+        now = value.state_dict()
+        return now.keys() == before.keys() and all(
+            torch.equal(now[k].detach(), before[k]) for k in before
+        )
+    return value.shape == before.shape and (value != before).nnz == 0
+
+
+def _restore(value, before) -> None:
+    """Put an argument changed in place back, so that the checker's reference is intact."""
+    with torch.no_grad():
+        if isinstance(value, torch.Tensor) and value.shape == before.shape:
+            value.copy_(before)
+        elif isinstance(value, np.ndarray) and value.shape == before.shape:
+            np.copyto(value, before)
+        elif isinstance(value, torch.nn.Module):
+            value.load_state_dict(before)
+
+
 def call_student(fn, *args, hint: str = "", **kwargs):
     """Call the student's function. A stub that still raises ``NotImplementedError`` is
     reported as such; any other exception raised inside it becomes an :class:`ExerciseError`
-    that names the exercise, the exception and the inputs it was called with (and ``hint``)."""
+    that names the exercise, the exception and the inputs it was called with (and ``hint``).
+    An argument the function changed in place (a tensor, an array, a module's weights) is an
+    error too: the caller's data must stay as it was (the argument is put back first)."""
     name = getattr(fn, "__name__", "your function")
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    copies = [(label, value, _snapshot(value)) for label, value in named]
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except NotImplementedError as err:
         raise ExerciseError(f"{name} is not implemented yet: {err}") from None
     except ExerciseError:
@@ -44,6 +94,63 @@ def call_student(fn, *args, hint: str = "", **kwargs):
             f"{name} raised {type(err).__name__} ({err}) when called with {inputs}."
             + (f" {hint}" if hint else "")
         ) from None
+    for label, value, before in copies:
+        if before is not None and not _unchanged(value, before):
+            _restore(value, before)
+            raise ExerciseError(
+                f"{name} changed its {label} ({describe(value)}) in place: the caller's data "
+                "must stay as it was. Compute on new tensors (x = x * m, not x *= m; no "
+                "masked_fill_, no /= on an argument)."
+            )
+    return result
+
+
+def checker(fn):
+    """Decorator of every ``check_*``: an error raised by the checker's own computations (on
+    an answer of an unexpected type, shape or dtype) becomes an :class:`ExerciseError` that
+    says so, never a raw traceback from inside the course's code."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ExerciseError:
+            raise
+        except Exception as err:
+            exercise = fn.__name__.removeprefix("check_")
+            raise ExerciseError(
+                f"{exercise}: your answer could not be checked ({type(err).__name__}: {err}). "
+                "Look at the type, shape and dtype of what your function returns: the "
+                "exercise's text gives them."
+            ) from None
+
+    return wrapped
+
+
+def expect_array_form(name: str, got, shape: tuple) -> None:
+    """Raise :class:`ExerciseError` unless ``got`` is a NumPy array (not a matrix, not a
+    tensor, nothing that only converts to one) of exactly ``shape``."""
+    if isinstance(got, np.matrix):
+        raise ExerciseError(
+            f"{name}: got an np.matrix of shape {got.shape}; return a plain array of shape "
+            f"{shape} (np.asarray(m).ravel())."
+        )
+    if isinstance(got, torch.Tensor):
+        raise ExerciseError(f"{name}: got a torch tensor; return a NumPy array.")
+    if type(got) is not np.ndarray:
+        raise ExerciseError(f"{name}: expected a NumPy array, got {type(got).__name__}.")
+    if got.shape != shape:
+        raise ExerciseError(f"{name}: expected shape {shape}, got {got.shape}.")
+
+
+def expect_array(
+    name: str, got, expected: np.ndarray, hint: str, atol: float = 1e-6
+) -> None:
+    """Raise :class:`ExerciseError` unless ``got`` is a NumPy array of ``expected``'s exact
+    shape (:func:`expect_array_form`) and values."""
+    expect_array_form(name, got, expected.shape)
+    if not np.allclose(got, expected, atol=atol, rtol=1e-6):
+        raise ExerciseError(f"{name}: values differ from the expected ones. {hint}")
 
 
 def expect_close(

@@ -17,9 +17,10 @@ from tme_lib.blocks.attention import (
 )
 from tme_lib.blocks.layers import SelfAttentionLayer
 
-from . import ExerciseError, call_student, check_dropout, expect_close, passed
+from . import ExerciseError, call_student, check_dropout, checker, expect_close, passed
 
 
+@checker
 def check_attention(fn) -> None:
     """``fn(query, key, value) -> (values, weights)``, weights = softmax(q kᵀ / √d) over the keys,
     for inputs with any number of leading dimensions (``[B, T, d]`` or ``[B, H, T, d]``)."""
@@ -59,6 +60,7 @@ _VIEW_HINT = (
 )
 
 
+@checker
 def check_split_merge(split, merge) -> None:
     """``split(x [B, T, H·dh], H) -> [B, H, T, dh]`` and ``merge``, its inverse."""
     x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(1))
@@ -91,6 +93,7 @@ def check_split_merge(split, merge) -> None:
     passed("split / merge")
 
 
+@checker
 def check_encoder_layer(fn) -> None:
     """``fn(x, layer)`` must compute ``layer(x, mask)[0]`` for a
     :class:`~tme_lib.blocks.layers.SelfAttentionLayer`

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tme_lib.checkers import ExerciseError, call_student, passed
+from tme_lib.checkers import ExerciseError, call_student, checker, passed
 from tme_lib.data.batching import BucketLoader
 from tme_lib.data.text import pack
 
@@ -25,6 +25,7 @@ def reference_pad_batch(sequences) -> tuple[torch.Tensor, torch.Tensor]:
     return batch.x, batch.mask
 
 
+@checker
 def check_pad_batch(fn) -> None:
     """``fn(sequences) -> (x, mask)``: right padding with id 0, mask True on real tokens."""
     for case in _CASES:

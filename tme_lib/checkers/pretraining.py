@@ -13,7 +13,7 @@ import torch
 
 from tme_lib.blocks.masked_lm import IGNORE, MASK_RATE, masked_lm_loss
 
-from . import ExerciseError, call_student, passed
+from . import ExerciseError, call_student, checker, passed
 
 MASK_ID, FIRST_WORD, VOCAB = 2, 4, 1000
 
@@ -59,6 +59,7 @@ def _masked(fn, x, mask, rate=MASK_RATE, seed=0, vocab=VOCAB):
     return out
 
 
+@checker
 def check_mask_tokens(fn) -> None:
     """``fn(x, mask, mask_id, first_word, vocab_size, rate=0.15, generator=None) ->
     (inputs, labels)``."""
@@ -152,6 +153,7 @@ def check_mask_tokens(fn) -> None:
     passed(name)
 
 
+@checker
 def check_masked_lm_loss(fn) -> None:
     """``fn(logits [..., V], labels [...]) -> loss``: the mean cross-entropy over the chosen
     positions only."""

@@ -16,7 +16,7 @@ from tme_lib.blocks.attention import (
 )
 from tme_lib.blocks.layers import SelfAttentionLayer
 
-from . import ExerciseError, call_student, check_dropout, expect_close, passed
+from . import ExerciseError, call_student, check_dropout, checker, expect_close, passed
 
 
 def _inputs(seed: int = 0, batch: int = 3, n_query: int = 4, n_key: int = 6, d: int = 16):
@@ -37,6 +37,7 @@ def _pair(name: str, out):
     return out
 
 
+@checker
 def check_scaled_dot_product_attention(fn) -> None:
     """``fn(query, key, value, mask=None) -> (values, weights)`` with 3-d inputs ``[B, T, d]``
     and a key-padding mask ``[B, Tk]`` (True on real keys)."""
@@ -103,12 +104,19 @@ def check_scaled_dot_product_attention(fn) -> None:
     passed(name)
 
 
+@checker
 def check_positional_encoding(fn) -> None:
     """``fn(n_positions, d) -> FloatTensor[n_positions, d]``."""
     name = "positional_encoding"
     for n, d in [(12, 8), (30, 6)]:
         got = call_student(fn, n, d)
         expected = positional_encoding(n, d)
+        if isinstance(got, torch.Tensor) and got.dtype != torch.float32:
+            raise ExerciseError(
+                f"{name}: got a {str(got.dtype).replace('torch.', '')} tensor; the "
+                "embeddings it is added to are float32: build it in torch.float32 (e.g. "
+                "torch.arange(n, dtype=torch.float32))."
+            )
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             swapped = torch.empty_like(expected)
             swapped[:, 0::2] = expected[
@@ -143,6 +151,7 @@ def _layer_inputs(seed: int = 0):
     return layer, x, mask
 
 
+@checker
 def check_self_attention_layer(fn) -> None:
     """``fn(layer, x, mask) -> x'``: the forward pass of a :class:`SelfAttentionLayer` written
     with its parts (``layer.norm_attention``, ``layer.attention``, ``layer.norm_mlp``,
@@ -190,6 +199,7 @@ def check_self_attention_layer(fn) -> None:
     passed(name)
 
 
+@checker
 def check_prepend_cls(fn) -> None:
     """``fn(h, mask, cls) -> (h', mask')``: ``cls [d]`` put in front of every sequence of
     ``h [B, T, d]``, and a True in front of every row of ``mask [B, T]``."""
@@ -235,6 +245,7 @@ def check_prepend_cls(fn) -> None:
     passed(name)
 
 
+@checker
 def check_distance_bias(fn) -> None:
     """``fn(length, slope) -> FloatTensor[length, length]`` with ``b[i, j] = -slope·|i - j|``."""
     name = "distance_bias"

@@ -17,7 +17,7 @@ from torch import nn
 
 from tme_lib.blocks.embedding import masked_mean
 from tme_lib.chapters.tme9 import AttentionLSTM, AttentionQueryValue, AttentionSimple
-from tme_lib.checkers import ExerciseError, call_student, expect_close, passed
+from tme_lib.checkers import ExerciseError, call_student, checker, expect_close, passed
 from tme_lib.training.metrics import attention_entropy
 
 _DIM = 6
@@ -42,6 +42,15 @@ def _pair(out, what: str):
 
 def _check_weights(weights, mask, want_weights, name: str) -> None:
     if isinstance(weights, torch.Tensor) and weights.shape == mask.shape:
+        over_batch = weights.sum(0)
+        real_columns = mask.any(0)
+        if torch.allclose(
+            over_batch[real_columns], torch.ones_like(over_batch[real_columns]), atol=1e-4
+        ) and not torch.allclose(weights.sum(1), torch.ones(mask.shape[0]), atol=1e-4):
+            raise ExerciseError(
+                f"{name}: the weights sum to 1 over the batch, not over a review's tokens: "
+                "the softmax runs over dim=0 (the reviews); it must run over dim=1."
+            )
         totals = weights.sum(1)
         if (weights[~mask] == 0).all() and not torch.allclose(
             totals, torch.ones_like(totals), atol=1e-4
@@ -69,6 +78,7 @@ def _check_weights(weights, mask, want_weights, name: str) -> None:
     )
 
 
+@checker
 def check_masked_mean(fn) -> None:
     """``fn(x [B, T, d], mask [B, T]) -> [B, d]``: mean over the real tokens only."""
     e, mask = _batch()
@@ -79,9 +89,25 @@ def check_masked_mean(fn) -> None:
         "Sum the real tokens only (multiply by the mask) and divide by their number "
         "mask.sum(1), not by the padded length T.",
     )
+    empty = mask.clone()
+    empty[1] = False  # a review with no real token at all
+    got = call_student(fn, e, empty)
+    if isinstance(got, torch.Tensor) and got.shape == (e.shape[0], e.shape[2]):
+        if not torch.isfinite(got[1]).all():
+            raise ExerciseError(
+                "masked mean: a review made of padding only gives NaN (0 / 0): divide by "
+                "mask.sum(1).clamp_min(1), so that such a row gives a zero vector."
+            )
+    expect_close(
+        "masked mean (a row of padding only)",
+        got,
+        masked_mean(e, empty),
+        "A row without any real token gives a zero vector.",
+    )
     passed("masked_mean (same as blocks.embedding.masked_mean)")
 
 
+@checker
 def check_simple_attention(fn) -> None:
     """``fn(e [B, T, d], mask, q [d]) -> (t_hat [B, d], weights [B, T])`` with
     ``weights = softmax_i(q·e_i)`` over real tokens and ``t_hat = Σ_i weights_i e_i``."""
@@ -103,6 +129,7 @@ def check_simple_attention(fn) -> None:
     passed("simple_attention (same as tme9.AttentionSimple)")
 
 
+@checker
 def check_query_value_attention(fn) -> None:
     """``fn(e, mask, query: nn.Linear, value: nn.Linear) -> (t_hat, weights)`` with
     ``q(t) = query(mean of real e_i)``, ``weights = softmax_i(q(t)·e_i)``,
@@ -132,6 +159,7 @@ def check_query_value_attention(fn) -> None:
     passed("query_value_attention (same as tme9.AttentionQueryValue)")
 
 
+@checker
 def check_lstm_states(fn) -> None:
     """``fn(lstm: nn.LSTM, e, mask) -> states [B, T, 2H]`` of a bidirectional LSTM run on the
     real tokens only (zero at padding)."""
@@ -170,6 +198,7 @@ def check_lstm_states(fn) -> None:
     passed("lstm_states (same as tme9.AttentionLSTM.states)")
 
 
+@checker
 def check_entropy_penalty(fn) -> None:
     """``fn(logits [B], y [B], weights [B, T], mask, lam) -> scalar``:
     ``BCE(logits, y) + lam · mean_b H(weights_b)`` with ``H(p) = -Σ_i p_i log p_i``
