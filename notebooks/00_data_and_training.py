@@ -210,9 +210,11 @@ print("key:", spec.key())
 # resumes it). `python -m tme_lib.runs data` does the same from a terminal.
 
 # %% tags=["nbval-ignore-output"]
+from tme_lib.training.records import device_text
+
 run = chapter.run(spec)
 print(f"test accuracy {run.final['test_acc']:.1%} (best epoch {run.final['best_epoch']}, "
-      f"{run.seconds:.0f} s on {run.device})")
+      f"{run.seconds:.0f} s on {device_text(run.device)})")
 
 # %% mystnb={"figure": {"caption": "Loss and accuracy per epoch of the mean-of-embeddings baseline, on the training and validation splits."}} tags=["nbval-ignore-output"]
 plot_learning_curves([run], labels=["mean of embeddings"])

@@ -11,7 +11,8 @@
 # decisive word weighs as much as "the". **Global attention** replaces that uniform average by a
 # weighted one, with weights computed from the words themselves:
 #
-# $$\hat t = \sum_{i=1}^{n} p(a_i \mid t)\, v_i, \qquad p(a_i \mid t) = \operatorname{softmax}_i\big(q \cdot k_i\big)$$
+# $$\begin{aligned} \hat t &= \sum_{i=1}^{n} p(a_i \mid t)\, v_i, \\
+# p(a_i \mid t) &= \operatorname{softmax}_i\big(q \cdot k_i\big) \end{aligned}$$
 #
 # where $q$ is a *query* (what the model is looking for), $k_i$ the *key* of word $i$ (what it
 # offers to the query) and $v_i$ its *value* (what it contributes if chosen). This chapter builds
@@ -106,7 +107,8 @@ def run(model, optimizer="adam", seed=0, entropy_weight=0.0):
 #
 # The baseline gives every real word the same weight $1/n$:
 #
-# $$\hat t = \frac{1}{n} \sum_{i=1}^{n} x_i, \qquad \text{logit} = w \cdot \hat t + b .$$
+# $$\begin{aligned} \hat t &= \frac{1}{n} \sum_{i=1}^{n} x_i, \\
+# \text{logit} &= w \cdot \hat t + b . \end{aligned}$$
 #
 # With padding, $n$ is the number of *real* tokens, not the padded length $T$: dividing by $T$
 # would shrink short reviews towards zero, and the prediction would depend on which reviews share
@@ -290,8 +292,9 @@ faithfulness = pd.DataFrame(rows).set_index("model")
 # One query for all reviews asks the same question of a horror film and of a musical. Here the
 # query is computed from the review, as a linear map of its mean vector $\bar x$:
 #
-# $$q(t) = W_q \bar x + b_q, \qquad p(a_i \mid t) = \operatorname{softmax}_i\big(q(t)\cdot x_i\big),
-# \qquad \hat t = \sum_i p(a_i\mid t)\, x_i .$$
+# $$\begin{aligned} q(t) &= W_q \bar x + b_q, \\
+# p(a_i \mid t) &= \operatorname{softmax}_i\big(q(t)\cdot x_i\big), \\
+# \hat t &= \textstyle\sum_i p(a_i\mid t)\, x_i . \end{aligned}$$
 #
 # Keys and values are still the word vectors. Parameters: $50^2 + 50 + 51 = 2601$.
 
@@ -380,8 +383,10 @@ fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=2,
 # reads the review and gives each position a state that depends on its neighbours; attention then
 # weighs states instead of words:
 #
-# $$h_i = [\overrightarrow{h}_i ; \overleftarrow{h}_i], \qquad q(t) = W_q \bar h + b_q, \qquad
-# \hat t = \sum_i \operatorname{softmax}_i\big(q(t)\cdot h_i\big)\, h_i .$$
+# $$\begin{aligned} h_i &= [\overrightarrow{h}_i ; \overleftarrow{h}_i], \\
+# q(t) &= W_q \bar h + b_q, \\
+# \hat t &= \textstyle\sum_i \operatorname{softmax}_i\big(q(t)\cdot h_i\big)\, h_i .
+# \end{aligned}$$
 #
 # **Why bidirectional.** A left-to-right state $\overrightarrow{h}_i$ knows only words $1..i$,
 # so late states summarise more of the review and the attention is pulled to its end; adding the

@@ -85,8 +85,8 @@ print("profile:", config.profile())
 # A sequence of $n$ vectors gives three matrices, the queries $Q$, the keys $K$ and the values
 # $V$ (one row per position). Position $i$ spreads its attention over the positions $j$ with
 #
-# $$\alpha_{ij} = \operatorname{softmax}_j\!\left(\frac{q_i \cdot k_j}{\sqrt d}\right), \qquad
-# \text{out}_i = \sum_j \alpha_{ij}\, v_j ,$$
+# $$\begin{aligned} \alpha_{ij} &= \operatorname{softmax}_j\!\left(\frac{q_i \cdot k_j}{\sqrt d}\right), \\
+# \text{out}_i &= \textstyle\sum_j \alpha_{ij}\, v_j , \end{aligned}$$
 #
 # that is $\operatorname{softmax}(QK^\top/\sqrt d)\,V$ in matrix form. Why $\sqrt d$? If the
 # coordinates of $q$ and $k$ are independent with variance 1, $q\cdot k$ has variance $d$: without
@@ -134,8 +134,8 @@ check_scaled_dot_product_attention(scaled_dot_product_attention)
 # One softmax picks one kind of relation. **Multi-head attention** runs $H$ attentions side by
 # side, each on $d/H$ features of learned projections, and mixes their outputs:
 #
-# $$\text{head}_h = \operatorname{attention}(X W^q_h, X W^k_h, X W^v_h), \qquad
-# \text{MHA}(X) = [\text{head}_1, \dots, \text{head}_H]\, W^o .$$
+# $$\begin{aligned} \text{head}_h &= \operatorname{attention}(X W^q_h, X W^k_h, X W^v_h), \\
+# \text{MHA}(X) &= [\text{head}_1, \dots, \text{head}_H]\, W^o . \end{aligned}$$
 #
 # In code the $H$ projections are one `Linear(d, d)` each for $q$, $k$ and $v$, whose output is
 # cut into heads: `split_heads` reshapes `[B, T, d]` to `[B, H, T, d/H]` and `merge_heads` undoes
@@ -295,8 +295,8 @@ check_prepend_cls(prepend_cls)
 # give self-attention the same prior, with no parameter at all, is to add to the score of query
 # $i$ and key $j$ a penalty proportional to their distance {cite}`press2022alibi`:
 #
-# $$\alpha_{ij} = \operatorname{softmax}_j\Big(\frac{q_i \cdot k_j}{\sqrt{d}} - m\,|i - j|\Big)
-# \;\propto\; e^{q_i \cdot k_j / \sqrt{d}} \cdot e^{-m |i - j|}.$$
+# $$\begin{aligned} \alpha_{ij} &= \operatorname{softmax}_j\Big(\frac{q_i \cdot k_j}{\sqrt{d}} - m\,|i - j|\Big) \\
+# &\propto e^{q_i \cdot k_j / \sqrt{d}} \cdot e^{-m |i - j|}. \end{aligned}$$
 #
 # Two words with the same score now weigh less the farther apart they are: with $m = 1/4$, a
 # word ten positions away counts $e^{-2.5} \approx 0.08$ times as much as a neighbour. It is not

@@ -333,12 +333,14 @@ print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f
 # training (`python -m tme_lib.runs aptamers` regenerates them).
 
 # %% tags=["nbval-ignore-output"]
+from tme_lib.training.records import device_text
+
 seeds = [runs.run(s) for s in runs.transformer_specs()]
 ours = seeds[0]  # seed 0: the run whose curves and attention maps are drawn below
 source = runs.run(runs.source_spec())
 for record in (*seeds, source):
     print(f"{record.name:20s} {record.n_params:>9,} parameters, {len(record.history)} epochs, "
-          f"{record.seconds / 60:.1f} min on {record.device}")
+          f"{record.seconds / 60:.1f} min on {device_text(record.device)}")
     print(f"{'':20s} test MSE {record.final['test_mse']:.3f}, R² {record.final['test_r2']:.3f}")
 mse = np.array([r.final["test_mse"] for r in seeds])
 r2 = np.array([r.final["test_r2"] for r in seeds])

@@ -235,6 +235,11 @@ SMOKE_THREADS = 1
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 
+def threads_text(n: int) -> str:
+    """``"1 thread"``, ``"2 threads"``."""
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
 def threads() -> int:
     """CPU threads for PyTorch: ``TME_THREADS`` if set; else :data:`SMOKE_THREADS` in the smoke
     profile and PyTorch's own choice (the number of cores) in the full profile."""
@@ -284,7 +289,7 @@ def get_device(verbose: bool = True) -> torch.device:
         extra = (
             torch.cuda.get_device_name(0)
             if name == "cuda"
-            else f"{torch.get_num_threads()} threads"
+            else threads_text(torch.get_num_threads())
         )
         print(f"Using device: {name} ({extra})")
     return device

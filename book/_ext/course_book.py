@@ -143,8 +143,40 @@ def student_launch_buttons(app, pagename, templatename, context, doctree) -> Non
         group["buttons"] = buttons
 
 
+def figure_alt_text(app, doctree, docname) -> None:
+    """Every image of a figure gets its caption as alt text (myst-nb writes the file's path),
+    so that a screen reader says what the figure shows."""
+    for figure in doctree.findall(nodes.figure):
+        captions = [c.astext() for c in figure.findall(nodes.caption)]
+        if not captions:
+            continue
+        for image in figure.findall(nodes.image):
+            image["alt"] = " ".join(captions[0].split())
+
+
+def single_inline_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated inline scripts: two extensions both declare sphinx-thebe's settings
+    (``const THEBE_JS_URL``), and the second declaration is an error in the console."""
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        body = getattr(script, "attributes", {}).get("body")
+        if body:
+            if body in seen:
+                continue
+            seen.add(body)
+        kept.append(script)
+    context["script_files"] = kept
+    # the book's theme leaves the light/dark mode empty, which the theme's script reports as
+    # an error on every page: follow the reader's system setting
+    context.setdefault("default_mode", "auto")
+    if not context["default_mode"]:
+        context["default_mode"] = "auto"
+
+
 def setup(app):
     _author_year_style()
+    app.connect("doctree-resolved", figure_alt_text)
+    app.connect("html-page-context", single_inline_scripts, priority=900)
     app.add_transform(StripSolutionMarkers)
     app.connect("builder-inited", write_student_notebooks)
     app.connect("build-finished", publish_student_notebooks)

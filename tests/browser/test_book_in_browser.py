@@ -239,3 +239,79 @@ def test_search_results_show_math_as_text_not_latex(browser, served, query):
     latex = [s for s in summaries if any(m in s for m in ("\\(", "\\)", "\\[", "\\]"))]
     assert latex == [], latex[:2]
     page.close()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_on_a_phone_a_tap_opens_a_figure_at_its_own_size(browser, name):
+    """Shrunk to a phone's column a figure's text is small: a tap shows it at full size, in
+    an overlay that scrolls; a second tap closes it."""
+    page, _ = open_page(browser, name, PHONE)
+    images = page.locator(".bd-article .cell_output img")
+    assert images.count() > 0
+    first = images.first
+    first.scroll_into_view_if_needed()
+    shown = first.evaluate("i => i.getBoundingClientRect().width / i.naturalWidth")
+    first.click()
+    page.wait_for_timeout(200)
+    overlay = page.locator(".figure-lightbox")
+    assert overlay.is_visible(), "a tap on a figure opens nothing"
+    big = overlay.locator("img").evaluate(
+        "i => i.getBoundingClientRect().width / i.naturalWidth"
+    )
+    assert shown < 0.9 and abs(big - 1.0) < 0.01, (shown, big)
+    overlay.click(position={"x": 5, "y": 5})
+    page.wait_for_timeout(100)
+    assert not overlay.is_visible()
+    page.close()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_figure_says_what_it_shows_to_a_screen_reader(browser, name):
+    page, _ = open_page(browser, name, LAPTOP)
+    pairs = page.evaluate("""() => Array.from(document.querySelectorAll('figure'))
+      .filter(f => f.querySelector('figcaption') && f.querySelector('img'))
+      .map(f => [f.querySelector('img').alt, f.querySelector('figcaption').innerText])""")
+    assert pairs
+    for alt, caption in pairs:
+        assert not alt.endswith((".png", ".svg")), alt
+        assert " ".join(alt.split()) in " ".join(caption.split()), (alt, caption)
+    page.close()
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+@pytest.mark.parametrize("name", [p for p in PAGES if p.startswith("notebooks/")])
+def test_display_equations_fit_or_visibly_scroll(browser, name, width):
+    """At a laptop width every display equation fits the column; at a phone width one that
+    does not fit is marked as scrolling (a visible scroll bar and a shadow on its edge)."""
+    page, _ = open_page(browser, name, width)
+    page.wait_for_timeout(700)  # MathJax typesets after the load
+    boxes = page.evaluate("""() => Array.from(
+        document.querySelectorAll('.bd-article mjx-container[display="true"]'))
+      .map(b => ({wide: b.scrollWidth > b.clientWidth + 1,
+                  marked: b.classList.contains('scrolls'),
+                  shadow: getComputedStyle(b).backgroundImage !== 'none',
+                  text: b.textContent.slice(0, 30)}))""")
+    assert boxes, f"{name}: no display equation found"
+    if width == LAPTOP:
+        assert [b["text"] for b in boxes if b["wide"]] == [], (
+            f"{name}: clipped at {width}"
+        )
+    else:
+        unmarked = [
+            b["text"] for b in boxes if b["wide"] and not (b["marked"] and b["shadow"])
+        ]
+        assert unmarked == [], f"{name}: equations that scroll without showing it"
+    page.close()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_page_logs_an_error(browser, name):
+    page = browser.new_page(viewport={"width": LAPTOP, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto((HTML / f"{name}.html").as_uri())
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
+    assert errors == [], f"{name}: {errors[:3]}"
+    page.close()

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -266,8 +267,14 @@ def _device_description(device: str) -> str:
         return f"cuda ({torch.cuda.get_device_name(0)})"
     if device == "cpu":
         machine = platform.processor() or platform.machine()
-        return f"cpu ({machine}, {torch.get_num_threads()} threads)"
+        return f"cpu ({machine}, {config.threads_text(torch.get_num_threads())})"
     return device
+
+
+def device_text(description: str) -> str:
+    """A record's device as the book prints it (records made before the singular say
+    ``"1 threads"``)."""
+    return re.sub(r"\b1 threads\b", "1 thread", str(description))
 
 
 def device_kind(description: str) -> str:
