@@ -492,7 +492,7 @@ fig, ax = plt.subplots(figsize=(6, 3.6))
 for model_name, group in trade.groupby("model", sort=False):
     ax.plot(group["mean_entropy"], group["test_acc"], "o-", label=model_name)
     for _, row in group.iterrows():
-        ax.annotate(f"{row['lambda']:g}", (row["mean_entropy"], row["test_acc"]), fontsize=8,
+        ax.annotate(f"{row['lambda']:g}", (row["mean_entropy"], row["test_acc"]), fontsize=10,
                     xytext=(3, 3), textcoords="offset points")
 ax.axvline(uniform, color="k", ls=":", lw=1, label="uniform attention")
 ax.set(xlabel="mean attention entropy on test (nats)", ylabel="test accuracy (%)",

@@ -503,7 +503,7 @@ cls_row = weights[:, :, 0, :].mean(dim=1)  # [layers, T'], what position 0 atten
 fig, ax = plt.subplots(figsize=(6.6, 3.0))
 for layer, row in enumerate(cls_row):
     ax.plot(row.numpy(), "o-", label=f"layer {layer + 1}")
-ax.set_xticks(range(len(labels)), labels, rotation=70, fontsize=8)
+ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=10)
 ax.set(ylabel="weight", title="Attention of the CLS token (mean over heads)")
 ax.legend()
 plt.tight_layout()

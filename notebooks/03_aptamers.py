@@ -359,7 +359,7 @@ plot_learning_curves([ours, source], labels=["ours", "source model"], metric="r2
 n_plot = min(10_000, len(splits.test[1]))
 test_loader = Splits(splits.train, splits.val,
                      tuple(a[:n_plot] for a in splits.test)).loaders(batch_size=256).test
-fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.3), sharey=True)
 for ax, record, title in zip(axes, (ours, source), ("ours", "source model")):
     pred, true = predict(record.model, test_loader)
     ax.hexbin(true, pred, gridsize=50, bins="log", cmap="viridis", mincnt=1)

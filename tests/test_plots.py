@@ -95,10 +95,28 @@ def test_a_wide_figure_with_small_text_is_illegible_once_shrunk_to_the_column():
     ax.plot([0, 1], [0, 1])
     ax.set_title("tiny", fontsize=8)  # 8 pt = 11 px at full size, about 6 px once shrunk
     problems = figure_problems(fig)
-    assert len(problems) == 1 and "'tiny'" in problems[0]
-    # the same text is legible in a column wide enough to show the image at full size
-    assert figure_problems(fig, column_px=2000) == []
+    assert len(problems) == 2 and all("'tiny'" in p for p in problems)
+    assert "the column" in problems[0] and "a phone's column" in problems[1]
+    # the same text is legible in columns wide enough to show the image at full size
+    assert figure_problems(fig, column_px=2000, phone_px=2000) == []
     assert COLUMN_PX < 13 * 100
+    plt.close("all")
+
+
+def test_a_figure_legible_on_a_laptop_can_be_illegible_on_a_phone():
+    """8-pt labels on a figure as wide as the laptop's column: 11 px there, under 6 px once a
+    390-px phone shrinks the image to its column."""
+    from tme_lib.plots import PHONE_COLUMN_PX, figure_problems, use_style
+
+    use_style()
+    fig, ax = plt.subplots(figsize=(6.6, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("small", fontsize=8)
+    problems = figure_problems(fig)
+    assert len(problems) == 1 and "a phone's column" in problems[0], problems
+    ax.set_xlabel("small", fontsize=10.5)  # the style's tick size: legible on both
+    assert figure_problems(fig) == []
+    assert PHONE_COLUMN_PX < 390
     plt.close("all")
 
 

@@ -2,10 +2,12 @@
 
 Each plotting function draws from run records, never from a new run. The style
 (:func:`use_style`, called by the first cell of every notebook) fixes the resolution and the
-font sizes; :func:`figure_problems` checks a drawn figure against the book's column: its
-smallest text must stay at least ``MIN_FONT_PX`` CSS pixels tall once the image is shrunk to
-the column, a row holds at most ``MAX_PANELS_PER_ROW`` panels, and an image (a heat map) comes
-with a colour bar. The last cell of every notebook calls :func:`check_figures` on every figure
+font sizes; :func:`figure_problems` checks a drawn figure against the book's column at a laptop
+width and at a phone width: its smallest text must stay at least ``MIN_FONT_PX`` CSS pixels
+tall once the image is shrunk to the laptop's column, and ``MIN_PHONE_FONT_PX`` once shrunk to
+the phone's (where a tap also opens it at full size, ``book/_static/figures.js``); a row
+holds at most ``MAX_PANELS_PER_ROW`` panels, and an image (a heat map) comes with a colour
+bar. The last cell of every notebook calls :func:`check_figures` on every figure
 the notebook drew, so the notebook tests fail on an illegible figure.
 """
 
@@ -20,24 +22,26 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-# Width (CSS px) of a cell's output in the book at a 1280-px window (measured by the browser
-# tests), the resolution of the figures (matplotlib's default, and the inline backend's) and
-# the smallest legible text once a wider image is shrunk to the column.
+# Width (CSS px) of a cell's output in the book at a 1280-px window and at a 390-px phone
+# (measured by the browser tests), the resolution of the figures (matplotlib's default, and the
+# inline backend's) and the smallest legible text once a wider image is shrunk to each column.
 COLUMN_PX = 672
+PHONE_COLUMN_PX = 342
 DPI = 100
 MIN_FONT_PX = 9.0
+MIN_PHONE_FONT_PX = 7.0
 MAX_PANELS_PER_ROW = 3
 STYLE = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
     "figure.figsize": (6.4, 3.6),
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 10,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
-    "figure.titlesize": 11,
+    "font.size": 11,
+    "axes.titlesize": 11,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10.5,
+    "ytick.labelsize": 10.5,
+    "legend.fontsize": 10.5,
+    "figure.titlesize": 12,
     "grid.alpha": 0.3,  # line plots call ax.grid(); heat maps stay without grid lines
     "image.cmap": "magma",
 }
@@ -67,7 +71,9 @@ def _is_colorbar(ax) -> bool:
     return ax.get_label() == "<colorbar>"
 
 
-def figure_problems(fig, column_px: float = COLUMN_PX) -> list[str]:
+def figure_problems(
+    fig, column_px: float = COLUMN_PX, phone_px: float = PHONE_COLUMN_PX
+) -> list[str]:
     """What makes ``fig`` illegible in the book's column (empty when nothing does): text under
     ``MIN_FONT_PX`` once the saved image (tight bounding box) is shrunk to ``column_px``, more
     than ``MAX_PANELS_PER_ROW`` panels in a row, an image without a colour bar."""
@@ -78,7 +84,6 @@ def figure_problems(fig, column_px: float = COLUMN_PX) -> list[str]:
     canvas.draw()
     renderer = canvas.get_renderer()
     width_px = fig.get_tightbbox(renderer).width * fig.dpi
-    scale = min(1.0, column_px / width_px)
     problems = []
     texts = [
         t
@@ -89,13 +94,17 @@ def figure_problems(fig, column_px: float = COLUMN_PX) -> list[str]:
     ]
     if texts:
         smallest = min(texts, key=lambda t: t.get_fontsize())
-        px = smallest.get_fontsize() * fig.dpi / 72 * scale
-        if px < MIN_FONT_PX:
-            problems.append(
-                f"text {smallest.get_text()[:30]!r} is {px:.1f} px tall in the column "
-                f"(image {width_px:.0f} px wide, shrunk to {column_px:.0f} px): use a "
-                f"narrower figure or a larger font (at least {MIN_FONT_PX:g} px)"
-            )
+        for where, column, least in (
+            ("the column", column_px, MIN_FONT_PX),
+            ("a phone's column", phone_px, MIN_PHONE_FONT_PX),
+        ):
+            px = smallest.get_fontsize() * fig.dpi / 72 * min(1.0, column / width_px)
+            if px < least:
+                problems.append(
+                    f"text {smallest.get_text()[:30]!r} is {px:.1f} px tall in {where} "
+                    f"(image {width_px:.0f} px wide, shrunk to {column:.0f} px): use a "
+                    f"narrower figure or a larger font (at least {least:g} px)"
+                )
     panels = [ax for ax in fig.axes if ax.get_visible() and not _is_colorbar(ax)]
     rows: dict[int, int] = {}
     for ax in panels:
