@@ -478,8 +478,8 @@ def attention_maps(record, ids, words, title):
     top = float(weights.max())  # one scale for every map, so that one colour bar reads them all
     for (layer, head), ax in np.ndenumerate(axes):
         image = ax.imshow(weights[layer, head], cmap="Blues", vmin=0, vmax=top)
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
-        ax.set_yticks(range(len(labels)), labels if head == 0 else [], fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=10)
+        ax.set_yticks(range(len(labels)), labels if head == 0 else [], fontsize=10)
         ax.set_title(f"layer {layer + 1}, head {head + 1}")
     fig.colorbar(image, ax=axes, shrink=0.5, label="attention weight")
     fig.suptitle(f"{title}: logit {logit:+.2f}")

@@ -84,6 +84,8 @@ standings = [
 ]
 for model in beyond.ATTENTION:
     rows = table[table["arm"] == f"nb_plus_{model}"]  # the 400-token cut
+    if rows.empty:  # a model whose fusions are not recorded yet
+        continue
     standings.append(
         {"model": model, "kind": "attention", "runs": len(rows),
          "test acc. (%)": mean_sd(rows["attention_test_acc"])}

@@ -83,8 +83,17 @@ def test_a_fusion_spec_holds_its_components_and_follows_their_seed():
 
 def test_every_attention_model_of_the_plan_is_a_recorded_chapter_model():
     fusions = [s for s in beyond.plan() if s.model_name == "fusion"]
-    names = {s.model["attention"]["model"]["name"] for s in fusions}
-    assert names == set(beyond.ATTENTION)
+    names = {arm_of(s) for s in fusions}
+    # the pretrained encoder joins once its arm's choice runs are recorded
+    assert names == set(beyond.ATTENTION) - {"pretrained"}
+    for s in fusions:
+        assert s.model["attention"]["chapter"] == beyond.ATTENTION[arm_of(s)][0]
+
+
+def arm_of(fusion_spec) -> str:
+    """``attention_lstm`` for ``nb_plus_attention_lstm-full_length-s2``."""
+    name = fusion_spec.name.removeprefix("nb_plus_").rsplit("-", 1)[0]
+    return name.removesuffix("-full_length")
 
 
 def test_full_length_fusions_read_whole_reviews_with_a_baseline_that_keeps_validation_unseen(

@@ -273,3 +273,36 @@ def test_fill_in_proposes_words_for_the_masked_position_only():
     # the word at the position is hidden: the same guesses whatever it was
     other = chapter.fill_in(model, text.vocab, [*words[:3], "awful", *words[4:]], 3, 4)
     assert other == guesses
+
+
+def test_the_pretrained_encoder_fused_with_nb_reads_the_same_reviews_in_order():
+    """The fusion computes the encoder's logits on its own tokens of the NB baseline's reviews:
+    its accuracy alone in the fusion record is the fine-tuning record's (on misaligned
+    reviews, a perfect smoke model would fall to chance)."""
+    from tme_lib.chapters import beyond
+
+    for spec in chapter.plan():
+        chapter.run(spec, progress=False)
+    assert chapter.ready("pretrained")
+    tuned_spec = chapter.spec("pretrained", 0)
+    fusion_spec = beyond.spec("pretrained", 0)
+    assert fusion_spec.name == "nb_plus_pretrained-s0"
+    assert fusion_spec.model["attention"] == tuned_spec.to_dict()
+    assert fusion_spec.name in {s.name for s in beyond.plan()}
+    fused = beyond.run(fusion_spec, progress=False)
+    tuned = chapter.run(tuned_spec, progress=False)
+    assert fused.final["attention_test_acc"] == pytest.approx(
+        tuned.final["test_acc"], abs=1e-3
+    )
+    assert fused.final["attention_test_acc"] > 0.9
+
+
+def test_a_fusion_refuses_components_that_read_other_reviews():
+    from tme_lib.chapters import beyond
+
+    nb = beyond.nb_spec()
+    corpus = beyond.load_corpus(nb.data)
+    beyond.same_reviews(nb, corpus, nb, corpus)  # the same reviews: no error
+    other = nb.replace({"data.split_seed": 1})
+    with pytest.raises(ValueError, match="split_seed"):
+        beyond.same_reviews(nb, corpus, other, corpus)

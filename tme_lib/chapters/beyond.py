@@ -49,12 +49,15 @@ LAMBDAS = tuple(round(0.1 * k, 1) for k in range(31))
 # The bag-of-words run whose C the fusion reuses (TME 9's table, at the 400-token cut).
 NB_BASELINE = ("tme9", "nb_bigram_lr")
 # The attention models fused with it, as (chapter, model): TME 9's best (attention over LSTM
-# states, a costly arm: three seeds), TME 9's cheapest learned-value model and TME 10's variant
-# with the best mean validation accuracy (five seeds each, as in their chapters).
+# states, a costly arm: three seeds), TME 9's cheapest learned-value model, TME 10's variant
+# with the best mean validation accuracy and the pretrained encoder of chapter "Pretraining"
+# (five seeds each, as in their chapters; the last joins the plan once its arm's choice of
+# pooling and learning rate is recorded).
 ATTENTION = {
     "attention_lstm": ("tme9", COSTLY_SEEDS),
     "attention_query_value": ("tme9", SEEDS),
     "self_attention_distance": ("tme10", SEEDS),
+    "pretrained": ("pretraining", SEEDS),
 }
 # The fusions also made on full-length reviews: the attention model, trained on the first 400
 # tokens, reads whole reviews, and the bag of words is fitted on whole training reviews
@@ -140,6 +143,7 @@ def plan() -> list[Spec]:
     cut = [
         spec(model, seed)
         for model, (_, seeds) in ATTENTION.items()
+        if _ready(model)
         for seed in seeds[config.profile()]
     ]
     full = [
@@ -148,6 +152,15 @@ def plan() -> list[Spec]:
         for seed in ATTENTION[model][1][config.profile()]
     ]
     return cut + [nb_spec(full_length=True)] + full
+
+
+def _ready(model: str) -> bool:
+    """Whether the spec of ``model`` can be built: a chapter whose specs depend on recorded
+    choices (``ready(model)``, chapter "Pretraining") may not know it yet."""
+    from . import chapter
+
+    module = chapter(ATTENTION[model][0])
+    return getattr(module, "ready", lambda _: True)(model)
 
 
 def plan_records() -> list[RunRecord]:
@@ -214,28 +227,40 @@ def component_logits(
     att_chapter = chapter(settings.attention.chapter)
     record = att_chapter.run(settings.attention, progress=progress)
     theirs = att_chapter.load_data(settings.attention)[0]
-    same = {
-        k: v
-        for k, v in settings.bag_of_words.data.items()
-        if k not in ("max_len", "probe")
-    }
-    if same != {
-        k: v for k, v in settings.attention.data.items() if k not in ("max_len", "probe")
-    } or (theirs.vocab.itos != corpus.vocab.itos):
-        raise ValueError(
-            f"{settings.attention.label} was trained on other reviews or another vocabulary "
-            f"than {settings.bag_of_words.label}: the two components must share them."
-        )
+    same_reviews(settings.bag_of_words, corpus, settings.attention, theirs)
     out = {"record": record}
     for split in splits:
         reviews = getattr(corpus, split)
         out[split] = {
             "nb": nb.logits(reviews),
-            "attention": model_logits(record.model, reviews),
+            "attention": model_logits(record.model, getattr(theirs, split)),
             "y": reviews.labels,
             "reviews": reviews,
         }
     return out
+
+
+# The data settings that say which reviews a component reads, and in which order; the others
+# (tokeniser, vocabulary, extra tokens) are the component's own business.
+REVIEW_SETTINGS = ("dataset", "split_seed", "val_fraction", "max_len")
+
+
+def same_reviews(a: Spec, corpus_a, b: Spec, corpus_b) -> None:
+    """Check that the two components read the same reviews in the same order: the settings of
+    :data:`REVIEW_SETTINGS` agree, and so do the labels of every split. Each component then
+    reads them with its own tokens (the pretrained encoder has a vocabulary of its own)."""
+    differ = [k for k in REVIEW_SETTINGS if a.data.get(k) != b.data.get(k)]
+    splits = ("train", "val", "test")
+    if not differ and all(
+        np.array_equal(getattr(corpus_a, n).labels, getattr(corpus_b, n).labels)
+        for n in splits
+    ):
+        return
+    raise ValueError(
+        f"{b.label} was trained on other reviews than {a.label} "
+        f"({', '.join(differ) or 'the labels of a split'} differ): the two components of a "
+        f"fusion must read the same reviews."
+    )
 
 
 def _accuracy(z: np.ndarray, y: np.ndarray) -> float:

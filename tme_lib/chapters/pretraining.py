@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -350,6 +352,32 @@ def plan() -> list[Spec]:
     return out
 
 
+def ready(arm: str) -> bool:
+    """Whether the choice of ``arm`` is recorded, so that :func:`spec` can build its runs."""
+    return chosen(arm) is not None
+
+
+def spec(arm: str, seed: int = 0) -> Spec:
+    """The fine-tuning run of ``arm`` ("pretrained" or "scratch") at ``seed``, with the arm's
+    chosen pooling and learning rate: what other chapters (the fusions of "Beyond the bag of
+    words") name as this chapter's model."""
+    if arm not in ARMS:
+        raise KeyError(f"unknown arm {arm!r}; choose one of {', '.join(ARMS)}.")
+    choice = chosen(arm)
+    if choice is None:
+        raise RecordError(
+            f"the choice runs of the {arm} arm are not all recorded yet: run "
+            f"python -m tme_lib.runs {CHAPTER}"
+        )
+    return finetune_spec(seed, ARMS[arm], **choice)
+
+
+def load_data(s: Spec) -> tuple:
+    """The labelled reviews of ``s`` tokenised with the pretraining vocabulary (a CLS token
+    first), as ``(corpus, None)``: the form of the other chapters' ``load_data``."""
+    return text_of(s).corpus, None
+
+
 def pretraining_record(spec: Spec | None = None) -> tuple[RunRecord, Path]:
     """The checked record of the pretraining run (``spec``: default, this profile's) and its
     path; a message that says how to make it when there is none."""
@@ -449,3 +477,133 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
         progress,
         retrain,
     )
+
+
+# --- What the notebook reads --------------------------------------------------------------------
+
+
+def plan_records(progress: bool = False, train: bool | None = None) -> list[RunRecord]:
+    """The runs of :func:`plan`, stage after stage: once the choice runs are recorded the plan
+    grows, and the new runs follow. ``train`` (default: in the smoke profile only) trains the
+    runs that have no record; otherwise only the recorded runs are loaded, since the full plan
+    takes hours (``python -m tme_lib.runs pretraining`` trains it, in the background)."""
+    train = not config.is_full() if train is None else train
+    done: dict[str, RunRecord] = {}
+    while True:
+        todo = [s for s in plan() if s.key() not in done]
+        if not train:
+            todo = [s for s in todo if records.find_record(s) is not None]
+        if not todo:
+            return list(done.values())
+        for s in todo:
+            done[s.key()] = run(s, progress=progress)
+
+
+def missing_runs() -> list[str]:
+    """The names of the runs of the current :func:`plan` that have no record yet."""
+    return [s.name for s in plan() if records.find_record(s) is None]
+
+
+def arm_records(
+    records: list[RunRecord], arm: str, epoch: int | None = -1
+) -> list[RunRecord]:
+    """The runs of ``arm`` ("pretrained" or "scratch") with the arm's chosen pooling and
+    learning rate, one per seed; for "pretrained", from the snapshot of ``epoch`` (-1: the end
+    of pretraining). Empty while the choice is not recorded."""
+    choice = chosen(arm)
+    if choice is None:
+        return []
+    keys = {
+        finetune_spec(seed, epoch if arm == "pretrained" else None, **choice).key()
+        for seed in SEEDS[config.profile()]
+    }
+    return sorted((r for r in records if r.key in keys), key=lambda r: r.seed)
+
+
+def choice_table(records: list[RunRecord]) -> pd.DataFrame:
+    """The seed-0 runs among which each arm's pooling and learning rate were chosen: validation
+    and test accuracy (%), the epoch kept, the choice marked."""
+    keys = {s.key(): s for s in selection_plan()}
+    rows = []
+    for r in records:
+        s = keys.get(r.key)
+        if s is None:
+            continue
+        arm = "pretrained" if s.inputs["pretraining"] else "scratch"
+        choice = chosen(arm) or {}
+        rows.append(
+            {
+                "arm": arm,
+                "pooling": s.model["pooling"],
+                "lr": s.training.lr,
+                "val %": 100 * r.final["val_acc"],
+                "test %": 100 * r.final["test_acc"],
+                "epoch kept": r.final["best_epoch"],
+                "chosen": choice == {"pooling": s.model["pooling"], "lr": s.training.lr},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def curve_table(records: list[RunRecord], pretraining: RunRecord) -> pd.DataFrame:
+    """The learning curve: for 0 (the arm from scratch) and every pretraining snapshot, the
+    epochs and hours of pretraining, and the fine-tuned test accuracy (%) over the seeds."""
+    hours = {e["epoch"]: e["seconds"] / 3600 for e in pretraining.history}
+    last = pretraining_spec().training.epochs
+    points = [(0, arm_records(records, "scratch"))]
+    points += [
+        (e, arm_records(records, "pretrained", e))
+        for e in (*pretraining_spec().training.snapshots, last)
+    ]
+    rows = []
+    for epoch, runs in points:
+        if not runs:
+            continue
+        acc = 100 * np.array([r.final["test_acc"] for r in runs])
+        rows.append(
+            {
+                "pretraining epochs": epoch,
+                "pretraining hours": hours.get(epoch, 0.0),
+                "seeds": len(runs),
+                "test %": acc.mean(),
+                "sd": acc.std(ddof=1) if len(acc) > 1 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def comparison_table(
+    records: list[RunRecord], others: dict[tuple, dict[int, float]]
+) -> pd.DataFrame:
+    """The comparisons of :data:`COMPARISONS` whose arms are known: this chapter's arms from
+    ``records``, the others from ``others`` (``{(chapter, model): {seed: test %}}``; a
+    deterministic fit such as NB-bigram is given at seed 0 only and stands at every seed of
+    the arm it is compared with, so the interval is that arm's). The difference of mean test
+    accuracy (points), its 95 % Welch interval over the shared seeds, and the verdict."""
+    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
+
+    arms = dict(others)
+    for arm in ARMS:
+        arms[(CHAPTER, arm)] = {
+            r.seed: 100 * r.final["test_acc"] for r in arm_records(records, arm)
+        }
+    rows = []
+    for a, b in COMPARISONS:
+        x, y = arms.get(a, {}), arms.get(b, {})
+        if len(y) == 1 and len(x) > 1:  # a single deterministic fit
+            y = dict.fromkeys(x, next(iter(y.values())))
+        label = f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})"
+        rows.append(comparison_row(label, x, y))
+    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
+
+
+def review_attention(model: nn.Module, ids) -> torch.Tensor:
+    """The attention weights ``[n_layers, n_heads, T, T]`` of the encoder of ``model`` (a
+    masked language model or a classifier) on one review of token ids ``[T]`` (CLS first, no
+    padding). Section "What the heads look at"."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(ids, dtype=torch.long, device=device)[None]
+    with torch.no_grad():
+        _, weights = model.encoder(x, torch.ones_like(x, dtype=torch.bool), True)
+    return weights[0].cpu()
