@@ -114,3 +114,29 @@ def test_difference_interval_matches_welch_and_says_when_zero_is_inside():
     assert same["low"] < 0 < same["high"] and not same["detectable"]
     with pytest.raises(ValueError, match="at least 2"):
         difference_interval([1.0], a)
+
+
+def test_paired_interval_matches_the_paired_t_test_and_removes_the_seed_effect():
+    from scipy import stats
+
+    from tme_lib.training.metrics import difference_interval, paired_interval
+
+    seed_effect = [0.0, 1.5, -1.2, 0.8, -0.4]  # what a seed does to both arms alike
+    a = [88.0 + e + 0.3 + 0.05 * i for i, e in enumerate(seed_effect)]
+    b = [88.0 + e for e in seed_effect]
+    out = paired_interval(a, b)
+    assert out["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-6)
+    assert out["df"] == 4 and out["detectable"] and out["low"] > 0
+    # unpaired, the seed effect hides the same difference
+    assert not difference_interval(a, b)["detectable"]
+    with pytest.raises(ValueError):
+        paired_interval(a, b[:4])
+
+
+def test_holm_steps_down_and_stops_at_the_first_hypothesis_it_keeps():
+    from tme_lib.training.metrics import holm
+
+    # sorted: 0.005 <= 0.05/4, 0.01 <= 0.05/3, 0.03 > 0.05/2: stop, so 0.04 is kept too
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert holm([0.2, 0.01]) == [False, True]
+    assert holm([0.04, 0.04]) == [False, False]  # each alone would pass at 0.05

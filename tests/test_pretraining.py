@@ -284,6 +284,7 @@ def test_the_pretrained_encoder_fused_with_nb_reads_the_same_reviews_in_order():
     for spec in chapter.plan():
         chapter.run(spec, progress=False)
     assert chapter.ready("pretrained")
+    assert chapter.planned_runs() == len(chapter.plan())  # the plan is complete now
     tuned_spec = chapter.spec("pretrained", 0)
     fusion_spec = beyond.spec("pretrained", 0)
     assert fusion_spec.name == "nb_plus_pretrained-s0"
@@ -306,3 +307,33 @@ def test_a_fusion_refuses_components_that_read_other_reviews():
     other = nb.replace({"data.split_seed": 1})
     with pytest.raises(ValueError, match="split_seed"):
         beyond.same_reviews(nb, corpus, other, corpus)
+
+
+def test_the_comparison_table_pairs_the_arms_that_share_seeds_and_applies_holm(
+    monkeypatch,
+):
+    from types import SimpleNamespace
+
+    seed_effect = [0.0, 1.5, -1.2, 0.8, -0.4]
+    accuracy = {
+        "pretrained": [90.0 + e + 0.3 + 0.05 * s for s, e in enumerate(seed_effect)],
+        "scratch": [90.0 + e for e in seed_effect],
+    }
+    monkeypatch.setattr(
+        chapter,
+        "arm_records",
+        lambda records, arm, epoch=-1: [
+            SimpleNamespace(seed=s, final={"test_acc": v / 100})
+            for s, v in enumerate(accuracy[arm])
+        ],
+    )
+    others = {("tme9", "nb_bigram_lr"): {0: 95.0}, ("tme9", "attention_lstm"): {0: 1.0}}
+    table = chapter.comparison_table([], others).set_index("comparison")
+    first = table.loc["pretrained (pretraining) − scratch (pretraining)"]
+    assert first["interval"] == "paired" and first["verdict"] == "higher"
+    assert first["difference"] == pytest.approx(0.4)
+    nb = table.loc["pretrained (pretraining) − nb_bigram_lr (tme9)"]
+    assert nb["interval"] == "Welch" and nb["verdict"] == "lower" and nb["seeds"] == 5
+    # an arm with one seed that is not a deterministic fit's is left out, as are unknown arms
+    assert len(table) == 2
+    assert set(table["after Holm"]) <= {"higher", "lower", "no detectable difference"}

@@ -572,15 +572,24 @@ def curve_table(records: list[RunRecord], pretraining: RunRecord) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+# The comparisons whose two arms share every seed's data order (the same batches in the same
+# order, the same dropout draws up to the weights): paired by seed. The others are Welch's.
+PAIRED = {((CHAPTER, "pretrained"), (CHAPTER, "scratch"))}
+# Arms fitted once, deterministically (no seed): the same value stands at every seed.
+DETERMINISTIC = {("tme9", "nb_bigram_lr")}
+
+
 def comparison_table(
     records: list[RunRecord], others: dict[tuple, dict[int, float]]
 ) -> pd.DataFrame:
     """The comparisons of :data:`COMPARISONS` whose arms are known: this chapter's arms from
-    ``records``, the others from ``others`` (``{(chapter, model): {seed: test %}}``; a
-    deterministic fit such as NB-bigram is given at seed 0 only and stands at every seed of
-    the arm it is compared with, so the interval is that arm's). The difference of mean test
-    accuracy (points), its 95 % Welch interval over the shared seeds, and the verdict."""
-    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
+    ``records``, the others from ``others`` (``{(chapter, model): {seed: test %}}``; a fit of
+    :data:`DETERMINISTIC` is given once and stands at every seed of the arm it is compared
+    with, so the interval is that arm's). For each: the difference of
+    mean test accuracy (points) over the shared seeds, its 95 % interval (paired by seed for
+    :data:`PAIRED`, Welch otherwise), the raw verdict, and the verdict after Holm's correction
+    over the comparisons of the table (the chapter's family)."""
+    from ..training.metrics import difference_interval, holm, paired_interval
 
     arms = dict(others)
     for arm in ARMS:
@@ -590,11 +599,49 @@ def comparison_table(
     rows = []
     for a, b in COMPARISONS:
         x, y = arms.get(a, {}), arms.get(b, {})
-        if len(y) == 1 and len(x) > 1:  # a single deterministic fit
+        if b in DETERMINISTIC and y:  # one fit stands at every seed of the other arm
             y = dict.fromkeys(x, next(iter(y.values())))
-        label = f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})"
-        rows.append(comparison_row(label, x, y))
-    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
+        seeds = sorted(set(x) & set(y))
+        if len(seeds) < 2:
+            continue
+        paired = (a, b) in PAIRED
+        test = paired_interval if paired else difference_interval
+        d = test([x[s] for s in seeds], [y[s] for s in seeds])
+        rows.append(
+            {
+                "comparison": f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})",
+                "seeds": len(seeds),
+                "interval": "paired" if paired else "Welch",
+                "difference": round(d["diff"], 2),
+                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
+                "p": d["p"],
+                "verdict": _verdict(d["diff"], d["detectable"]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    if len(table):
+        kept = holm(list(table["p"]))
+        table["after Holm"] = [
+            _verdict(diff, k) for diff, k in zip(table["difference"], kept)
+        ]
+    return table
+
+
+COMPARISON_COLUMNS = [
+    "comparison",
+    "seeds",
+    "interval",
+    "difference",
+    "95 % interval",
+    "p",
+]
+COMPARISON_COLUMNS += ["verdict"]
+
+
+def _verdict(diff: float, detectable: bool) -> str:
+    if not detectable:
+        return "no detectable difference"
+    return "higher" if diff > 0 else "lower"
 
 
 def review_attention(model: nn.Module, ids) -> torch.Tensor:
@@ -607,3 +654,41 @@ def review_attention(model: nn.Module, ids) -> torch.Tensor:
     with torch.no_grad():
         _, weights = model.encoder(x, torch.ones_like(x, dtype=torch.bool), True)
     return weights[0].cpu()
+
+
+def planned_runs() -> int:
+    """How many runs the complete plan has, once every stage is known: pretraining, the choice
+    runs, each arm's other seeds and the learning curve (for the cost table)."""
+    seeds = len(SEEDS[config.profile()])
+    snapshots = len(pretraining_spec().training.snapshots)
+    return 1 + len(selection_plan()) + len(ARMS) * (seeds - 1) + snapshots * seeds
+
+
+def write_tables(runs: list[RunRecord]) -> dict[str, pd.DataFrame]:
+    """The chapter's results table, ``pretraining.csv``: one row per fine-tuning run (its arm,
+    the pretraining epoch it starts from, its settings, validation and test accuracy, time),
+    written once both arms' choices are recorded (before, the plan is not complete)."""
+    if not all(ready(arm) for arm in ARMS):
+        return {}
+    rows = []
+    for r in runs:
+        spec = Spec.from_dict(r.spec)
+        if spec.training.task == "masked_lm":
+            continue
+        origin = spec.inputs["pretraining"]
+        rows.append(
+            {
+                "name": r.name,
+                "arm": "scratch" if origin is None else "pretrained",
+                "pretraining_epoch": 0 if origin is None else origin["epoch"],
+                "pooling": spec.model["pooling"],
+                "lr": spec.training.lr,
+                "seed": r.seed,
+                "best_epoch": r.final["best_epoch"],
+                "val_acc": r.final["val_acc"],
+                "test_acc": r.final["test_acc"],
+                "seconds": r.seconds,
+                "code_version": r.code_version,
+            }
+        )
+    return {"pretraining.csv": pd.DataFrame(rows)}

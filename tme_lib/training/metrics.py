@@ -134,6 +134,53 @@ def difference_interval(a, b, level: float = 0.95) -> dict:
     }
 
 
+def paired_interval(a, b, level: float = 0.95) -> dict:
+    """The comparison of two arms run at the same seeds with the same data order (``a[i]`` and
+    ``b[i]`` share seed ``i``): the mean of the differences ``a[i] − b[i]``, its ``level``
+    t-interval (``n − 1`` degrees of freedom) and the two-sided p-value, in the form of
+    :func:`difference_interval`. Pairing removes what the seed does to both arms alike."""
+    from scipy import stats
+
+    d = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    if len(d) < 2:
+        raise ValueError(f"a paired comparison needs at least 2 seeds (got {len(d)}).")
+    n = len(d)
+    diff = sum(d) / n
+    se = math.sqrt(sum((x - diff) ** 2 for x in d) / (n - 1) / n)
+    if se == 0:
+        return {
+            "diff": diff,
+            "low": diff,
+            "high": diff,
+            "p": 0.0 if diff else 1.0,
+            "df": n - 1,
+            "detectable": diff != 0,
+        }
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
+    p = 2 * stats.t.sf(abs(diff) / se, n - 1)
+    return {
+        "diff": diff,
+        "low": diff - half,
+        "high": diff + half,
+        "p": float(p),
+        "df": n - 1,
+        "detectable": not (diff - half <= 0 <= diff + half),
+    }
+
+
+def holm(p_values, level: float = 0.05) -> list[bool]:
+    """Holm's step-down correction of a family of tests: whether each hypothesis is rejected
+    at family-wise error ``level``. The k-th smallest p-value (k from 0) is compared with
+    ``level / (m − k)``, and testing stops at the first that fails."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    rejected = [False] * len(p_values)
+    for k, i in enumerate(order):
+        if p_values[i] > level / (len(p_values) - k):
+            break
+        rejected[i] = True
+    return rejected
+
+
 COMPARISON_COLUMNS = ["comparison", "seeds", "difference", "95 % interval", "verdict"]
 
 
