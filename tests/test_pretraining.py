@@ -337,3 +337,18 @@ def test_the_comparison_table_pairs_the_arms_that_share_seeds_and_applies_holm(
     # an arm with one seed that is not a deterministic fit's is left out, as are unknown arms
     assert len(table) == 2
     assert set(table["after Holm"]) <= {"higher", "lower", "no detectable difference"}
+
+
+def test_a_learning_curve_run_records_its_numbers_without_weights():
+    for spec in chapter.plan():
+        chapter.run(spec, progress=False)
+    first = chapter.pretraining_spec().training.snapshots[0]
+    curve = chapter.finetune_spec(0, first, **chapter.chosen("pretrained"))
+    assert curve.training.store_weights is False
+    assert chapter.finetune_spec(0, -1).training.store_weights is True
+    trained = chapter.run(curve, progress=False)
+    path = records.find_record(curve)
+    assert trained.weights_sha256 is None and not path.with_suffix(".pt").exists()
+    loaded = chapter.run(curve, progress=False)  # loaded, not trained again
+    assert loaded.model is None and loaded.started_at == trained.started_at
+    assert loaded.final["test_acc"] == trained.final["test_acc"]

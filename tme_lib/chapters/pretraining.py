@@ -236,7 +236,9 @@ def finetune_spec(
     pretraining; ``None``: from scratch), with ``pooling`` and the learning rate ``lr``
     (default: the profile's), named ``pretrained-e<epoch>-<pooling>-lr<lr>-s<seed>`` or
     ``scratch-<pooling>-lr<lr>-s<seed>``; ``changes`` are dotted paths for
-    :meth:`Spec.replace`."""
+    :meth:`Spec.replace`. A run from an intermediate snapshot (a point of the learning curve)
+    records its numbers but not its weights (``store_weights``), which keeps the chapter's
+    committed weights small."""
     p = config.profile()
     base = pretraining_spec()
     last = base.training.epochs
@@ -252,6 +254,10 @@ def finetune_spec(
         else {"chapter": CHAPTER, "name": base.name, "key": base.key(), "epoch": epoch}
     )
     training = deep_merge(FINETUNING[p], {} if lr is None else {"lr": lr})
+    if (
+        epoch is not None and epoch != last
+    ):  # a point of the learning curve: its numbers only
+        training["store_weights"] = False
     arm = "scratch" if epoch is None else f"pretrained-e{epoch}"
     s = Spec(
         chapter=CHAPTER,

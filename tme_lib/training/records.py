@@ -304,6 +304,9 @@ def load_or_train(
     path = None if retrain else find_record(spec)
     if path is not None:
         record = read_record(path, spec)
+        if record.weights_sha256 is None and not spec.training.store_weights:
+            _say_loaded(spec, record)  # its numbers only, by design: record.model is None
+            return record
         if record.weights_sha256 is None:
             raise RecordError(
                 f"The run record {path} has no weights (a metrics-only fit): "
@@ -420,12 +423,13 @@ def _train_and_save(
     )
     path = folder / record_file(spec)
     weights = path.with_suffix(".pt")
-    tmp_weights = weights.with_suffix(f".pt.{os.getpid()}.tmp")
-    state = model.state_dict()
-    state = half_state(state) if spec.training.store_half else state
-    with config.writing(tmp_weights, f"the weights of {spec.label}"):
-        torch.save({k: v.cpu() for k, v in state.items()}, tmp_weights)
-    tmp_weights.replace(weights)
+    if spec.training.store_weights:
+        tmp_weights = weights.with_suffix(f".pt.{os.getpid()}.tmp")
+        state = model.state_dict()
+        state = half_state(state) if spec.training.store_half else state
+        with config.writing(tmp_weights, f"the weights of {spec.label}"):
+            torch.save({k: v.cpu() for k, v in state.items()}, tmp_weights)
+        tmp_weights.replace(weights)
     final = dict(out["final"])
     if out.get("snapshots"):  # the weights after some epochs, each a file of its own
         final["snapshots"] = {
@@ -441,7 +445,7 @@ def _train_and_save(
         started_at=started,
         seconds=round(out["seconds"], 2),
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        weights_sha256=sha256sum(weights),
+        weights_sha256=sha256sum(weights) if spec.training.store_weights else None,
         history=out["history"],
         final=final,
         model=model,

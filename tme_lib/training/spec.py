@@ -115,6 +115,10 @@ class Training:
     # length buckets: training reviews are sorted by length within chunks of this many batches
     # (tme_lib.data.batching.BucketLoader)
     chunk_batches: int = 100
+    # False: the record keeps the run's metrics only, no weights (runs that the book reads only
+    # by their numbers, such as the points of a learning curve, so that the committed weights
+    # stay small); such a record cannot restore its model.
+    store_weights: bool = True
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -142,6 +146,7 @@ ADDED = {
     "snapshots": [],
     "store_half": False,
     "chunk_batches": 100,
+    "store_weights": True,
 }
 
 
