@@ -362,13 +362,13 @@ with loaded_together():
              for m in ("baseline", "attention_simple", "attention_query_value")}
 fig, axes = plt.subplots(1, len(pairs), figsize=(6.6, 2.8), sharey=True)
 for ax, (model_name, (adam, sgd)) in zip(axes, pairs.items()):
-    for record, color in ((adam, "C0"), (sgd, "C3")):
+    for record, color, marker in ((adam, "C0", "o"), (sgd, "C3", "s")):
         epochs = [e["epoch"] for e in record.history]
         optimizer = record.training["optimizer"]
         ax.plot(epochs, [e["train_acc"] for e in record.history], color=color,
-                label=f"{optimizer} train")
+                marker=marker, ms=3, label=f"{optimizer} train")
         ax.plot(epochs, [e["val_acc"] for e in record.history], color=color, ls="--",
-                label=f"{optimizer} validation")
+                marker=marker, ms=3, label=f"{optimizer} validation")
     ax.set(title=model_name.replace("attention_", "attention\n"), xlabel="epoch")
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("accuracy")
@@ -489,8 +489,8 @@ unpenalised_entropy = trade["model"].map(unpenalised["mean_entropy"])
 trade["entropy_change_%"] = 100 * (trade["mean_entropy"] / unpenalised_entropy - 1)
 trade["accuracy_change"] = trade["test_acc"] - trade["model"].map(unpenalised["test_acc"])
 fig, ax = plt.subplots(figsize=(6, 3.6))
-for model_name, group in trade.groupby("model", sort=False):
-    ax.plot(group["mean_entropy"], group["test_acc"], "o-", label=model_name)
+for (model_name, group), marker in zip(trade.groupby("model", sort=False), plots.MARKERS):
+    ax.plot(group["mean_entropy"], group["test_acc"], marker=marker, label=model_name)
     for _, row in group.iterrows():
         ax.annotate(f"{row['lambda']:g}", (row["mean_entropy"], row["test_acc"]), fontsize=10,
                     xytext=(3, 3), textcoords="offset points")

@@ -430,9 +430,10 @@ plot_learning_curves(list(runs.values()), list(runs));
 
 # %% mystnb={"figure": {"caption": "Mean attention entropy of the five variants (seed 0) on validation reviews, per epoch; the dotted line is a uniform attention over a review."}}
 fig, ax = plt.subplots(figsize=(6.6, 3.2))
-for name, record in runs.items():
+for (name, record), marker in zip(runs.items(), plots.MARKERS):
     epochs = [e["epoch"] for e in record.history]
-    ax.plot(epochs, [e.get("val_entropy") for e in record.history], "o-", label=name)
+    ax.plot(epochs, [e.get("val_entropy") for e in record.history], marker=marker,
+            label=name)
 ax.axhline(float(np.mean(np.log(data.val.lengths))), color="grey", ls=":",
            label="uniform over the review")
 ax.set(xlabel="epoch", ylabel="nats", title="Mean attention entropy (validation)")
@@ -501,8 +502,8 @@ weights, labels = attention_maps(runs["self_attention_cls_pe"], ids, words,
 # %% mystnb={"figure": {"caption": "Attention of the CLS token over the review's words, mean over heads, one line per layer."}}
 cls_row = weights[:, :, 0, :].mean(dim=1)  # [layers, T'], what position 0 attends to
 fig, ax = plt.subplots(figsize=(6.6, 3.0))
-for layer, row in enumerate(cls_row):
-    ax.plot(row.numpy(), "o-", label=f"layer {layer + 1}")
+for layer, (row, marker) in enumerate(zip(cls_row, plots.MARKERS)):
+    ax.plot(row.numpy(), marker=marker, label=f"layer {layer + 1}")
 ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=10)
 ax.set(ylabel="weight", title="Attention of the CLS token (mean over heads)")
 ax.legend()

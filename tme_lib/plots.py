@@ -18,6 +18,7 @@ import itertools
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import cycler
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
@@ -31,6 +32,11 @@ DPI = 100
 MIN_FONT_PX = 9.0
 MIN_PHONE_FONT_PX = 7.0
 MAX_PANELS_PER_ROW = 3
+# Okabe and Ito's colour-blind-safe palette (black last), and one marker per line, so that
+# models are told apart by shape as well as by colour.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00")
+PALETTE += ("#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 STYLE = {
     "figure.dpi": DPI,
     "savefig.dpi": DPI,
@@ -44,6 +50,7 @@ STYLE = {
     "figure.titlesize": 12,
     "grid.alpha": 0.3,  # line plots call ax.grid(); heat maps stay without grid lines
     "image.cmap": "magma",
+    "axes.prop_cycle": cycler(color=PALETTE),
 }
 # The figures drawn since the last check, numbered in the order the session drew them, for
 # check_figures (pyplot forgets them once shown).
@@ -145,25 +152,28 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
     """Training and validation loss, and ``metric`` (``acc`` or ``r2``), per epoch, one line
     per run.
 
-    Solid lines are training, dashed lines validation; a dot marks the epoch kept (best on
-    validation).
+    Solid lines are training, dashed lines validation; each run has its colour and its
+    marker (:data:`PALETTE`, :data:`MARKERS`), and a larger marker shows the epoch kept (best
+    on validation).
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(6.6, 3.0))
     labels = labels or [r.name for r in records]
     has_train = False
-    for record, label, color in zip(records, labels, plt.cm.tab10.colors * 3):
+    styles = list(zip(PALETTE * 3, MARKERS * 3))
+    for record, label, (color, marker) in zip(records, labels, styles):
         epochs = [e["epoch"] for e in record.history]
         best = record.final.get("best_epoch")
+        line = dict(color=color, marker=marker, ms=3.5)
         for ax, key in zip(axes, ("loss", metric)):
             train = [e.get(f"train_{key}") for e in record.history]
             val = [e.get(f"val_{key}") for e in record.history]
             if any(v is not None for v in train):
-                ax.plot(epochs, train, color=color, label=f"{label} (train)")
+                ax.plot(epochs, train, **line, label=f"{label} (train)")
                 has_train = True
-            ax.plot(epochs, val, color=color, ls="--", label=f"{label} (validation)")
+            ax.plot(epochs, val, **line, ls="--", label=f"{label} (validation)")
             if best:
-                ax.plot(best, val[best - 1], "o", color=color)
+                ax.plot(best, val[best - 1], marker, color=color, ms=8, mfc="none")
     names = {"loss": "loss", "acc": "accuracy", "r2": "R²"}
     for ax, key in zip(axes, ("loss", metric)):
         ax.set(
@@ -175,8 +185,8 @@ def plot_learning_curves(records, labels=None, metric: str = "acc", axes=None):
         ax.grid(alpha=0.3)
     # One legend entry per run (its colour) and one per line style, beside the axes.
     handles = [
-        Line2D([], [], color=color, label=label)
-        for label, color in zip(labels, plt.cm.tab10.colors * 3)
+        Line2D([], [], color=color, marker=marker, label=label)
+        for label, (color, marker) in zip(labels, styles)
     ]
     handles += [Line2D([], [], color="grey", label="training")] if has_train else []
     handles += [Line2D([], [], color="grey", ls="--", label="validation")]
@@ -276,16 +286,26 @@ def show_attention_text(tokens, weights, top: int = 10, title: str = ""):
 
 def plot_lambda_curves(records, labels=None, ax=None):
     """Validation accuracy (%) of the fusion ``z_NB + λ·z_att`` against ``λ``, one line per
-    fusion record (chapter "Beyond the bag of words"); a dot marks the chosen ``λ``."""
+    fusion record (chapter "Beyond the bag of words"), each with its colour, line style and
+    marker; a large marker shows the chosen ``λ``."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 3.4))
     for k, record in enumerate(records):
         lams = [h["lambda"] for h in record.history]
         acc = [100 * h["val_acc"] for h in record.history]
         label = labels[k] if labels else record.name
-        (line,) = ax.plot(lams, acc, label=label)
+        marker, style = MARKERS[k % len(MARKERS)], ("-", "--", "-.", ":")[k % 4]
+        (line,) = ax.plot(
+            lams, acc, ls=style, marker=marker, markevery=5, ms=4, label=label
+        )
         chosen = record.final["lambda"]
-        ax.plot([chosen], [100 * record.final["val_acc"]], "o", color=line.get_color())
+        ax.plot(
+            [chosen],
+            [100 * record.final["val_acc"]],
+            marker,
+            color=line.get_color(),
+            ms=8,
+        )
     ax.axhline(
         100 * records[0].final["nb_val_acc"],
         color="0.4",
