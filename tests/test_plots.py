@@ -29,13 +29,17 @@ def test_learning_curves_legend_names_runs_and_line_styles():
     axes = plot_learning_curves(runs, ["first", "second"])
     legend = [t.get_text() for t in axes[-1].figure.legends[0].get_texts()]
     assert legend == ["first", "second", "training", "validation"]
-    # the kept epoch is marked on the validation curve: epoch 2 of "a", epoch 3 of "b"
-    dots = [
-        (line.get_xdata()[0], line.get_ydata()[0])
+    # the kept epoch is marked on the validation curve (a single large marker, in the run's
+    # own shape): epoch 2 of "a", epoch 3 of "b"
+    kept = [
+        (line.get_marker(), line.get_xdata()[0], line.get_ydata()[0])
         for line in axes[-1].lines
-        if line.get_marker() == "o"
+        if len(line.get_xdata()) == 1
     ]
-    assert dots == [(2, 0.8), (3, 0.9)]
+    assert kept == [("o", 2, 0.8), ("s", 3, 0.9)]
+    # each run has its colour and its marker on every line
+    shapes = {line.get_marker() for line in axes[-1].lines if len(line.get_xdata()) > 1}
+    assert shapes == {"o", "s"}
     plt.close("all")
 
 
