@@ -240,3 +240,18 @@ def test_executed_notebooks_keep_no_progress_bar():
         text=True,
     )
     assert out.stdout.strip() == "True"
+
+
+def test_pretraining_results_keep_the_arms_and_leave_out_choices_not_chosen(tmp_path):
+    import pandas as pd
+
+    csv = tmp_path / "pretraining.csv"
+    rows = [("scratch", 0, "cls", 1e-3, seed, 0.88 + 0.01 * seed) for seed in range(3)]
+    rows += [("scratch", 0, "mean", 3e-4, 0, 0.99)]  # a choice run that was not chosen
+    rows += [("pretrained", 24, "mean", 1e-4, seed, 0.90) for seed in range(3)]
+    pd.DataFrame(
+        rows, columns=["arm", "pretraining_epoch", "pooling", "lr", "seed", "test_acc"]
+    ).to_csv(csv, index=False)
+    table = make_results_page.pretraining_table(csv)
+    assert "99.00" not in table and "0.0003" not in table
+    assert "89.00 ± 1.00" in table and "90.00 ± 0.00" in table
