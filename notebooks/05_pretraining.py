@@ -74,11 +74,11 @@ print("profile:", config.profile())
 # %% [markdown]
 # ## The text it reads
 #
-# Pretraining reads the 22,500 training reviews and the 50,000 unlabelled ones. It never reads
-# the validation or test reviews, not even their words: the vocabulary (the 8,000 most frequent
-# words of the pretraining text) is counted without them, so that no choice made on validation
-# and no test score has seen its text. A held-out sample of unlabelled reviews, never read either,
-# measures how well the model guesses words it has not trained on.
+# Pretraining reads the 22,500 training reviews and the unlabelled ones, except a held-out sample
+# of 1,000 unlabelled reviews that measures how well the model guesses words it has not trained
+# on. It never reads the validation or test reviews, not even their words: the vocabulary (the
+# 8,000 most frequent words of the pretraining text) is counted without them, so that no choice
+# made on validation and no test score has seen their text.
 #
 # The tokens are those of every IMDB chapter (lower case, words and punctuation, reviews cut at
 # 400 words). Every review starts with a `<cls>` token, whose output the classifier may use later.
@@ -182,8 +182,8 @@ print(textwrap.fill(" ".join(shown), width=88))
 #
 # The encoder is TME 10's: word embeddings plus sinusoidal positions, then residual
 # self-attention layers (pre-norm, several heads) from `tme_lib/blocks/layers.py`, the same
-# code. It is wider and deeper than TME 10's classifier, because it now has 72,500 reviews to
-# learn from: four layers of width 64 with four heads. Its word embeddings are learned from the
+# code. It is wider and deeper than TME 10's classifier, because it now has three times as many
+# reviews to learn from: four layers of width 64 with four heads. Its word embeddings are learned from the
 # start: it does not use TME 9's word2vec vectors, so everything it knows of words comes from
 # this pretraining.
 #

@@ -4,7 +4,8 @@
 
 Opens each page of ``book/_build/html`` (default: every page of the table of contents) in
 headless Chromium (Debian package ``chromium``; ``CHROMIUM`` names another binary) and writes
-``book/_build/screenshots/<page>.png``, 1280 pixels wide and ``--height`` tall. Offline: the
+``book/_build/screenshots/<page>.png``, 1280 pixels wide (``--width``; other widths add
+``-<width>px`` to the name) and ``--height`` tall. Offline: the
 browser is told not to touch the network, so a page that needs the network (a CDN script, a
 remote image) shows it here.
 """
@@ -45,11 +46,12 @@ def toc_pages() -> list[str]:
     return pages
 
 
-def shoot(browser: str, page: str, height: int) -> Path:
+def shoot(browser: str, page: str, height: int, width: int = 1280) -> Path:
     html = HTML / f"{page}.html"
     if not html.exists():
         sys.exit(f"{html} does not exist: build the book first (make book).")
-    png = OUT / f"{page.replace('/', '__')}.png"
+    suffix = "" if width == 1280 else f"-{width}px"
+    png = OUT / f"{page.replace('/', '__')}{suffix}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
@@ -57,7 +59,7 @@ def shoot(browser: str, page: str, height: int) -> Path:
                 browser,
                 *FLAGS,
                 f"--user-data-dir={profile}",
-                f"--window-size=1280,{height}",
+                f"--window-size={width},{height}",
                 f"--screenshot={png}",
                 html.as_uri(),
             ],
@@ -74,6 +76,9 @@ def main(argv=None) -> int:
         "pages", nargs="*", help="pages without .html (default: the whole toc)"
     )
     parser.add_argument("--height", type=int, default=6000)
+    parser.add_argument(
+        "--width", type=int, default=1280, help="window width (390: a phone's)"
+    )
     args = parser.parse_args(argv)
     browser = (
         os.environ.get("CHROMIUM")
@@ -85,7 +90,7 @@ def main(argv=None) -> int:
             "No Chromium found: install the Debian package 'chromium' or set CHROMIUM."
         )
     for page in args.pages or toc_pages():
-        print(shoot(browser, page, args.height).relative_to(ROOT))
+        print(shoot(browser, page, args.height, args.width).relative_to(ROOT))
     return 0
 
 

@@ -528,7 +528,7 @@ def arm_records(
 
 def choice_table(records: list[RunRecord]) -> pd.DataFrame:
     """The seed-0 runs among which each arm's pooling and learning rate were chosen: validation
-    and test accuracy (%), the epoch kept, the choice marked."""
+    and test accuracy (%), the epoch kept, the choice marked with a tick."""
     keys = {s.key(): s for s in selection_plan()}
     rows = []
     for r in records:
@@ -544,8 +544,10 @@ def choice_table(records: list[RunRecord]) -> pd.DataFrame:
                 "lr": s.training.lr,
                 "val %": 100 * r.final["val_acc"],
                 "test %": 100 * r.final["test_acc"],
-                "epoch kept": r.final["best_epoch"],
-                "chosen": choice == {"pooling": s.model["pooling"], "lr": s.training.lr},
+                "epoch": r.final["best_epoch"],  # the epoch kept, chosen on validation
+                "chosen": "✓"
+                if choice == {"pooling": s.model["pooling"], "lr": s.training.lr}
+                else "",
             }
         )
     return pd.DataFrame(rows)
