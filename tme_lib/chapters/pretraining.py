@@ -597,7 +597,7 @@ def comparison_table(
     mean test accuracy (points) over the shared seeds, its 95 % interval (paired by seed for
     :data:`PAIRED`, Welch otherwise), the raw verdict, and the verdict after Holm's correction
     over the comparisons of the table (the chapter's family)."""
-    from ..training.metrics import difference_interval, holm, paired_interval
+    from ..training.metrics import difference_interval, holm, paired_interval, verdict
 
     arms = dict(others)
     for arm in ARMS:
@@ -623,14 +623,14 @@ def comparison_table(
                 "difference": round(d["diff"], 2),
                 "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
                 "p": d["p"],
-                "verdict": _verdict(d["diff"], d["detectable"]),
+                "verdict": verdict(d["diff"], d["detectable"]),
             }
         )
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     if len(table):
         kept = holm(list(table["p"]))
         table["after Holm"] = [
-            _verdict(diff, k) for diff, k in zip(table["difference"], kept)
+            verdict(diff, k) for diff, k in zip(table["difference"], kept)
         ]
     return table
 
@@ -642,14 +642,8 @@ COMPARISON_COLUMNS = [
     "difference",
     "95 % interval",
     "p",
+    "verdict",
 ]
-COMPARISON_COLUMNS += ["verdict"]
-
-
-def _verdict(diff: float, detectable: bool) -> str:
-    if not detectable:
-        return "no detectable difference"
-    return "higher" if diff > 0 else "lower"
 
 
 def review_attention(model: nn.Module, ids) -> torch.Tensor:

@@ -97,13 +97,34 @@ def spearman(pred: torch.Tensor, y: torch.Tensor) -> float:
     return pearson(rank(pred), rank(y))
 
 
+def _t_interval(diff: float, se: float, df: float, level: float) -> dict:
+    """The ``level`` t-interval of a difference ``diff`` with standard error ``se`` and ``df``
+    degrees of freedom, and its two-sided p-value (a zero ``se``: the interval is the point)."""
+    from scipy import stats
+
+    if se == 0:
+        low = high = diff
+        p = 0.0 if diff else 1.0
+    else:
+        half = stats.t.ppf(0.5 + level / 2, df) * se
+        low, high = diff - half, diff + half
+        p = float(2 * stats.t.sf(abs(diff) / se, df))
+    detectable = diff != 0 if se == 0 else not (low <= 0 <= high)
+    return {
+        "diff": diff,
+        "low": low,
+        "high": high,
+        "p": p,
+        "df": df,
+        "detectable": detectable,
+    }
+
+
 def difference_interval(a, b, level: float = 0.95) -> dict:
     """Welch's comparison of two samples (e.g. test accuracies over seeds): the difference of
     their means ``mean(a) − mean(b)``, its ``level`` confidence interval with the
     Welch–Satterthwaite degrees of freedom, and the two-sided p-value. ``detectable`` is False
     when the interval contains 0 (the chapters then say "no detectable difference")."""
-    from scipy import stats
-
     a, b = [float(x) for x in a], [float(x) for x in b]
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"each arm needs at least 2 values (got {len(a)} and {len(b)}).")
@@ -111,27 +132,12 @@ def difference_interval(a, b, level: float = 0.95) -> dict:
     var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1) / len(a)
     var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1) / len(b)
     se = math.sqrt(var_a + var_b)
-    diff = mean_a - mean_b
-    if se == 0:
-        return {
-            "diff": diff,
-            "low": diff,
-            "high": diff,
-            "p": 0.0 if diff else 1.0,
-            "df": float("inf"),
-            "detectable": diff != 0,
-        }
-    df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    p = 2 * stats.t.sf(abs(diff) / se, df)
-    return {
-        "diff": diff,
-        "low": diff - half,
-        "high": diff + half,
-        "p": float(p),
-        "df": df,
-        "detectable": not (diff - half <= 0 <= diff + half),
-    }
+    df = (
+        (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
+        if se
+        else float("inf")
+    )
+    return _t_interval(mean_a - mean_b, se, df, level)
 
 
 def paired_interval(a, b, level: float = 0.95) -> dict:
@@ -139,33 +145,20 @@ def paired_interval(a, b, level: float = 0.95) -> dict:
     ``b[i]`` share seed ``i``): the mean of the differences ``a[i] − b[i]``, its ``level``
     t-interval (``n − 1`` degrees of freedom) and the two-sided p-value, in the form of
     :func:`difference_interval`. Pairing removes what the seed does to both arms alike."""
-    from scipy import stats
-
     d = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
     if len(d) < 2:
         raise ValueError(f"a paired comparison needs at least 2 seeds (got {len(d)}).")
     n = len(d)
     diff = sum(d) / n
     se = math.sqrt(sum((x - diff) ** 2 for x in d) / (n - 1) / n)
-    if se == 0:
-        return {
-            "diff": diff,
-            "low": diff,
-            "high": diff,
-            "p": 0.0 if diff else 1.0,
-            "df": n - 1,
-            "detectable": diff != 0,
-        }
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
-    p = 2 * stats.t.sf(abs(diff) / se, n - 1)
-    return {
-        "diff": diff,
-        "low": diff - half,
-        "high": diff + half,
-        "p": float(p),
-        "df": n - 1,
-        "detectable": not (diff - half <= 0 <= diff + half),
-    }
+    return _t_interval(diff, se, n - 1, level)
+
+
+def verdict(diff: float, detectable: bool) -> str:
+    """What a chapter says of a difference: "higher", "lower" or "no detectable difference"."""
+    if not detectable:
+        return "no detectable difference"
+    return "higher" if diff > 0 else "lower"
 
 
 def holm(p_values, level: float = 0.05) -> list[bool]:
@@ -195,15 +188,10 @@ def comparison_row(label: str, a: dict, b: dict) -> dict | None:
         return None
     a, b = [a[s] for s in seeds], [b[s] for s in seeds]
     d = difference_interval(a, b)
-    verdict = (
-        ("higher" if d["diff"] > 0 else "lower")
-        if d["detectable"]
-        else ("no detectable difference")
-    )
     return {
         "comparison": label,
         "seeds": len(seeds),
         "difference": round(d["diff"], 2),
         "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
-        "verdict": verdict,
+        "verdict": verdict(d["diff"], d["detectable"]),
     }
