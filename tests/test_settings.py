@@ -70,6 +70,7 @@ ACCOUNTED = {
             "chapters.pretraining.FINETUNING",
             "chapters.pretraining.ARMS",
             "chapters.pretraining.CHOICES",
+            "chapters.pretraining.CURVE_SEEDS",
             "data.vectors.DIM",
             "data.vectors.WORD2VEC_DEFAULTS",
             "data.pretraining.SPECIALS",

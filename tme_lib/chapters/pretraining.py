@@ -285,6 +285,7 @@ def finetune_spec(
 # epoch kept is chosen on validation within every run); then the arm runs at the other seeds of
 # the course's seed design with its choice (a run costs under 15 min on one core: five seeds).
 ARMS = {"pretrained": -1, "scratch": None}
+CURVE_SEEDS = {"full": (0, 1, 2), "smoke": (0,)}
 CHOICES = {
     "full": dict(
         pooling=("cls", "mean"),
@@ -294,9 +295,11 @@ CHOICES = {
         pooling=("cls", "mean"), lr={"pretrained": (3e-3,), "scratch": (3e-3,)}
     ),
 }
-# The learning curve: the pretrained arm's choice, fine-tuned from each snapshot at the arms'
-# seeds (each point is an arm of the seed design); the end of pretraining is the pretrained arm
-# itself and the run from scratch is point 0.
+# The learning curve: the pretrained arm's choice, fine-tuned from each snapshot; the end of
+# pretraining is the pretrained arm itself and the run from scratch is point 0. The snapshots'
+# points are drawn, not compared: each has three seeds (CURVE_SEEDS, the first three of the
+# arms'), enough to show its spread; five would cost 8 more runs (about 2 CPU-hours). Fixed
+# before any run of the curve.
 # The comparisons the chapter reports, each a difference of mean test accuracy with its 95 %
 # interval over the seeds both arms share (against a single deterministic fit, the interval of
 # the arm's mean): declared here before the runs.
@@ -353,9 +356,18 @@ def plan() -> list[Spec]:
     if choice is not None:
         snapshots = pretraining_spec().training.snapshots
         out += [
-            finetune_spec(seed, epoch, **choice) for epoch in snapshots for seed in seeds
+            finetune_spec(seed, epoch, **choice)
+            for epoch in snapshots
+            for seed in CURVE_SEEDS[config.profile()]
         ]
     return out
+
+
+def curve_point(s: Spec) -> bool:
+    """Whether ``s`` is a point of the learning curve from an intermediate snapshot: drawn in
+    the chapter's figure, compared with nothing, with :data:`CURVE_SEEDS`."""
+    origin = s.inputs.get("pretraining") if s.inputs else None
+    return origin is not None and origin["epoch"] in pretraining_spec().training.snapshots
 
 
 def ready(arm: str) -> bool:
@@ -663,7 +675,8 @@ def planned_runs() -> int:
     runs, each arm's other seeds and the learning curve (for the cost table)."""
     seeds = len(SEEDS[config.profile()])
     snapshots = len(pretraining_spec().training.snapshots)
-    return 1 + len(selection_plan()) + len(ARMS) * (seeds - 1) + snapshots * seeds
+    curve = snapshots * len(CURVE_SEEDS[config.profile()])
+    return 1 + len(selection_plan()) + len(ARMS) * (seeds - 1) + curve
 
 
 def write_tables(runs: list[RunRecord]) -> dict[str, pd.DataFrame]:

@@ -232,8 +232,8 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
 
 # Seeds: the course's seed design (tme_lib.training.spec): a variant costs 11 to 19 min a run
 # on one core, the fastest under the 15-min line, so every variant has the five seeds of the
-# cheap arms. Against TME 9's LSTM (a costly arm, three seeds) a comparison uses the three seeds
-# both share. No variant gets more seeds than another: ``MORE_SEEDS`` stays empty.
+# cheap arms. Against TME 9's LSTM a comparison uses the seeds both share. No variant gets
+# more seeds than another: ``MORE_SEEDS`` stays empty.
 SEEDS = CHEAP_SEEDS
 MORE_SEEDS: dict = {"full": {}, "smoke": {}}
 # The comparisons the chapter reports: each variant against the report's first one, and the
