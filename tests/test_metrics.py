@@ -140,3 +140,41 @@ def test_holm_steps_down_and_stops_at_the_first_hypothesis_it_keeps():
     assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
     assert holm([0.2, 0.01]) == [False, True]
     assert holm([0.04, 0.04]) == [False, False]  # each alone would pass at 0.05
+
+
+def test_a_comparison_table_applies_holm_over_its_rows_and_says_which_test():
+    from tme_lib.training.metrics import comparison_row, comparison_table
+
+    seeds = range(5)
+    base = {s: 80.0 + 0.1 * s for s in seeds}
+    # clearly higher, and twice a difference only just detectable alone (p about 0.034)
+    clear = {s: v + 2.0 + 0.01 * s for s, v in base.items()}
+    step = {0: 0.1, 1: 0.3, 2: 0.1, 3: 0.3, 4: 0.05}
+    close = {s: v + step[s] for s, v in base.items()}
+    rows = [
+        comparison_row("clear", clear, base, paired=True),
+        comparison_row("close", close, base, paired=True),
+        comparison_row("again", close, base, paired=True),
+        comparison_row("alone", {0: 1.0}, base),  # one shared seed: left out
+    ]
+    table = comparison_table(rows)
+    assert list(table["comparison"]) == ["clear", "close", "again"]
+    assert list(table["test"]) == ["paired"] * 3
+    assert list(table["verdict"]) == ["higher"] * 3
+    # Holm: the second smallest p-value is compared with 0.05 / 2, and testing stops there
+    assert list(table["after Holm"]) == ["higher", *["no detectable difference"] * 2]
+    welch = comparison_row("close", close, base)
+    assert welch["test"] == "Welch" and welch["verdict"] == "no detectable difference"
+
+
+def test_arms_are_paired_exactly_when_they_see_the_same_batches(monkeypatch):
+    from tme_lib.chapters import paired, tme9
+
+    monkeypatch.setenv("TME_PROFILE", "full")
+    adam, sgd = ("attention_simple", "adam", 0.0), ("attention_simple", "sgd", 0.0)
+    # same data, seed and batches: only the optimiser differs
+    assert tme9.paired(adam, sgd)
+    lstm = ("attention_lstm", "adam", 0.0)  # 128 reviews a batch, against 64
+    assert not tme9.paired(lstm, ("attention_query_value", "adam", 0.0))
+    assert paired(("tme10", "self_attention"), ("tme10", "self_attention_pe"))
+    assert not paired(("tme10", "self_attention"), ("tme9", "attention_lstm"))

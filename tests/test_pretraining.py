@@ -330,10 +330,10 @@ def test_the_comparison_table_pairs_the_arms_that_share_seeds_and_applies_holm(
     others = {("tme9", "nb_bigram_lr"): {0: 95.0}, ("tme9", "attention_lstm"): {0: 1.0}}
     table = chapter.comparison_table([], others).set_index("comparison")
     first = table.loc["pretrained (pretraining) − scratch (pretraining)"]
-    assert first["interval"] == "paired" and first["verdict"] == "higher"
+    assert first["test"] == "paired" and first["verdict"] == "higher"
     assert first["difference"] == pytest.approx(0.4)
     nb = table.loc["pretrained (pretraining) − nb_bigram_lr (tme9)"]
-    assert nb["interval"] == "Welch" and nb["verdict"] == "lower" and nb["seeds"] == 5
+    assert nb["test"] == "Welch" and nb["verdict"] == "lower" and nb["seeds"] == 5
     # an arm with one seed that is not a deterministic fit's is left out, as are unknown arms
     assert len(table) == 2
     assert set(table["after Holm"]) <= {"higher", "lower", "no detectable difference"}

@@ -14,6 +14,7 @@ profile, replaced on each run), which the intro page's cost table is generated f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -27,6 +28,9 @@ import pandas as pd
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tme_lib import prose  # noqa: E402
+
 TIMES = ROOT / "results" / "notebook_times.csv"
 COLUMNS = ["notebook", "profile", "seconds", "device", "code_version", "date"]
 
@@ -40,12 +44,15 @@ def _device() -> str:
 
 
 def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
-    """Run ``path`` top to bottom with ``TME_PROFILE=profile``; returns the wall time (s)."""
+    """Run ``path`` top to bottom with ``TME_PROFILE=profile``; returns the wall time (s).
+    With ``inplace``, the outputs go back into ``path`` and the numbers its cells put
+    (:mod:`tme_lib.prose`) into its prose, there and in its paired ``.py`` source."""
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as cache:
+        values = Path(cache) / "prose-values.json"
         # no progress bar in the committed outputs: a cold cache would otherwise write
         # "tokenising train: 0%|" lines into them (tqdm reads TQDM_DISABLE)
-        env = {"TME_PROFILE": profile, "TQDM_DISABLE": "1"}
+        env = {"TME_PROFILE": profile, "TQDM_DISABLE": "1", prose.ENV: str(values)}
         if profile == "smoke":
             env["TME_CACHE_DIR"] = cache
         saved = {k: os.environ.get(k) for k in env}
@@ -62,6 +69,7 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
                 store_widget_state=False,
             ).execute()
             seconds = time.perf_counter() - start
+            quoted = json.loads(values.read_text()) if values.exists() else {}
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -70,8 +78,23 @@ def execute(path: Path, profile: str, inplace: bool, timeout: int) -> float:
                     os.environ[k] = v
     drop_progress_bars(nb)
     if inplace:
+        fill_prose(nb, path.with_suffix(".py"), quoted)
         nbformat.write(nb, path)
     return seconds
+
+
+def fill_prose(nb, source: Path, values: dict[str, str]) -> None:
+    """Write ``values`` into the spans of ``nb``'s markdown cells and of its paired ``source``,
+    and keep them in the notebook's metadata (which the prose test reads)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = prose.fill(cell.source, values)
+    nb.metadata[prose.METADATA] = dict(sorted(values.items()))
+    if source.exists():
+        text = source.read_text()
+        filled = prose.fill(text, values)
+        if filled != text:
+            source.write_text(filled)
 
 
 PROGRESS = re.compile(r"\d+%\|")  # tqdm's "  7%|▋   | 1/15 [..]"
@@ -108,7 +131,6 @@ def main(argv=None) -> int:
         parser.error(
             "--inplace writes the book's outputs, which come from the full profile only"
         )
-    sys.path.insert(0, str(ROOT))
     from tme_lib.training.records import code_version
 
     def _version(version: tuple[str, bool]) -> str:

@@ -24,3 +24,19 @@ def chapter(name: str) -> ModuleType:
     if name not in CHAPTERS:
         raise KeyError(f"unknown chapter {name!r}; choose one of {', '.join(CHAPTERS)}.")
     return importlib.import_module(CHAPTERS[name])
+
+
+def arm_spec(chapter_name: str, model: str, seed: int = 0):
+    """The spec of the run at ``seed`` of the arm ``(chapter_name, model)`` that a comparison
+    names: a chapter's model (TME 9's with Adam), or TME 9's bag-of-words baseline."""
+    module = chapter(chapter_name)
+    if chapter_name == "tme9" and model in module.BAG_OF_WORDS:
+        return module.baseline_spec(model)
+    return module.spec(model, seed=seed)
+
+
+def paired(a: tuple, b: tuple) -> bool:
+    """Whether the arms ``a`` and ``b`` (``(chapter, model)``) see the same training batches
+    at each seed (:meth:`~tme_lib.training.spec.Spec.data_order`): their comparison is then
+    paired by seed, and Welch's otherwise."""
+    return arm_spec(*a).data_order() == arm_spec(*b).data_order()

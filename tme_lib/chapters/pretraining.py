@@ -609,7 +609,7 @@ def comparison_table(
     mean test accuracy (points) over the shared seeds, its 95 % interval (paired by seed for
     :data:`PAIRED`, Welch otherwise), the raw verdict, and the verdict after Holm's correction
     over the comparisons of the table (the chapter's family)."""
-    from ..training.metrics import difference_interval, holm, paired_interval, verdict
+    from ..training import metrics
 
     arms = dict(others)
     for arm in ARMS:
@@ -621,41 +621,12 @@ def comparison_table(
         x, y = arms.get(a, {}), arms.get(b, {})
         if b in DETERMINISTIC and y:  # one fit stands at every seed of the other arm
             y = dict.fromkeys(x, next(iter(y.values())))
-        seeds = sorted(set(x) & set(y))
-        if len(seeds) < 2:
-            continue
-        paired = (a, b) in PAIRED
-        test = paired_interval if paired else difference_interval
-        d = test([x[s] for s in seeds], [y[s] for s in seeds])
         rows.append(
-            {
-                "comparison": f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})",
-                "seeds": len(seeds),
-                "interval": "paired" if paired else "Welch",
-                "difference": round(d["diff"], 2),
-                "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
-                "p": d["p"],
-                "verdict": verdict(d["diff"], d["detectable"]),
-            }
+            metrics.comparison_row(
+                f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})", x, y, paired=(a, b) in PAIRED
+            )
         )
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    if len(table):
-        kept = holm(list(table["p"]))
-        table["after Holm"] = [
-            verdict(diff, k) for diff, k in zip(table["difference"], kept)
-        ]
-    return table
-
-
-COMPARISON_COLUMNS = [
-    "comparison",
-    "seeds",
-    "interval",
-    "difference",
-    "95 % interval",
-    "p",
-    "verdict",
-]
+    return metrics.comparison_table(rows)
 
 
 def review_attention(model: nn.Module, ids) -> torch.Tensor:

@@ -238,7 +238,8 @@ SEEDS = CHEAP_SEEDS
 MORE_SEEDS: dict = {"full": {}, "smoke": {}}
 # The comparisons the chapter reports: each variant against the report's first one, and the
 # two mean-pooling models against TME 9's attention over LSTM states (same data, same seeds).
-# Each is a difference of mean test accuracy with its 95 % Welch interval over the seeds.
+# Each is a difference of mean test accuracy with its 95 % interval over the seeds (paired
+# where the arms share their batches), with Holm's correction over the list.
 COMPARISONS = [
     *[
         (("tme10", v), ("tme10", "self_attention"))
@@ -339,10 +340,12 @@ def review_attention(
 def comparison_table(tables: dict[str, pd.DataFrame], comparisons=None) -> pd.DataFrame:
     """One row per comparison of :data:`COMPARISONS`: ``tables`` maps a chapter (``"tme10"``,
     ``"tme9"``) to its results table; an arm ``(chapter, model)`` is that model's unpenalised
-    Adam or AdamW runs. The difference of mean test accuracy (points) with its 95 % Welch
-    interval, and the verdict ("no detectable difference" when the interval spans 0), over the
-    seeds the two arms share; comparisons whose arms share fewer than two seeds are left out."""
-    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
+    Adam or AdamW runs. The difference of mean test accuracy (points) with its 95 % interval
+    (paired by seed where the arms see the same batches, Welch's otherwise), and the verdict
+    before and after Holm's correction over the chapter's comparisons, over the seeds the two
+    arms share; comparisons whose arms share fewer than two seeds are left out."""
+    from ..training import metrics
+    from . import paired
 
     def accuracies(arm):
         chapter, model = arm
@@ -357,8 +360,12 @@ def comparison_table(tables: dict[str, pd.DataFrame], comparisons=None) -> pd.Da
         ]
         return dict(zip(rows["seed"].astype(int), 100 * rows["test_acc"]))
 
-    rows = [
-        comparison_row(f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})", accuracies(a), accuracies(b))
+    return metrics.comparison_table(
+        metrics.comparison_row(
+            f"{a[1]} ({a[0]}) − {b[1]} ({b[0]})",
+            accuracies(a),
+            accuracies(b),
+            paired=paired(a, b),
+        )
         for a, b in comparisons or COMPARISONS
-    ]
-    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
+    )

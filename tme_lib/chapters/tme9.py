@@ -415,8 +415,8 @@ SEEDED_ARMS = [(m, "adam") for m in MODELS] + [
     (m, "sgd") for m in MODELS if m != "attention_lstm"
 ]
 # The comparisons the chapter reports, each as (arm, arm); an arm is (model, optimizer, λ).
-# Each gives a difference of mean test accuracy with its 95 % Welch interval over the seeds
-# (tme_lib.training.metrics.difference_interval).
+# Each gives a difference of mean test accuracy with its 95 % interval over the seeds, paired
+# where the arms share their batches (comparison_table), and Holm's correction over the list.
 COMPARISONS = [
     *[((m, "adam", 0.0), ("baseline", "adam", 0.0)) for m in ATTENTION_MODELS],
     *[((m, "adam", 0.0), (m, "sgd", 0.0)) for m in MODELS if m != "attention_lstm"],
@@ -554,21 +554,29 @@ def arm_accuracies(table: pd.DataFrame, arm: tuple) -> dict[int, float]:
 
 
 def comparison_table(table: pd.DataFrame, comparisons=None) -> pd.DataFrame:
-    """One row per comparison of :data:`COMPARISONS` (declared before the runs): the seeds of
-    each arm, the difference of mean test accuracy (points) with its 95 % Welch interval, and
-    the verdict ("no detectable difference" when the interval spans 0), over the seeds the two
-    arms share. Comparisons whose arms share fewer than two recorded seeds are left out."""
-    from ..training.metrics import COMPARISON_COLUMNS, comparison_row
+    """One row per comparison of :data:`COMPARISONS` (declared before the runs): the seeds the
+    two arms share, the difference of mean test accuracy (points) with its 95 % interval,
+    paired by seed where the arms see the same batches (:func:`paired`), Welch's otherwise,
+    and the verdict before and after Holm's correction over the chapter's comparisons.
+    Comparisons whose arms share fewer than two recorded seeds are left out."""
+    from ..training import metrics
 
-    rows = [
-        comparison_row(
+    return metrics.comparison_table(
+        metrics.comparison_row(
             f"{_arm_label(a)} − {_arm_label(b)}",
             arm_accuracies(table, a),
             arm_accuracies(table, b),
+            paired=paired(a, b),
         )
         for a, b in comparisons or COMPARISONS
-    ]
-    return pd.DataFrame([r for r in rows if r], columns=COMPARISON_COLUMNS)
+    )
+
+
+def paired(a: tuple, b: tuple) -> bool:
+    """Whether the arms ``(model, optimizer, λ)`` see the same training batches at each seed
+    (same data, batch size and buckets): their comparison is then paired by seed."""
+    orders = [spec(m, o, entropy_weight=lam).data_order() for m, o, lam in (a, b)]
+    return orders[0] == orders[1]
 
 
 def _arm_label(arm: tuple) -> str:

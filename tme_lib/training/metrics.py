@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
 
 # Smallest probability used inside a logarithm: keeps p·log p and its gradient finite where a
@@ -174,24 +175,51 @@ def holm(p_values, level: float = 0.05) -> list[bool]:
     return rejected
 
 
-COMPARISON_COLUMNS = ["comparison", "seeds", "difference", "95 % interval", "verdict"]
+# A chapter's comparison table: the two arms, the seeds they share, the test ("paired" by seed
+# when the arms see the same batches at each seed, "Welch" otherwise), the difference of means
+# (points) with its 95 % interval and the raw verdict, then the verdict after Holm's correction
+# over the chapter's declared family (every row of its table).
+COMPARISON_COLUMNS = [
+    "comparison",
+    "seeds",
+    "test",
+    "difference",
+    "95 % interval",
+    "verdict",
+    "after Holm",
+]
 
 
-def comparison_row(label: str, a: dict, b: dict) -> dict | None:
+def comparison_row(label: str, a: dict, b: dict, paired: bool = False) -> dict | None:
     """A row of a chapter's comparison table from two arms given as ``{seed: value}``: the
     seeds the two arms share (a comparison never uses a seed that one arm lacks), the
-    difference of means ``a − b`` (points) over them with its 95 % Welch interval, and the
-    verdict ("no detectable difference" when the interval spans 0); ``None`` when they share
-    fewer than two seeds."""
+    difference of means ``a − b`` (points) over them with its 95 % interval (paired by seed
+    with ``paired``, Welch's otherwise), its p-value and the raw verdict ("no detectable
+    difference" when the interval spans 0); ``None`` when they share fewer than two seeds. An
+    arm fitted once (the same value at every seed) is given at every seed of the other."""
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         return None
     a, b = [a[s] for s in seeds], [b[s] for s in seeds]
-    d = difference_interval(a, b)
+    d = (paired_interval if paired else difference_interval)(a, b)
     return {
         "comparison": label,
         "seeds": len(seeds),
+        "test": "paired" if paired else "Welch",
         "difference": round(d["diff"], 2),
         "95 % interval": f"[{d['low']:+.2f}, {d['high']:+.2f}]",
         "verdict": verdict(d["diff"], d["detectable"]),
+        "p": d["p"],
+        "sign": d["diff"],
     }
+
+
+def comparison_table(rows) -> pd.DataFrame:
+    """A chapter's comparison table from its rows (``None`` rows, comparisons without two
+    shared seeds, left out), with the verdict after Holm's correction over them: the family is
+    the chapter's declared comparisons, at a family-wise error of 5 %."""
+    rows = [r for r in rows if r]
+    rejected = holm([r["p"] for r in rows])
+    table = pd.DataFrame(rows, columns=[*COMPARISON_COLUMNS, "p", "sign"])
+    table["after Holm"] = [verdict(r["sign"], k) for r, k in zip(rows, rejected)]
+    return table[COMPARISON_COLUMNS]

@@ -217,6 +217,15 @@ class Spec:
         )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def data_order(self) -> str:
+        """12 hex digits naming the training batches this run sees, in order: its data, seed
+        and batching settings (``tme_lib.data.batching`` shuffles from the seed alone). Two
+        arms whose runs share it at every seed are compared paired by seed."""
+        t = self.training
+        order = [self.data, self.seed, t.batch_size, t.chunk_batches, t.task]
+        text = json.dumps(order, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def replace(self, changes: dict[str, Any] | None = None, **top) -> Spec:
         """A copy with fields changed: top-level ones by keyword (``name=...``), nested ones by
         dotted path (``{"training.lr": 0.01, "model.distance_slope": 1.0}``). A path must exist
