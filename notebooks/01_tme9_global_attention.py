@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
-from tme_lib import config, plots
+from tme_lib import config, plots, prose
 from tme_lib.chapters import tme9
 from tme_lib.checkers.tme9 import (
     check_entropy_penalty,
@@ -218,7 +218,8 @@ plot_entropy_histograms(simple, reference=1.0, normalised=True);
 # them. The report saw the same rise with Adam. The attention never sits on one word: $e^{H}$,
 # the number of words an even spread with the same entropy would cover, stays in the tens. The
 # spread of the histogram in nats is mostly the spread of review lengths: divided by $\log n$,
-# the entropies of the last epoch gather between about 0.75 and 0.9, whatever the length, and
+# the middle four fifths of the last epoch's validation entropies lie between
+# <span data-value="norm_entropy_range">0.76 and 0.88</span>, whatever the length, and
 # a long review that states its opinion in many places has no reason to pick one. The training
 # and validation rows look alike at every epoch: the attention is no sharper on reviews the
 # model trained on.
@@ -275,9 +276,10 @@ faithfulness = pd.DataFrame(rows).set_index("model")
  .style.format(precision=2))
 
 # %% [markdown]
-# Every attention model puts 2.3 to 5.5 times the uniform share of its mass on the planted words
-# (`ratio`), and every one passes the control: at the same positions in reviews without them it
-# puts *less* than the uniform share (`control_ratio`, 0.4 to 0.7), so the mass follows the
+# Every attention model puts <span data-value="planted_ratio">2.3 to 5.5 times</span> the uniform share of its
+# mass on the planted words (`ratio`), and every one passes the control: at the same positions in
+# reviews without them it puts *less* than the uniform share (`control_ratio`,
+# <span data-value="control_ratio">0.4 to 0.7</span>), so the mass follows the
 # words, not where they sit. Accuracy alone does not demand this: the
 # baseline, which attends to nothing, is as accurate on this corpus, since the mean of the
 # vectors already separates the classes. The faithfulness comes from the training signal
@@ -353,8 +355,8 @@ plot_entropy_histograms(query_value, reference=uniform);
 # one word per review, where it stays (its gradient vanishes) while accuracy falls towards chance;
 # the last run of this notebook shows that end point. Adam is immune because its steps have a
 # bounded size per coordinate whatever the gradient. So SGD here has momentum 0.9, a small
-# learning rate (0.02, 0.01 with learned values, chosen on validation) and gradient clipping
-# (norm 1).
+# learning rate chosen on validation (<span data-value="sgd_rates">0.1 for baseline, attention lstm; 0.02 for attention simple; 0.01 for attention query, attention query value</span>) and gradient
+# clipping (norm 1).
 
 # %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}} tags=["nbval-ignore-output"]
 with loaded_together():
@@ -421,8 +423,9 @@ check_lstm_states(lstm_states)
 # The LSTM is the expensive model of the chapter: a recurrence cannot be parallelised over the
 # tokens, so an epoch costs minutes on a CPU where the other models take seconds. A small state
 # (32 per direction), larger batches (128 reviews) and bucketing (little padding to pack away)
-# keep it affordable: early stopping ends its runs after 9 to 11 epochs (26 to 44 minutes on
-# one core), where the other models take seconds to a minute.
+# keep it affordable: early stopping ends its runs after <span data-value="lstm_epochs">9 to 11</span>
+# epochs (<span data-value="lstm_minutes">26 to 43 minutes</span> on one core), where the other models take
+# seconds to a minute.
 
 # %% mystnb={"figure": {"caption": "Learning curves of the query-and-values model and of attention over the states of a bidirectional LSTM."}} tags=["nbval-ignore-output"]
 lstm = run("attention_lstm")
@@ -510,8 +513,9 @@ ax.legend();
  .format("{:+.1f}", subset=["Δ entropy %"]).format("{:+.2f}", subset=["Δ test"]))
 
 # %% [markdown]
-# Entropies vary from seed to seed (the unpenalised model with learned values ends between 1.5
-# and 2.5 nats), so one run per $\lambda$ says little about a small effect. The mildest useful
+# Entropies vary from seed to seed (the unpenalised model with learned values ends between
+# <span data-value="qv_entropy_range">1.5 to 2.5 nats</span>), so one run per $\lambda$ says little about a
+# small effect. The mildest useful
 # penalty was therefore run with every seed; mean ± sd over seeds:
 
 # %% tags=["nbval-ignore-output"]
@@ -530,13 +534,15 @@ by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "a
 # past it, accuracy falls to chance while the attention shrinks to about one word per review.
 # Where the threshold lies follows from the scales: the entropy of a review's attention is up
 # to $\log n$, 5 to 6 nats for reviews of 200 to 400 tokens, while the cross-entropy of a
-# trained model is 0.3 to 0.4. At $\lambda = 0.1$ the penalty of a nearly uniform attention
+# trained model is <span data-value="test_loss_range">0.3 to 0.4</span>. At $\lambda = 0.1$ the penalty of a nearly uniform attention
 # already outweighs the whole classification loss, and lowering it becomes the model's first
 # task. The model with learned values degrades gently instead: its values, not only its weights,
-# carry the sentiment, so it can read a review from a few words. Over five seeds, its mildest
-# useful penalty halves the mean entropy (2.02 to 0.94 nats) and costs 0.83 points of test
-# accuracy (95 % interval [0.10, 1.56], in the comparisons below): sharper attention is cheap
-# for that model, but it is not free and it does not make it better.
+# carry the sentiment, so it can read a review from a few words. Over its seeds, its mildest
+# useful penalty takes the mean entropy from <span data-value="penalty_entropy">2.02 to 0.94 nats</span>, and
+# changes test accuracy by <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span>, paired by seed: after
+# Holm's correction over the chapter's comparisons (below),
+# <span data-value="penalty_verdict">no detectable difference</span>. Sharper attention is cheap for that model, and it
+# does not make it better.
 #
 # **Why the report's penalised run collapsed to 66 %.** Three things add up.
 #
@@ -593,32 +599,40 @@ table["report_test_acc"] = [
 # %% [markdown]
 # What the table says (the differences, with their intervals, are in the next table):
 #
-# - Every model beats the report's number for it, with either optimiser, in 6 to 20 epochs
-#   rather than 42 or 100. Likely causes: word vectors trained on IMDB itself rather than GloVe,
+# - Every model beats the report's number for it, with either optimiser, in
+#   <span data-value="epochs_range">4 to 20</span> epochs rather than 42 or 100. Likely causes: word vectors trained on IMDB itself rather than GloVe,
 #   epochs chosen on a validation split, and, for SGD, momentum and clipping.
-# - Attention pays most when it is simple: one learned query adds 4.65 points to the mean of
-#   the vectors (95 % interval [4.29, 5.02]). A query per review and learned values add
-#   flexibility that the frozen vectors and a linear classifier can hardly use (+2.56 and +3.89
-#   points over the baseline, both below simple attention); their attention is much sharper
-#   (lower entropy) without being more accurate.
-# - Context is what helps: attention over BiLSTM states reaches 89.51 ± 0.09 % over its three
-#   seeds, 6.45 points above learned values ([5.59, 7.32]), and it is the only model whose run
-#   costs minutes per epoch on a CPU (26 to 44 minutes a run). Unlike the report's LSTM (train
-#   96.5 %, test 83.0 %), it does not overfit: early stopping keeps epoch 6 to 8, at 92 to 93 %
-#   training accuracy. Its single SGD run reaches 90.14 %, above its three Adam seeds; one seed
-#   supports no claim, and SGD with the LSTM is compared with nothing.
-# - Adam against SGD: with the same seeds, the differences are within a point and mostly not
-#   detectable; only simple attention is measurably better with Adam (+0.48 points, [0.11,
-#   0.84]).
+# - Attention pays most when it is simple: one learned query adds to the mean of the vectors
+#   <span data-value="simple_vs_baseline">+4.65 points, 95 % interval [+4.28, +5.02]</span>. A query per review and learned values add
+#   flexibility that the frozen vectors and a linear classifier can hardly use
+#   (<span data-value="query_gains">+2.56 and +3.89 points</span> over the baseline, both below simple attention);
+#   their attention is much sharper (lower entropy) without being more accurate.
+# - Context is what helps: attention over BiLSTM states reaches
+#   <span data-value="lstm_test">89.51 ± 0.09 %</span> over its <span data-value="lstm_seeds">3</span> seeds,
+#   <span data-value="lstm_vs_qv">+6.45 points, 95 % interval [+5.59, +7.32]</span> against learned values, and it is the only model
+#   whose run costs minutes per epoch on a CPU (<span data-value="lstm_minutes">26 to 43 minutes</span> a
+#   run). Unlike the report's LSTM (train 96.5 %, test 83.0 %), it does not overfit: early
+#   stopping keeps epoch <span data-value="lstm_best_epochs">6 to 8</span>, at
+#   <span data-value="lstm_train_acc">92 to 93 %</span> training accuracy. Its single SGD run reaches
+#   <span data-value="lstm_sgd">90.14 %</span> (its Adam seeds: <span data-value="lstm_adam_range">89.44 to 89.60 %</span>);
+#   one seed supports no claim, and SGD with the LSTM is compared with nothing.
+# - Adam against SGD, paired by seed (the two optimisers see the same batches):
+#   <span data-value="adam_sgd">the 4 differences are within a point; no difference survives Holm's correction (before it, attention simple +0.48 points, 95 % interval [+0.03, +0.93]).</span>
 # - Mean entropy and accuracy are loosely related at best: sharper attention is not better
-#   attention, and the entropy penalty that halves it costs 0.83 points ([0.10, 1.56]).
+#   attention, and the entropy penalty that sharpens it changes accuracy by
+#   <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span> (after Holm's correction,
+#   <span data-value="penalty_verdict">no detectable difference</span>).
 
 # %% [markdown]
 # The chapter's comparisons were declared in the code before the runs (`tme9.COMPARISONS`):
 # each attention model against the baseline, Adam against SGD, the entropy penalty against none,
 # and the LSTM against learned values. Each row gives the difference of mean test accuracy over
-# the seeds both arms share, with its 95 % confidence interval (Welch); where the interval spans
-# 0 the data show **no detectable difference**, which is not the same as no difference.
+# the seeds both arms share, with its 95 % confidence interval: paired by seed where the two arms
+# see the same batches (same data, seed and batch size), Welch's otherwise (the `test` column
+# says which). Where the interval spans 0 the data show **no detectable difference**, which is
+# not the same as no difference. With <span data-value="n_comparisons">10</span> comparisons,
+# some intervals would miss 0 by chance alone: the last column applies Holm's correction over
+# the chapter's comparisons (family-wise error 5 %), and the text above quotes that verdict.
 
 # %% tags=["nbval-ignore-output"]
 comparisons = tme9.comparison_table(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
@@ -661,17 +675,95 @@ bag_of_words["test_acc"] *= 100
  .format("{:.0f}", subset=["cut", "s"], na_rep="none").format("{:,}", subset=["features"]))
 
 # %% [markdown]
-# Where attention stands. The naive-Bayes-weighted bigrams reach 90.69 % on this chapter's
-# test split, in 80 seconds on one core, and TF-IDF unigrams alone 88.48 %: the best attention
-# model of the chapter, over LSTM states, is 1.2 points below the first (89.51 %), and every
-# attention model on the word vectors themselves is 4.6 to 6.7 points below even the second. On
-# full-length reviews the same baselines land where the literature puts them (91.43 % for the
-# NB bigrams, against 91.22 % published). The gap has plain causes: the attention models see
+# Where attention stands. The naive-Bayes-weighted bigrams reach
+# <span data-value="nb_test">90.69 %</span> on this chapter's test split, in
+# <span data-value="nb_seconds">80 seconds</span> on one core, and TF-IDF unigrams alone
+# <span data-value="tfidf_test">88.48 %</span>: the best attention model of the chapter, over LSTM
+# states, is <span data-value="lstm_below_nb">1.2 points</span> below the first
+# (<span data-value="lstm_test_mean">89.51 %</span>), and every attention model on the word vectors
+# themselves is <span data-value="vectors_below_tfidf">4.6 to 6.7 points</span> below even the second. On
+# full-length reviews the same baselines land where the literature puts them
+# (<span data-value="nb_full_test">91.43 %</span> for the NB bigrams, against 91.22 % published). The gap has plain causes: the attention models see
 # 50-dimensional word vectors that they cannot change, and no feature for a pair of words,
 # whereas the bigram models give one to each of nearly a million words and word pairs ("not
 # good", "at all"). What attention buys here is not accuracy but a weight per word that can be
 # read, as in the reviews above. The chapter {doc}`04_beyond_bag_of_words` does not try to
 # replace the bag of words: it keeps it, and measures what an attention model adds to it.
+
+# %% tags=["remove-cell"]
+# The numbers the prose quotes, from the records (tme_lib.prose: `make full` writes them into
+# the text).
+runs = results_table(tme9.plan_records(), tme9.RESULT_COLUMNS)
+runs = runs[~runs["name"].str.startswith("toy-")]
+with prose.quoting():
+    last = simple.history[-1]["val_entropy_norm_sample"]
+    prose.put(
+        norm_entropy_range=f"{np.quantile(last, 0.1):.2f} and {np.quantile(last, 0.9):.2f}",
+        planted_ratio=prose.span(faithfulness["ratio"], unit="times"),
+        control_ratio=prose.span(faithfulness["control_ratio"]),
+        epochs_range=prose.span(runs["epochs"], digits=0),
+    )
+    rates = {}
+    for m in tme9.MODELS:
+        rates.setdefault(tme9.spec(m, "sgd").training.lr, []).append(m.replace("_", " "))
+    prose.put(sgd_rates="; ".join(f"{lr:g} for {', '.join(ms)}" for lr, ms in rates.items()))
+    adam = runs[(runs["optimizer"] == "adam") & (runs["entropy_weight"] == 0)]
+    lstm_runs = [r for r in tme9.plan_records() if r.name.startswith("attention_lstm-adam-s")]
+    prose.put(
+        lstm_epochs=prose.span([len(r.history) for r in lstm_runs], digits=0),
+        lstm_minutes=prose.span([r.seconds / 60 for r in lstm_runs], digits=0, unit="minutes"),
+        lstm_best_epochs=prose.span([r.final["best_epoch"] for r in lstm_runs], digits=0),
+        lstm_train_acc=prose.span([100 * r.final["train_acc"] for r in lstm_runs], digits=0,
+                                  unit="%"),
+        lstm_adam_range=prose.span([100 * r.final["test_acc"] for r in lstm_runs], digits=2,
+                                   unit="%"),
+        lstm_sgd=f"{100 * run('attention_lstm', 'sgd').final['test_acc']:.2f} %",
+        test_loss_range=prose.span(adam["test_loss"]),
+    )
+    qv = adam[adam["model"] == "attention_query_value"]["mean_entropy"]
+    prose.put(qv_entropy_range=prose.span(qv, unit="nats"))
+    model_name, lam = tme9.ENTROPY_SEEDED
+    plain, penalised = (by_seed[by_seed["entropy_weight"] == w].iloc[0] for w in (0.0, lam))
+    prose.put(penalty_entropy=f"{plain['mean_entropy']:.2f} to "
+                              f"{penalised['mean_entropy']:.2f} nats")
+    rows = comparisons.set_index("comparison")
+    penalty = rows.loc[f"{model_name} (adam, λ={lam:g}) − {model_name} (adam)"]
+    prose.put(penalty_points=prose.points(penalty), penalty_verdict=penalty["after Holm"],
+              n_comparisons=str(len(comparisons)))
+    base = rows.loc[[f"{m} (adam) − baseline (adam)" for m in tme9.ATTENTION_MODELS]]
+    prose.put(simple_vs_baseline=prose.points(base.iloc[0]),
+              query_gains=" and ".join(f"{d:+.2f}" for d in base["difference"].iloc[1:3])
+              + " points")
+    lstm_row = table[(table["model"] == "attention_lstm")
+                     & (table["optimizer"] == "adam")].iloc[0]
+    prose.put(lstm_test=f"{lstm_row['test_acc']:.2f} ± {lstm_row['test_acc_sd']:.2f} %",
+              lstm_test_mean=f"{lstm_row['test_acc']:.2f} %",
+              lstm_seeds=str(int(lstm_row["runs"])),
+              lstm_vs_qv=prose.points(
+                  rows.loc["attention_lstm (adam) − attention_query_value (adam)"]))
+    sgd = comparisons[comparisons["comparison"].str.contains("(sgd)", regex=False)]
+    kept = sgd[sgd["after Holm"] != "no detectable difference"]
+    raw = sgd[sgd["verdict"] != "no detectable difference"]
+    model_of = lambda label: label.split(" ")[0].replace("_", " ")
+    text = (", ".join(f"Adam scores {v} for {model_of(c)}" for c, v in
+                      zip(kept["comparison"], kept["after Holm"]))
+            + " after Holm's correction" if len(kept) else
+            "no difference survives Holm's correction")
+    if len(raw) > len(kept):
+        text += " (before it, " + "; ".join(
+            f"{model_of(c)} {prose.points(r)}" for c, r in zip(raw["comparison"],
+                                                                raw.to_dict("records"))) + ")"
+    prose.put(adam_sgd=f"the {len(sgd)} differences are within a point; {text}.")
+    bow = bag_of_words.set_index("name")
+    nb, tfidf = bow.loc["nb_bigram_lr"], bow.loc["tfidf_unigram_lr"]
+    on_vectors = table[(table["optimizer"] == "adam") & (table["entropy_weight"] == 0)
+                       & table["model"].isin(["attention_simple", "attention_query",
+                                              "attention_query_value"])]["test_acc"]
+    prose.put(nb_test=f"{nb['test_acc']:.2f} %", nb_seconds=f"{nb['seconds']:.0f} seconds",
+              tfidf_test=f"{tfidf['test_acc']:.2f} %",
+              lstm_below_nb=f"{nb['test_acc'] - lstm_row['test_acc']:.1f} points",
+              vectors_below_tfidf=prose.span(tfidf["test_acc"] - on_vectors, unit="points"),
+              nb_full_test=f"{bow.loc['nb_bigram_lr-full_length', 'test_acc']:.2f} %")
 
 # %% tags=["remove-cell", "nbval-ignore-output"]
 # Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).

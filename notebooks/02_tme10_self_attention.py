@@ -61,7 +61,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from tme_lib import config, plots
+from tme_lib import config, plots, prose
 from tme_lib.blocks import attention
 from tme_lib.chapters import tme9, tme10
 from tme_lib.checkers.tme10 import (
@@ -357,18 +357,19 @@ plt.tight_layout()
 #
 # Settings, and why (all in `tme10.SETTINGS` and `tme10.OPTIMIZER`):
 #
-# - **Sizes.** Every run of this chapter trains on one CPU core in 11 to 19 minutes (two runs side
-#   by side on a two-core machine), so the
+# - **Sizes.** Every run of this chapter trains on one CPU core in
+#   <span data-value="tme10_minutes">11 to 19 minutes</span> (two runs side by side on a two-core machine), so the
 #   models are small: $d = 32$, three layers, one head (like the report's attention $f$), and a
 #   position-wise MLP four times wider than $d$ (it costs $T d^2$ per layer, attention $T^2 d$:
 #   width there is cheap). About 40 k learned parameters.
 # - **Entropy on a sample.** To record the entropy, the trainer's evaluation must build every
-#   weight, $L \times n_h \times T^2$ numbers per review ($L$ layers, $n_h$ heads), about five
+#   weight, $L \times n_h \times T^2$ numbers per review ($L$ layers, $n_h$ heads), several
 #   times the cost of the fused kernel. It does so on every tenth validation batch only (`entropy_every`); since batches
 #   are sorted by length, that sample covers every length. Accuracy and loss use every batch.
 # - **Batch size** by measurement, not by memory: `benchmarks/bench_tme10.py` times training
-#   steps for 16 to 128 reviews of 400 tokens on one core. Throughput is flat over that range
-#   (within about 10 %) while memory grows with the batch, so we take 32: on the plateau, and
+#   steps for 16 to 128 reviews of 400 tokens on one core. Throughput is nearly flat over that
+#   range (run it to see your machine's) while memory grows with the batch, so we take 32: on the
+#   plateau, and
 #   twice as many updates per epoch as 64. Memory is never the limit, because training uses
 #   PyTorch's fused attention kernel, which does not store the $T \times T$ weights; the report's
 #   limit of 16 came from storing them.
@@ -376,8 +377,8 @@ plt.tight_layout()
 #   30 % of the steps, then decays to almost zero. Transformers tend to diverge early without
 #   such a warm-up. Gradients are clipped at norm 1.
 # - **Ten epochs**, the best chosen on validation: the trainer keeps the weights of the best
-#   validation epoch; the test set is evaluated once, with them. With six epochs (an earlier
-#   version of this chapter) training accuracy was still equal to validation accuracy and rising.
+#   validation epoch; the test set is evaluated once, with them. Fewer epochs stop the models
+#   while their training accuracy still equals their validation accuracy and is rising.
 #
 # The trainer records, at every epoch, the entropy of the attention. For these models it is
 # computed during the evaluation pass on the validation reviews (eval mode, weights on): the
@@ -457,7 +458,8 @@ fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2,
 # The maps below show, for one short test review, the attention weights of every layer (rows)
 # and head (columns) of the model with positional encodings: row $i$ of a map is the
 # distribution of position $i$ over the positions $j$. Diagonal bands are heads that look at
-# neighbours (only possible with positional encodings); vertical stripes are words that every
+# neighbours (possible only with some notion of position: encodings, or the distance bias);
+# vertical stripes are words that every
 # position consults.
 
 # %% mystnb={"figure": {"caption": "Attention weights of every layer (rows) and head (columns) of the model with positional encodings, for one short test review: row i of a map is the distribution of word i over the words j."}}
@@ -533,10 +535,12 @@ reach["uniform"] = float(np.mean((lengths**2 - 1) / (3 * lengths)))
 display(reach.astype(float).round(1))
 
 # %% [markdown]
-# Without the bias, self-attention is blind to distance: its weights reach 76 to 78 words away
-# on average, in every layer, as far as uniform weights would (76), and sinusoidal encodings do
-# not change that. With the bias, every layer looks within a few words on average,
-# the first one closest (about 4 words), the upper ones a little wider (7 to 9): phrases are read
+# Without the bias, self-attention is blind to distance: its weights reach
+# <span data-value="far_reach">76 to 78 words</span> away on average, in every layer, as far as uniform
+# weights would (<span data-value="uniform_reach">76</span>), and sinusoidal encodings do not
+# change that. With the bias, every layer looks within a few words on average, the first one
+# closest (<span data-value="near_reach_first">about 4 words</span>), the upper ones a little wider
+# (<span data-value="near_reach_upper">7 to 9</span>): phrases are read
 # first, and the mean pooling then covers the review.
 
 # %% [markdown]
@@ -559,12 +563,14 @@ display(reach.astype(float).round(1))
 #   pooled. Layer 2 still sends almost every position to "sloppy" and "3", across the whole
 #   review: the bias is a prior that a strong score overrides, not a window.
 #
-# One review proves nothing on its own. On average, the entropies above agree for the
-# mean-pooling models (3.5–3.6 nats against 5.3 for a uniform attention: a few dozen words
-# carry most of the weight); the CLS models spread their attention more widely (4.8–4.9 nats),
-# presumably because only the CLS position needs to collect the verdict, leaving the word
-# positions free to keep broad contexts; the distance bias concentrates it most (1.9 nats:
-# a handful of nearby words).
+# One review proves nothing on its own. On average over the seeds, the entropies above agree
+# for the mean-pooling models without the bias (<span data-value="entropy_mean_pooling">3.5 to 3.6 nats</span>
+# against <span data-value="entropy_uniform">5.3</span> for a uniform attention: a few dozen words
+# carry most of the weight); the CLS models spread their attention more widely
+# (<span data-value="entropy_cls">4.8 to 4.9 nats</span>), presumably because only the CLS position needs to
+# collect the verdict, leaving the word positions free to keep broad contexts; the distance bias
+# concentrates it most (<span data-value="entropy_distance">1.9 nats</span>: a handful of nearby
+# words).
 
 # %% [markdown]
 # ## Self-attention against global attention
@@ -601,10 +607,12 @@ else:
 # test accuracy. The chapter's comparisons were declared in the code before the runs
 # (`tme10.COMPARISONS`): every variant against the report's first one, and the two mean-pooling
 # models against TME 9's attention over LSTM states. Each row gives the difference of mean test
-# accuracy over the seeds both arms share (five for two variants; three against the LSTM, whose
-# runs cost over 15 minutes on one core and have three seeds), with its 95 % confidence interval
-# (Welch). Where the interval spans 0 the data show **no detectable difference**: that is not
-# equivalence, only that a difference, if any, is smaller than these seeds can resolve.
+# accuracy over the seeds both arms share, with its 95 % confidence interval: paired by seed
+# between two variants (they see the same batches), Welch's against the LSTM (which reads its
+# own batches). Where the interval spans 0 the data show **no detectable difference**: that is
+# not equivalence, only that a difference, if any, is smaller than these seeds can resolve. The
+# last column corrects the verdicts for the number of comparisons (Holm, family-wise error
+# 5 %); the conclusion quotes it.
 
 # %% tags=["nbval-ignore-output"]
 tables = {"tme10": results_table(records, tme10.RESULT_COLUMNS),
@@ -618,44 +626,113 @@ comparisons.style.hide(axis="index").format(precision=2)
 # ## Conclusion
 #
 # On the reviews, vectors, split and length cut of TME 9, the five self-attention variants reach
-# 87.5–88.4 % mean test accuracy over five seeds each, where the report saw 75–80 %. The report's
-# instability does not show either: the largest epoch-to-epoch rise of the validation loss is at
-# most 0.14 over all 25 runs (the table above), against the sudden climbs of the report. The
-# architecture is the report's (three residual layers, one head, mean or CLS pooling); what
-# changed is the recipe around it: normalising the input of each sub-layer rather than the
-# residual sum, a residual $g$, a learned input map, warm-up then annealing, gradient clipping,
-# and enough epochs.
+# <span data-value="variants_test">87.48–88.36 %</span> mean test accuracy over five seeds each, where the
+# report saw 75–80 %. The report's instability does not show either: the largest
+# epoch-to-epoch rise of the validation loss is at most <span data-value="max_rise">0.14</span>
+# over all <span data-value="n_runs">25</span> runs (the table above), against the sudden climbs
+# of the report. The architecture is the report's (three residual layers, one head, mean or CLS
+# pooling); what changed is the recipe around it: normalising the input of each sub-layer rather
+# than the residual sum, a residual $g$, a learned input map, warm-up then annealing, gradient
+# clipping, and enough epochs.
 #
-# Between the variants, with the intervals of the table above:
+# Between the variants, paired by seed, against plain mean pooling (`self_attention`,
+# <span data-value="plain_test">88.04 ± 0.14 %</span>):
 #
-# - Sinusoidal positional encodings and the CLS token each cost a little, and measurably so
-#   against plain mean pooling (`self_attention`, 88.04 ± 0.14 %): −0.57 points for the
-#   encodings, −0.25 for the CLS token, −0.37 for both, every interval below 0. Making word order
-#   *available* does not help these small models on sentiment.
-# - The distance bias, which makes nearby words *preferred*, shows no detectable difference from
-#   plain mean pooling (+0.32 points, interval [−0.49, +1.13]). Its seeds spread more than any
-#   other variant's (88.36 ± 0.66 %, from 87.70 to 89.11 %): two of its five seeds give the best
-#   test accuracies of the chapter, and two are below every seed of `self_attention`.
+# - <span data-value="variant_verdicts">Against it: sinusoidal encodings -0.57 points, 95 % interval [-0.95, -0.18] (lower; after Holm, no detectable difference); the CLS token -0.25 points, 95 % interval [-0.34, -0.15] (lower; after Holm, lower); both -0.37 points, 95 % interval [-0.61, -0.12] (lower; after Holm, no detectable difference).</span> Making word order *available* does not help
+#   these small models on sentiment.
+# - The distance bias, which makes nearby words *preferred*: <span data-value="distance_vs_plain">+0.32 points, 95 % interval [-0.40, +1.05], no detectable difference after Holm</span>.
+#   Its seeds spread more than any other variant's (<span data-value="distance_test">88.36 ± 0.66 %, from 87.70 to 89.11 %</span>):
+#   <span data-value="distance_seeds">3 of its 5 seeds are above every other run of the chapter, and 2 below every seed of `self_attention`</span>.
 #
 # Against global attention, in two parts:
 #
 # - Self-attention beats every global-attention model of TME 9 that pools the word vectors
-#   directly, by about four points (the best of them, one learned query, reaches
-#   83.87 ± 0.30 % over five seeds): letting the words rewrite each other before pooling pays.
-# - It does not beat the attention over a bidirectional LSTM (89.51 ± 0.09 %, three seeds). On
-#   the three seeds both have, plain mean pooling is 1.41 points lower (interval [−1.63, −1.19]);
-#   the distance model is 0.73 points lower, and its interval ([−1.83, +0.38]) spans 0: three
-#   seeds of a model that spreads this much cannot tell the two apart.
+#   directly, by <span data-value="gap_to_vectors">3.6 to 4.5 points</span> (the best of them, one learned
+#   query, reaches <span data-value="simple_test">83.87 ± 0.30 %</span> over five seeds): letting the words
+#   rewrite each other before pooling pays.
+# - It does not beat the attention over a bidirectional LSTM (<span data-value="lstm_test">89.51 ± 0.09 %, 3 seeds</span>).
+#   Against it, <span data-value="lstm_verdicts">self_attention_distance -0.73 points, 95 % interval [-1.83, +0.38] over 3 seeds (no detectable difference after Holm); self_attention -1.41 points, 95 % interval [-1.63, -1.19] over 3 seeds (lower after Holm)</span>.
 #
 # So the report's conclusion is overturned against global attention on word vectors, and
 # confirmed, with better numbers on both sides, against global attention over an LSTM. What
 # the LSTM adds over pooled word vectors is mostly local context; self-attention gets part of
 # it from a distance prior without parameters, and none from sinusoidal encodings. Cost is on
-# self-attention's side: 11 to 19 minutes a run on one core, against 26 to 43 for the LSTM.
+# self-attention's side: <span data-value="tme10_minutes">11 to 19 minutes</span> a run on one core, against
+# <span data-value="lstm_minutes">26 to 43 minutes</span> for the LSTM.
 #
 # To push self-attention further: more seeds (`tme10.SEEDS`, `tme10.MORE_SEEDS`), other slopes
 # (`tme10.OTHER_SLOPES`), more epochs or a wider model (`tme10.SETTINGS`);
 # `python -m tme_lib.runs tme10` retrains what changed and rewrites `results/tme10.csv`.
+
+# %% tags=["remove-cell"]
+# The numbers the prose quotes, from the records (tme_lib.prose: `make full` writes them into
+# the text).
+with prose.quoting():
+    v = by_variant
+    layers = [c for c in reach.columns if c.startswith("layer")]
+    prose.put(
+        tme10_minutes=prose.span(table["seconds"] / 60, digits=0, unit="minutes"),
+        far_reach=prose.span(reach.loc[["self_attention", "self_attention_pe"], layers]
+                             .to_numpy().ravel(), digits=0, unit="words"),
+        uniform_reach=f"{reach['uniform'].iloc[0]:.0f}",
+        near_reach_first=f"about {reach.loc['self_attention_distance', layers[0]]:.0f} words",
+        near_reach_upper=prose.span(reach.loc["self_attention_distance", layers[1:]],
+                                    digits=0),
+        entropy_mean_pooling=prose.span(v.loc[["self_attention", "self_attention_pe"],
+                                              "entropy"], unit="nats"),
+        entropy_uniform=f"{np.mean(np.log(data.val.lengths)):.1f}",
+        entropy_cls=prose.span(v.loc[["self_attention_cls", "self_attention_cls_pe"],
+                                     "entropy"], unit="nats"),
+        entropy_distance=f"{v.loc['self_attention_distance', 'entropy']:.1f} nats",
+        variants_test=prose.span(v["test"], digits=2, unit="%").replace(" to ", "–"),
+        max_rise=f"{table['rise'].max():.2f}",
+        n_runs=str(len(table)),
+        plain_test=f"{v.loc['self_attention', 'test']:.2f} ± "
+                   f"{v.loc['self_attention', 'sd']:.2f} %",
+    )
+    rows = comparisons.set_index("comparison")
+    label = lambda a, b: f"{a} (tme10) − {b}"
+    plain = "self_attention (tme10)"
+    named = {"self_attention_pe": "sinusoidal encodings", "self_attention_cls": "the CLS token",
+             "self_attention_cls_pe": "both"}
+    said = []
+    for model, words in named.items():
+        row = rows.loc[label(model, plain)]
+        said.append(f"{words} {prose.points(row)} ({row['verdict']}; after Holm, "
+                    f"{row['after Holm']})")
+    prose.put(variant_verdicts="Against it: " + "; ".join(said) + ".")
+    d = rows.loc[label("self_attention_distance", plain)]
+    seeds = table[table["model"] == "self_attention_distance"]["test_acc"]
+    plain_seeds = table[table["model"] == "self_attention"]["test_acc"]
+    prose.put(
+        distance_vs_plain=f"{prose.points(d)}, {d['after Holm']} after Holm",
+        distance_test=f"{v.loc['self_attention_distance', 'test']:.2f} ± "
+                      f"{v.loc['self_attention_distance', 'sd']:.2f} %, from "
+                      f"{seeds.min():.2f} to {seeds.max():.2f} %",
+        distance_seeds=f"{(seeds > table['test_acc'].drop(seeds.index).max()).sum()} of its "
+                       f"{len(seeds)} seeds are above every other run of the chapter, and "
+                       f"{(seeds < plain_seeds.min()).sum()} below every seed of "
+                       "`self_attention`",
+    )
+    t9 = tme9.summary(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
+    t9 = t9[(t9["optimizer"] == "adam") & (t9["entropy_weight"] == 0)].set_index("model")
+    on_vectors = t9.loc[["attention_simple", "attention_query", "attention_query_value"]]
+    best_vectors = on_vectors["test_acc"].idxmax()
+    lstm9 = t9.loc["attention_lstm"]
+    prose.put(
+        gap_to_vectors=prose.span(v["test"] - on_vectors["test_acc"].max(), unit="points"),
+        simple_test=f"{on_vectors.loc[best_vectors, 'test_acc']:.2f} ± "
+                    f"{on_vectors.loc[best_vectors, 'test_acc_sd']:.2f} %",
+        lstm_test=f"{lstm9['test_acc']:.2f} ± {lstm9['test_acc_sd']:.2f} %, "
+                  f"{int(lstm9['runs'])} seeds",
+        lstm_minutes=prose.span([r.seconds / 60 for r in tme9_records
+                                 if r.name.startswith("attention_lstm-adam-s")],
+                                digits=0, unit="minutes"),
+    )
+    against = comparisons[comparisons["comparison"].str.endswith("(tme9)")]
+    prose.put(lstm_verdicts="; ".join(
+        f"{c.split(' ')[0]} {prose.points(r)} over {r['seeds']} seeds ({r['after Holm']} after "
+        "Holm)" for c, r in zip(against["comparison"], against.to_dict("records"))))
 
 # %% tags=["remove-cell", "nbval-ignore-output"]
 # Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).

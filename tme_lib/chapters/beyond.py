@@ -178,6 +178,22 @@ def _ready(model: str) -> bool:
     return getattr(module, "ready", lambda _: True)(model)
 
 
+def ready_plan() -> list[Spec]:
+    """The runs of :func:`plan` that can be made now without training an attention model: in
+    the full profile, a fusion waits until its attention model is recorded (a fusion costs
+    seconds, the model it reuses up to an hour); the smoke profile trains everything."""
+    from ..training.records import find_record
+
+    if not config.is_full():
+        return plan()
+    return [
+        s
+        for s in plan()
+        if s.model_name != "fusion"
+        or find_record(Spec.from_dict(s.model["attention"])) is not None
+    ]
+
+
 def plan_records() -> list[RunRecord]:
     return existing_records(plan())
 
