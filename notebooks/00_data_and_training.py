@@ -68,8 +68,9 @@ print("profile:", config.profile())
 print(tokenize("A <br /><br />GREAT film... isn't it? 10/10!"))
 
 # %% [markdown]
-# Each token is then replaced by its index in a vocabulary built from the training reviews only
-# (words seen at least 5 times). Two indices are reserved: `PAD = 0` fills the end of short
+# Each token is then replaced by its index in a vocabulary built from IMDB's training reviews,
+# never from the test reviews (words seen at least 5 times). The validation reviews, drawn from
+# the training ones later, count towards the vocabulary: which words exist uses no label. Two indices are reserved: `PAD = 0` fills the end of short
 # reviews in a batch, and `OOV = 1` stands for every word outside the vocabulary.
 
 # %% tags=["nbval-check-output"]

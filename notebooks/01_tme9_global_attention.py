@@ -358,7 +358,7 @@ plot_entropy_histograms(query_value, reference=uniform);
 # learning rate chosen on validation (<span data-value="sgd_rates">0.1 for baseline, attention lstm; 0.02 for attention simple; 0.01 for attention query, attention query value</span>) and gradient
 # clipping (norm 1).
 
-# %% mystnb={"figure": {"caption": "Validation accuracy per epoch with Adam and with SGD, for each model."}} tags=["nbval-ignore-output"]
+# %% mystnb={"figure": {"caption": "Training (solid) and validation (dashed) accuracy per epoch with Adam and with SGD, for three models."}} tags=["nbval-ignore-output"]
 with loaded_together():
     pairs = {m: (run(m, "adam"), run(m, "sgd"))
              for m in ("baseline", "attention_simple", "attention_query_value")}
@@ -441,10 +441,12 @@ for i in np.random.default_rng(0).choice(short, size=2, replace=False):
     show_review(lstm, int(i))
 
 # %% [markdown]
-# The LSTM's attention is sharper on the opinion words, and it also lands on words like "a" or
-# "very": their states summarise their neighbours ("a *masterpiece*"), so a weight on a state is
-# not a weight on that word alone. Attention over contextual states is harder to read than
-# attention over word vectors.
+# In both reviews (full profile) the LSTM's attention sits on a handful of words, most of them
+# opinion words ("best", "favorite", "entertaining"). It also lands on words that carry no
+# opinion alone: "piece" takes the largest weight of the second review, whose state has read
+# "one very strange piece of cinema" around it. A weight on a state is not a weight on that word
+# alone, so attention over contextual states is harder to read than attention over word
+# vectors.
 
 # %% [markdown]
 # ## Penalising the entropy
@@ -539,12 +541,12 @@ by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "a
 # task. The model with learned values degrades gently instead: its values, not only its weights,
 # carry the sentiment, so it can read a review from a few words. Over its seeds, its mildest
 # useful penalty takes the mean entropy from <span data-value="penalty_entropy">2.02 to 0.94 nats</span>, and
-# changes test accuracy by <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span>, paired by seed: after
+# changes test accuracy by <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span>, paired by seed: after
 # Holm's correction over the chapter's comparisons (below),
 # <span data-value="penalty_verdict">no detectable difference</span>. Sharper attention is cheap for that model, and it
 # does not make it better.
 #
-# **Why the report's penalised run collapsed to 66 %.** Three things add up.
+# **Why the report's penalised run collapsed to 66 %.** Three things add up.
 #
 # - *Scale*, as above: $\lambda E$ is compared with a loss ten times smaller than $\log n$.
 # - *SGD.* With SGD the step is proportional to $\lambda$. The cheapest way to lower every
@@ -556,7 +558,7 @@ by_seed = by_seed[(by_seed["model"] == model_name) & (by_seed["optimizer"] == "a
 # - *The end point.* Once each review is read through one or two words, whichever the query
 #   favours and not necessarily opinion words, the softmax saturates, its gradient vanishes and
 #   the model cannot recover. The report's small $\lambda$ got part of the way there in 100
-#   epochs (66 %).
+#   epochs (66 %).
 #
 # The run below takes the short road: SGD (momentum 0.9, no clipping) with $\lambda = 1$. Within
 # the first epoch the mean entropy falls below one nat, that is one or two words per review, and
@@ -603,36 +605,36 @@ table["report_test_acc"] = [
 #   <span data-value="epochs_range">4 to 20</span> epochs rather than 42 or 100. Likely causes: word vectors trained on IMDB itself rather than GloVe,
 #   epochs chosen on a validation split, and, for SGD, momentum and clipping.
 # - Attention pays most when it is simple: one learned query adds to the mean of the vectors
-#   <span data-value="simple_vs_baseline">+4.65 points, 95 % interval [+4.28, +5.02]</span>. A query per review and learned values add
+#   <span data-value="simple_vs_baseline">+4.65 points, 95 % interval [+4.28, +5.02]</span>. A query per review and learned values add
 #   flexibility that the frozen vectors and a linear classifier can hardly use
 #   (<span data-value="query_gains">+2.56 and +3.89 points</span> over the baseline, both below simple attention);
 #   their attention is much sharper (lower entropy) without being more accurate.
 # - Context is what helps: attention over BiLSTM states reaches
-#   <span data-value="lstm_test">89.51 ± 0.09 %</span> over its <span data-value="lstm_seeds">3</span> seeds,
-#   <span data-value="lstm_vs_qv">+6.45 points, 95 % interval [+5.59, +7.32]</span> against learned values, and it is the only model
+#   <span data-value="lstm_test">89.51 ± 0.09 %</span> over its <span data-value="lstm_seeds">3</span> seeds,
+#   <span data-value="lstm_vs_qv">+6.45 points, 95 % interval [+5.59, +7.32]</span> against learned values, and it is the only model
 #   whose run costs minutes per epoch on a CPU (<span data-value="lstm_minutes">26 to 43 minutes</span> a
-#   run). Unlike the report's LSTM (train 96.5 %, test 83.0 %), it does not overfit: early
+#   run). Unlike the report's LSTM (train 96.5 %, test 83.0 %), it does not overfit: early
 #   stopping keeps epoch <span data-value="lstm_best_epochs">6 to 8</span>, at
-#   <span data-value="lstm_train_acc">92 to 93 %</span> training accuracy. Its single SGD run reaches
-#   <span data-value="lstm_sgd">90.14 %</span> (its Adam seeds: <span data-value="lstm_adam_range">89.44 to 89.60 %</span>);
+#   <span data-value="lstm_train_acc">92 to 93 %</span> training accuracy. Its single SGD run reaches
+#   <span data-value="lstm_sgd">90.14 %</span> (its Adam seeds: <span data-value="lstm_adam_range">89.44 to 89.60 %</span>);
 #   one seed supports no claim, and SGD with the LSTM is compared with nothing.
 # - Adam against SGD, paired by seed (the two optimisers see the same batches):
-#   <span data-value="adam_sgd">the 4 differences are within a point; no difference survives Holm's correction (before it, attention simple +0.48 points, 95 % interval [+0.03, +0.93]).</span>
+#   <span data-value="adam_sgd">the 4 differences are within a point; no difference survives Holm's correction (before it, attention simple +0.48 points, 95 % interval [+0.03, +0.93]).</span>
 # - Mean entropy and accuracy are loosely related at best: sharper attention is not better
 #   attention, and the entropy penalty that sharpens it changes accuracy by
-#   <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span> (after Holm's correction,
+#   <span data-value="penalty_points">-0.83 points, 95 % interval [-1.84, +0.18]</span> (after Holm's correction,
 #   <span data-value="penalty_verdict">no detectable difference</span>).
 
 # %% [markdown]
 # The chapter's comparisons were declared in the code before the runs (`tme9.COMPARISONS`):
 # each attention model against the baseline, Adam against SGD, the entropy penalty against none,
 # and the LSTM against learned values. Each row gives the difference of mean test accuracy over
-# the seeds both arms share, with its 95 % confidence interval: paired by seed where the two arms
+# the seeds both arms share, with its 95 % confidence interval: paired by seed where the two arms
 # see the same batches (same data, seed and batch size), Welch's otherwise (the `test` column
 # says which). Where the interval spans 0 the data show **no detectable difference**, which is
 # not the same as no difference. With <span data-value="n_comparisons">10</span> comparisons,
 # some intervals would miss 0 by chance alone: the last column applies Holm's correction over
-# the chapter's comparisons (family-wise error 5 %), and the text above quotes that verdict.
+# the chapter's comparisons (family-wise error 5 %), and the text above quotes that verdict.
 
 # %% tags=["nbval-ignore-output"]
 comparisons = tme9.comparison_table(results_table(tme9.plan_records(), tme9.RESULT_COLUMNS))
@@ -660,7 +662,7 @@ comparisons.style.hide(axis="index").format(precision=2)
 #
 # The last rows refit the same three models on full-length reviews, trained on the training and
 # validation reviews together once $C$ is chosen, to compare with published figures on the
-# standard split: {cite:t}`maas2011` report 88.89 % and {cite:t}`wang2012baselines` 91.22 % for
+# standard split: {cite:t}`maas2011` report 88.89 % and {cite:t}`wang2012baselines` 91.22 % for
 # NBSVM with bigrams.
 
 # %% tags=["nbval-ignore-output"]
@@ -676,14 +678,14 @@ bag_of_words["test_acc"] *= 100
 
 # %% [markdown]
 # Where attention stands. The naive-Bayes-weighted bigrams reach
-# <span data-value="nb_test">90.69 %</span> on this chapter's test split, in
+# <span data-value="nb_test">90.69 %</span> on this chapter's test split, in
 # <span data-value="nb_seconds">80 seconds</span> on one core, and TF-IDF unigrams alone
-# <span data-value="tfidf_test">88.48 %</span>: the best attention model of the chapter, over LSTM
+# <span data-value="tfidf_test">88.48 %</span>: the best attention model of the chapter, over LSTM
 # states, is <span data-value="lstm_below_nb">1.2 points</span> below the first
-# (<span data-value="lstm_test_mean">89.51 %</span>), and every attention model on the word vectors
+# (<span data-value="lstm_test_mean">89.51 %</span>), and every attention model on the word vectors
 # themselves is <span data-value="vectors_below_tfidf">4.6 to 6.7 points</span> below even the second. On
 # full-length reviews the same baselines land where the literature puts them
-# (<span data-value="nb_full_test">91.43 %</span> for the NB bigrams, against 91.22 % published). The gap has plain causes: the attention models see
+# (<span data-value="nb_full_test">91.43 %</span> for the NB bigrams, against 91.22 % published). The gap has plain causes: the attention models see
 # 50-dimensional word vectors that they cannot change, and no feature for a pair of words,
 # whereas the bigram models give one to each of nearly a million words and word pairs ("not
 # good", "at all"). What attention buys here is not accuracy but a weight per word that can be

@@ -14,7 +14,7 @@
 # The AMAL student report that this course reproduces {cite}`amal2021report` built such an
 # encoder (three residual layers, BatchNorm, mean pooling), then added positional encodings and a
 # CLS token, and concluded that on IMDB self-attention did **not** beat global attention: about
-# 75–80 % accuracy, with unstable learning curves, batches of 16 reviews for lack of memory.
+# 75–80 % accuracy, with unstable learning curves, batches of 16 reviews for lack of memory.
 # This chapter builds the same four models from their parts, checks each part, trains them with
 # a few choices that matter (normalisation before attention, a learned input map, AdamW with
 # warm-up, batches sized by measurement) and asks the question again, with numbers. A fifth
@@ -374,7 +374,7 @@ plt.tight_layout()
 #   PyTorch's fused attention kernel, which does not store the $T \times T$ weights; the report's
 #   limit of 16 came from storing them.
 # - **Optimiser.** AdamW with a one-cycle schedule: the learning rate rises during the first
-#   30 % of the steps, then decays to almost zero. Transformers tend to diverge early without
+#   30 % of the steps, then decays to almost zero. Transformers tend to diverge early without
 #   such a warm-up. Gradients are clipped at norm 1.
 # - **Ten epochs**, the best chosen on validation: the trainer keeps the weights of the best
 #   validation epoch; the test set is evaluated once, with them. Fewer epochs stop the models
@@ -607,12 +607,12 @@ else:
 # test accuracy. The chapter's comparisons were declared in the code before the runs
 # (`tme10.COMPARISONS`): every variant against the report's first one, and the two mean-pooling
 # models against TME 9's attention over LSTM states. Each row gives the difference of mean test
-# accuracy over the seeds both arms share, with its 95 % confidence interval: paired by seed
+# accuracy over the seeds both arms share, with its 95 % confidence interval: paired by seed
 # between two variants (they see the same batches), Welch's against the LSTM (which reads its
 # own batches). Where the interval spans 0 the data show **no detectable difference**: that is
 # not equivalence, only that a difference, if any, is smaller than these seeds can resolve. The
 # last column corrects the verdicts for the number of comparisons (Holm, family-wise error
-# 5 %); the conclusion quotes it.
+# 5 %); the conclusion quotes it.
 
 # %% tags=["nbval-ignore-output"]
 tables = {"tme10": results_table(records, tme10.RESULT_COLUMNS),
@@ -626,8 +626,8 @@ comparisons.style.hide(axis="index").format(precision=2)
 # ## Conclusion
 #
 # On the reviews, vectors, split and length cut of TME 9, the five self-attention variants reach
-# <span data-value="variants_test">87.48–88.36 %</span> mean test accuracy over five seeds each, where the
-# report saw 75–80 %. The report's instability does not show either: the largest
+# <span data-value="variants_test">87.48–88.36 %</span> mean test accuracy over five seeds each, where the
+# report saw 75–80 %. The report's instability does not show either: the largest
 # epoch-to-epoch rise of the validation loss is at most <span data-value="max_rise">0.14</span>
 # over all <span data-value="n_runs">25</span> runs (the table above), against the sudden climbs
 # of the report. The architecture is the report's (three residual layers, one head, mean or CLS
@@ -636,22 +636,22 @@ comparisons.style.hide(axis="index").format(precision=2)
 # clipping, and enough epochs.
 #
 # Between the variants, paired by seed, against plain mean pooling (`self_attention`,
-# <span data-value="plain_test">88.04 ± 0.14 %</span>):
+# <span data-value="plain_test">88.04 ± 0.14 %</span>):
 #
-# - <span data-value="variant_verdicts">Against it: sinusoidal encodings -0.57 points, 95 % interval [-0.95, -0.18] (lower; after Holm, no detectable difference); the CLS token -0.25 points, 95 % interval [-0.34, -0.15] (lower; after Holm, lower); both -0.37 points, 95 % interval [-0.61, -0.12] (lower; after Holm, no detectable difference).</span> Making word order *available* does not help
+# - <span data-value="variant_verdicts">Against it: sinusoidal encodings -0.57 points, 95 % interval [-0.95, -0.18] (lower; after Holm, no detectable difference); the CLS token -0.25 points, 95 % interval [-0.34, -0.15] (lower; after Holm, lower); both -0.37 points, 95 % interval [-0.61, -0.12] (lower; after Holm, no detectable difference).</span> Making word order *available* does not help
 #   these small models on sentiment.
-# - The distance bias, which makes nearby words *preferred*: <span data-value="distance_vs_plain">+0.32 points, 95 % interval [-0.40, +1.05], no detectable difference after Holm</span>.
-#   Its seeds spread more than any other variant's (<span data-value="distance_test">88.36 ± 0.66 %, from 87.70 to 89.11 %</span>):
+# - The distance bias, which makes nearby words *preferred*: <span data-value="distance_vs_plain">+0.32 points, 95 % interval [-0.40, +1.05], no detectable difference after Holm</span>.
+#   Its seeds spread more than any other variant's (<span data-value="distance_test">88.36 ± 0.66 %, from 87.70 to 89.11 %</span>):
 #   <span data-value="distance_seeds">3 of its 5 seeds are above every other run of the chapter, and 2 below every seed of `self_attention`</span>.
 #
 # Against global attention, in two parts:
 #
 # - Self-attention beats every global-attention model of TME 9 that pools the word vectors
 #   directly, by <span data-value="gap_to_vectors">3.6 to 4.5 points</span> (the best of them, one learned
-#   query, reaches <span data-value="simple_test">83.87 ± 0.30 %</span> over five seeds): letting the words
+#   query, reaches <span data-value="simple_test">83.87 ± 0.30 %</span> over five seeds): letting the words
 #   rewrite each other before pooling pays.
-# - It does not beat the attention over a bidirectional LSTM (<span data-value="lstm_test">89.51 ± 0.09 %, 3 seeds</span>).
-#   Against it, <span data-value="lstm_verdicts">self_attention_distance -0.73 points, 95 % interval [-1.83, +0.38] over 3 seeds (no detectable difference after Holm); self_attention -1.41 points, 95 % interval [-1.63, -1.19] over 3 seeds (lower after Holm)</span>.
+# - It does not beat the attention over a bidirectional LSTM (<span data-value="lstm_test">89.51 ± 0.09 %, 3 seeds</span>).
+#   Against it, <span data-value="lstm_verdicts">self_attention_distance -0.73 points, 95 % interval [-1.83, +0.38] over 3 seeds (no detectable difference after Holm); self_attention -1.41 points, 95 % interval [-1.63, -1.19] over 3 seeds (lower after Holm)</span>.
 #
 # So the report's conclusion is overturned against global attention on word vectors, and
 # confirmed, with better numbers on both sides, against global attention over an LSTM. What

@@ -278,12 +278,12 @@ check_encoder_layer(encoder_layer)
 # ## The source project's model
 #
 # The project's regressor is an `Embedding(30, 128)`, sinusoidal positional encodings, three
-# `nn.TransformerEncoderLayer(128, 8 heads, feed-forward 2048)`, then the 30 × 128 outputs are
+# `nn.TransformerEncoderLayer(128, 8 heads, feed-forward 2048)`, then the 30 × 128 outputs are
 # flattened into one vector and a `Linear(3840 → 1)` gives the energy. Its slides announce
 # 1,786,753 parameters. Two details are worth a look:
 #
 # - the embedding has 30 rows, one per *position*, although only the four letters are ever
-#   looked up: the vocabulary size was set to the sequence length by mistake. It costs 26 × 128
+#   looked up: the vocabulary size was set to the sequence length by mistake. It costs 26 × 128
 #   unused parameters and nothing else;
 # - the slides end the network with a ReLU. Every folding free energy is ≤ 0, and
 #   `ReLU(ŷ) = max(ŷ, 0) ≥ 0`, so that network could only ever predict 0 — an MSE equal to the
@@ -313,7 +313,7 @@ print(f"MSE of ReLU(anything negative) = mean(ΔG²) = {np.mean(y_test ** 2):.2f
 #
 # 1. a **base-pair bias** (`PairBias`): for every pair of positions `(i, j)`, an embedding of
 #    its stack `(x_i, x_j, x_{i+1}, x_{j−1})` (625 entries: four letters and "outside the
-#    strand") and of its offset `j − i`, refined by two 3 × 3 convolutions over the 30 × 30
+#    strand") and of its offset `j − i`, refined by two 3 × 3 convolutions over the 30 × 30
 #    map so that a pair sees its neighbours along a helix. A linear map turns it into one
 #    number per layer and head, **added to the attention scores**:
 #    `softmax(q kᵀ/√d + b)`. Query `i` is told which keys `j` it could pair with, as
@@ -409,7 +409,7 @@ pd.DataFrame(rows).round(3)
 # <span data-value="ours_mse_range">0.085 and 0.103</span>), below the project's 0.154 — but on ViennaRNA's
 # energies rather than NUPACK's: the same task on different labels, with R² the fairer of the
 # two scales. Every baseline is far behind: the boosted trees, the baseline to watch, explain
-# <span data-value="trees_r2">71 %</span> of the variance from k-mer counts and stop there, since no
+# <span data-value="trees_r2">71 %</span> of the variance from k-mer counts and stop there, since no
 # count of short words says which segments pair. The source model, trained for a comparable CPU time (the table gives its
 # strands and minutes), stays far from both: at 1.8 million parameters it sees too few
 # strands in that time. The ablation above shows where our gain comes from: without the
@@ -588,12 +588,12 @@ for ax in axes[:, 0]:
 fig.colorbar(image, ax=axes, label="attention ÷ uniform share", shrink=0.8);
 
 # %% [markdown]
-# In this run (one seed), <span data-value="motif_heads">2 heads of the 8 give 2 × uniform or more and</span> find the motif. On strands with
-# it, the best head puts <span data-value="motif_best">4.7 ×</span> the uniform share on its letters;
+# In this run (one seed), <span data-value="motif_heads">2 heads of the 8 give 2 × uniform or more and</span> find the motif. On strands with
+# it, the best head puts <span data-value="motif_best">4.7 ×</span> the uniform share on its letters;
 # on strands without it, at the same positions, the same head gives
-# <span data-value="motif_control">1.0 ×</span>. The stem half is found as clearly:
-# <span data-value="stem_best">4.7 ×</span> from the first half to the second, against
-# <span data-value="stem_control">1.6 ×</span> at the same positions on strands without a stem.
+# <span data-value="motif_control">1.0 ×</span>. The stem half is found as clearly:
+# <span data-value="stem_best">4.7 ×</span> from the first half to the second, against
+# <span data-value="stem_control">1.6 ×</span> at the same positions on strands without a stem.
 # The part of the control's ratio that is above 1 is positional (halves that lie a few letters
 # apart on average); the rest follows the letters. So the claim that survives
 # the control is that a couple of heads find the motif and link the two halves of the stem, not

@@ -231,12 +231,12 @@ plt.show()
 # against the baseline alone and against its attention model alone (paired by seed: the same
 # model at each seed), and the LSTM's fusion against the others (Welch's, or paired where the
 # two attention models saw the same batches), as differences of mean test accuracy (points)
-# with their 95 % intervals over the seeds, and the verdict after Holm's correction over the
+# with their 95 % intervals over the seeds, and the verdict after Holm's correction over the
 # family. The full-length arm came after those results: its rows are marked *exploratory* and
 # stay out of the family. The baseline is the same deterministic fit at every seed, so the
 # interval of "fusion − NB" is that of the fusion's seeds: it measures how much the attention
 # model's seed matters, not how the test split was drawn (with 25,000 test reviews, the
-# binomial standard error of one accuracy near <span data-value="nb_accuracy">91 %</span> is about
+# binomial standard error of one accuracy near <span data-value="nb_accuracy">91 %</span> is about
 # <span data-value="binomial_se">0.18 points</span>).
 
 # %% tags=["nbval-ignore-output"]
@@ -248,31 +248,31 @@ comparisons.style.hide(axis="index").format(precision=2)
 # %% [markdown]
 # In the full profile:
 #
-# - **The fusion with the LSTM beats the NB bigrams**: <span data-value="lstm_fusion">91.41 ± 0.02 % over 3 seeds</span>,
-#   <span data-value="lstm_vs_nb">+0.71 points, 95 % interval [+0.66, +0.77] (higher after Holm)</span> against the baseline alone, and
-#   <span data-value="lstm_vs_alone">+1.90 points, 95 % interval [+1.74, +2.06] (higher after Holm)</span> against the LSTM alone. $\lambda$ is chosen
+# - **The fusion with the LSTM beats the NB bigrams**: <span data-value="lstm_fusion">91.41 ± 0.02 % over 3 seeds</span>,
+#   <span data-value="lstm_vs_nb">+0.71 points, 95 % interval [+0.66, +0.77] (higher after Holm)</span> against the baseline alone, and
+#   <span data-value="lstm_vs_alone">+1.90 points, 95 % interval [+1.74, +2.06] (higher after Holm)</span> against the LSTM alone. $\lambda$ is chosen
 #   between <span data-value="lstm_lambdas">0.4 and 0.5</span> at every seed. Of the 25,000 test reviews,
 #   the fusion gets <span data-value="rescued_net">174</span> more right than the NB bigrams at
 #   seed 0.
-# - **TME 10's distance model adds less**: <span data-value="distance_fusion">91.04 ± 0.18 % over 5 seeds</span>,
-#   <span data-value="distance_vs_nb">+0.35 points, 95 % interval [+0.12, +0.57] (higher after Holm)</span> against the baseline. The LSTM's fusion against
-#   it: <span data-value="lstm_vs_distance">+0.26 points, 95 % interval [-0.08, +0.59] (no detectable difference after Holm)</span>.
+# - **TME 10's distance model adds less**: <span data-value="distance_fusion">91.04 ± 0.18 % over 5 seeds</span>,
+#   <span data-value="distance_vs_nb">+0.35 points, 95 % interval [+0.12, +0.57] (higher after Holm)</span> against the baseline. The LSTM's fusion against
+#   it: <span data-value="lstm_vs_distance">+0.26 points, 95 % interval [-0.08, +0.59] (no detectable difference after Holm)</span>.
 # - **Learned values over frozen word vectors add nothing**:
 #   <span data-value="qv_lambdas">λ = 0 at every seed</span>, so the fusion *is* the baseline. That model
 #   disagrees with the bag of words more often than the others, but where they disagree the NB
-#   bigrams are right <span data-value="qv_nb_right">77 %</span> of the time.
+#   bigrams are right <span data-value="qv_nb_right">77 %</span> of the time.
 #
 # The attention model that helps most is the best one alone, but not because it is good alone:
 # the LSTM and the distance model are <span data-value="below_nb">1.2 to 2.3 points</span> below the bag of
 # words, and both add to it, because they are wrong on other reviews.
 #
 # **On full-length reviews** (an exploratory arm, added after the 400-token results) the same
-# recipe goes further. The NB bigrams alone reach <span data-value="nb_full">91.36 %</span> (fitted on
-# the training split only; TME 9's <span data-value="nb_full_refit">91.43 %</span> is refitted on train
+# recipe goes further. The NB bigrams alone reach <span data-value="nb_full">91.36 %</span> (fitted on
+# the training split only; TME 9's <span data-value="nb_full_refit">91.43 %</span> is refitted on train
 # and validation). The LSTM, although trained on 400 tokens, gains from reading whole reviews
-# (<span data-value="lstm_full_alone">90.22 ± 0.08 %</span> against <span data-value="lstm_cut_alone">89.51 ± 0.09 %</span>),
-# and the fusion reaches **<span data-value="full_fusion">92.17 ± 0.06 % over 3 seeds</span>**,
-# <span data-value="full_vs_nb">+0.81 points, 95 % interval [+0.66, +0.96] (exploratory)</span> against its baseline, and above the 91.22 % that
+# (<span data-value="lstm_full_alone">90.22 ± 0.08 %</span> against <span data-value="lstm_cut_alone">89.51 ± 0.09 %</span>),
+# and the fusion reaches **<span data-value="full_fusion">92.17 ± 0.06 % over 3 seeds</span>**,
+# <span data-value="full_vs_nb">+0.81 points, 95 % interval [+0.66, +0.96] (exploratory)</span> against its baseline, and above the 91.22 % that
 # {cite:t}`wang2012baselines` publish for NBSVM with bigrams on the standard split (their
 # training set also holds our validation reviews, which makes the comparison slightly
 # unfavourable to us).

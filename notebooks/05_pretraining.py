@@ -100,12 +100,12 @@ print(f"fine-tuning: {len(text.corpus.train):,} train / {len(text.corpus.val):,}
 # ## Masked-language modelling
 #
 # The pretraining task of BERT: hide some words of a review and make the model guess them from
-# the others. Each real word is *chosen* independently with probability 15 %; padding and the
+# the others. Each real word is *chosen* independently with probability 15 %; padding and the
 # special tokens are never chosen. A chosen word is then
 #
-# - replaced by the `<mask>` token, with probability 80 %,
-# - replaced by a random word of the vocabulary, with probability 10 %,
-# - left as it is, with probability 10 %.
+# - replaced by the `<mask>` token, with probability 80 %,
+# - replaced by a random word of the vocabulary, with probability 10 %,
+# - left as it is, with probability 10 %.
 #
 # Why not always `<mask>`? Fine-tuning never shows a `<mask>` token; if every guessed position
 # carried one, the model could learn to represent only the masked positions well. The random and
@@ -190,7 +190,7 @@ print(textwrap.fill(" ".join(shown), width=88))
 # On top of it, the masked language model puts one position-wise layer and scores every word of
 # the vocabulary by a dot product with that word's own input embedding (the input and output
 # embeddings are *tied*, as in BERT), plus a bias per word. Only the chosen positions reach this
-# last layer, 15 % of the tokens, which saves most of its cost.
+# last layer, 15 % of the tokens, which saves most of its cost.
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
@@ -207,7 +207,7 @@ print(f"with the guessing head: {total:,} parameters")
 # ## Pretraining
 #
 # One run reads the pretraining text for 24 epochs (AdamW, a learning rate that warms up over the
-# first 6 % of the steps then decays along a cosine, batches of 64 reviews of similar lengths).
+# first 6 % of the steps then decays along a cosine, batches of 64 reviews of similar lengths).
 # It keeps the encoder's weights after epochs 1, 3, 6, 12 and 24 for the learning curve below.
 # The run is checkpointed every ten minutes and resumes where it stopped: on a laptop it is a
 # background job of several hours (`python -m tme_lib.runs pretraining --only mlm`; the cell
@@ -310,7 +310,7 @@ for words, at in opinion_reviews(text.heldout):
 #
 # The classifier is the pretrained encoder, pooled (the output at the CLS position, or the mean
 # over the words), then one logit. Fine-tuning trains all of it, on the 22,500 labelled training
-# reviews, with the course's trainer: AdamW, 10 % warm-up then cosine decay, four epochs, the
+# reviews, with the course's trainer: AdamW, 10 % warm-up then cosine decay, four epochs, the
 # epoch kept chosen on validation, the test scored once.
 #
 # The comparison that isolates pretraining is the **same architecture from random weights, with
@@ -371,7 +371,7 @@ plt.show()
 # (`pretraining.COMPARISONS`): the pretrained model against the same model from scratch, against
 # TME 10's best self-attention (the distance prior), against TME 9's attention over an LSTM and
 # against the NB-bigram regression; the fusions with NB-bigram follow in the same family. Each
-# row is a difference of mean test accuracy, in points, with its 95 % interval over the seeds
+# row is a difference of mean test accuracy, in points, with its 95 % interval over the seeds
 # both arms share:
 #
 # - **paired by seed** for pretrained against scratch: at the same seed the two arms see the
@@ -381,7 +381,7 @@ plt.show()
 #
 # Six comparisons are six chances of a false alarm: the last column applies **Holm's
 # correction** to the family, which keeps the probability of any false "higher" or "lower"
-# below 5 %. Where the two verdicts differ, the corrected one is the chapter's.
+# below 5 %. Where the two verdicts differ, the corrected one is the chapter's.
 
 # %% tags=["nbval-ignore-output"]
 others = {("tme9", "attention_lstm"): lstm, ("tme10", "self_attention_distance"): best_tme10,

@@ -76,7 +76,7 @@ def typed_results(markdown: str) -> list[str]:
     """The result-like numbers of ``markdown`` outside quotes, mathematics and code."""
     text = prose.SPAN.sub(" ", markdown)
     text = re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`|\]\([^)]*\)", " ", text, flags=re.S)
-    return [m.group(0).strip() for m in RESULT.finditer(text)]
+    return [re.sub(r"\s+", " ", m.group(0).strip()) for m in RESULT.finditer(text)]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -138,6 +138,8 @@ def test_fill_writes_values_and_names_a_quote_without_one():
         prose.fill(text, {"acc": "x"})
     with pytest.raises(ValueError, match="one line"):
         prose.put(bad="two\nlines")
+    prose.put(kept="90.69 % and 4.7 × uniform")  # a line never breaks before the unit
+    assert prose.VALUES["kept"] == "90.69\u00a0% and 4.7\u00a0× uniform"
 
 
 def test_the_execution_tool_fills_the_notebook_and_its_source(tmp_path, monkeypatch):

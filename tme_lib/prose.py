@@ -43,7 +43,9 @@ def put(**values: str) -> None:
     for name, text in values.items():
         if not isinstance(text, str) or "<" in text or "\n" in text:
             raise ValueError(f"{name}: a quoted value is one line of text, got {text!r}")
-        VALUES[name] = text
+        # a number never parts from its unit at the end of a line: "90.69 %", "4.7 ×"
+        text = re.sub(r"(?<=\d) (?=[%×])", "\u00a0", text)
+        values[name] = VALUES[name] = text
     target = os.environ.get(ENV)
     if target:
         path = Path(target)

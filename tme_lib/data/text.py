@@ -6,7 +6,10 @@ to tokens"):
 
 - **Tokens**: lower case, ``<br />`` removed, words (with their apostrophe: ``don't``) and every
   punctuation sign as separate tokens; see :func:`tokenize`.
-- **Vocabulary** from the *train* split only (never validation or test): ``PAD = 0``,
+- **Vocabulary** from IMDB's 25,000 *train* reviews, the validation reviews among them (they
+  are drawn from train later, by :func:`validation_split`), never from test. Which words exist
+  uses no label, so validation scores stay honest (a word seen only in validation reviews is in
+  the vocabulary, but nothing about its sentiment is learned from them): ``PAD = 0``,
   ``OOV = 1``, then the words seen at least ``min_count`` times, most frequent first (ties in
   alphabetical order), optionally capped at ``max_size`` words.
 - **Empty reviews** (nothing left after tokenising) are kept as a single OOV token, so that an
