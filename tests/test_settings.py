@@ -42,6 +42,7 @@ ACCOUNTED = {
             "chapters.tme9.COLLAPSE_LAMBDA",
             "chapters.tme9.ENTROPY_LAMBDAS",
             "chapters.tme9.ENTROPY_SEEDED",
+            "chapters.tme9.EXPLORATORY",
             "chapters.tme9.LSTM_SEEDS",
             "chapters.tme9.SEEDED_ARMS",
             "chapters.tme9.ATTENTION_MODELS",

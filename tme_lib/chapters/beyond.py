@@ -426,10 +426,7 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
             paired=paired((ATTENTION[model][0], model), (ATTENTION[other][0], other)),
         )
 
-    declared = metrics.comparison_table(rows(COMPARISONS))
-    exploratory = metrics.comparison_table(rows(EXPLORATORY))
-    exploratory["after Holm"] = "exploratory"
-    return pd.concat([declared, exploratory], ignore_index=True)
+    return metrics.comparison_table(rows(COMPARISONS), rows(EXPLORATORY))
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -420,8 +420,13 @@ SEEDED_ARMS = [(m, "adam") for m in MODELS] + [
 COMPARISONS = [
     *[((m, "adam", 0.0), ("baseline", "adam", 0.0)) for m in ATTENTION_MODELS],
     *[((m, "adam", 0.0), (m, "sgd", 0.0)) for m in MODELS if m != "attention_lstm"],
-    ((ENTROPY_SEEDED[0], "adam", ENTROPY_SEEDED[1]), (ENTROPY_SEEDED[0], "adam", 0.0)),
     (("attention_lstm", "adam", 0.0), ("attention_query_value", "adam", 0.0)),
+]
+# The entropy penalty's comparison is exploratory: its λ was picked from the penalty sweep
+# before the design above was fixed, and that sweep was then drawn against test accuracy. It is
+# shown apart, outside the corrected family (the sweep is now drawn on validation).
+EXPLORATORY = [
+    ((ENTROPY_SEEDED[0], "adam", ENTROPY_SEEDED[1]), (ENTROPY_SEEDED[0], "adam", 0.0)),
 ]
 
 
@@ -561,15 +566,20 @@ def comparison_table(table: pd.DataFrame, comparisons=None) -> pd.DataFrame:
     Comparisons whose arms share fewer than two recorded seeds are left out."""
     from ..training import metrics
 
-    return metrics.comparison_table(
-        metrics.comparison_row(
-            f"{_arm_label(a)} − {_arm_label(b)}",
-            arm_accuracies(table, a),
-            arm_accuracies(table, b),
-            paired=paired(a, b),
-        )
-        for a, b in comparisons or COMPARISONS
-    )
+    def rows(pairs):
+        return [
+            metrics.comparison_row(
+                f"{_arm_label(a)} − {_arm_label(b)}",
+                arm_accuracies(table, a),
+                arm_accuracies(table, b),
+                paired=paired(a, b),
+            )
+            for a, b in pairs
+        ]
+
+    if comparisons is not None:
+        return metrics.comparison_table(rows(comparisons))
+    return metrics.comparison_table(rows(COMPARISONS), rows(EXPLORATORY))
 
 
 def paired(a: tuple, b: tuple) -> bool:

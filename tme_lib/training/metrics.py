@@ -214,12 +214,15 @@ def comparison_row(label: str, a: dict, b: dict, paired: bool = False) -> dict |
     }
 
 
-def comparison_table(rows) -> pd.DataFrame:
+def comparison_table(rows, exploratory=()) -> pd.DataFrame:
     """A chapter's comparison table from its rows (``None`` rows, comparisons without two
     shared seeds, left out), with the verdict after Holm's correction over them: the family is
-    the chapter's declared comparisons, at a family-wise error of 5 %."""
+    the chapter's declared comparisons, at a family-wise error of 5 %. The ``exploratory``
+    rows (comparisons chosen after seeing results) follow, outside the family, marked so."""
     rows = [r for r in rows if r]
     rejected = holm([r["p"] for r in rows])
     table = pd.DataFrame(rows, columns=[*COMPARISON_COLUMNS, "p", "sign"])
     table["after Holm"] = [verdict(r["sign"], k) for r, k in zip(rows, rejected)]
-    return table[COMPARISON_COLUMNS]
+    extra = pd.DataFrame([r for r in exploratory if r], columns=COMPARISON_COLUMNS)
+    extra["after Holm"] = "exploratory"
+    return pd.concat([table[COMPARISON_COLUMNS], extra], ignore_index=True)
