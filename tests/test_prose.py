@@ -44,6 +44,8 @@ ALLOWED = {
         "5 %": "the family-wise error rate, a setting",
     },
     "03_aptamers": {
+        "95 %": "the confidence level",
+        "15 minutes": "the seed design's line between cheap and costly runs",
         "30 ×": "the 30-mer's length, 30 × 30 pairs",
         "26 ×": "(30 − 4) unused embedding rows × 128: arithmetic on the source's architecture",
         "3 ×": "a 3 × 3 convolution, a setting",
