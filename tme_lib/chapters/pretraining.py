@@ -653,8 +653,9 @@ def planned_runs() -> int:
 def write_tables(runs: list[RunRecord]) -> dict[str, pd.DataFrame]:
     """The chapter's results table, ``pretraining.csv``: one row per fine-tuning run (its arm,
     the pretraining epoch it starts from, its settings, validation and test accuracy, time),
-    written once both arms' choices are recorded (before, the plan is not complete)."""
-    if not all(ready(arm) for arm in ARMS):
+    written once every run of the plan is recorded, as the run tool writes every table (while
+    a choice is missing the plan itself is not complete)."""
+    if not all(ready(arm) for arm in ARMS) or missing_runs():
         return {}
     rows = []
     for r in runs:
