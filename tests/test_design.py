@@ -5,12 +5,16 @@ costly, and the recorded cost of its runs says which."""
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from tme_lib.chapters import CHAPTERS, chapter
 from tme_lib.training.records import existing_records
 from tme_lib.training.spec import CHEAP_RUN_SECONDS, COSTLY_SEEDS, SEEDS, Spec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def seeded_arms() -> dict[tuple[str, str], list[Spec]]:
@@ -77,3 +81,43 @@ def test_the_recorded_cost_of_each_arm_matches_its_seed_set(full):
 def test_the_lstm_keeps_the_five_seeds_it_was_declared_with(full):
     specs = seeded_arms()[("tme9", "attention_lstm-adam")]
     assert {s.seed for s in specs} == set(SEEDS["full"])
+
+
+# The commit at which each chapter's comparisons were declared in code (`git log -S` finds it:
+# COMPARISONS for TME 9, TME 10 and pretraining, comparison_table's rows for beyond).
+DECLARED_AT = {
+    "tme9": "2d9a8a7",
+    "tme10": "2d9a8a7",
+    "beyond": "fa07c34",
+    "pretraining": "d1aed9c",
+}
+
+
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the repository's history")
+@pytest.mark.parametrize("name", list(DECLARED_AT))
+def test_every_compared_record_was_made_after_its_comparisons_were_declared(full, name):
+    """Every record of an arm with seeds (the arms the comparisons use) was made at a commit
+    that descends from the one declaring the chapter's comparisons: no comparison was written
+    after its results. Comparisons added later are listed apart as exploratory."""
+    declared = DECLARED_AT[name]
+    assert git("cat-file", "-e", f"{declared}^{{commit}}").returncode == 0, declared
+    assert (
+        "comparison"
+        in git(
+            "show", f"{declared}:{chapter(name).__file__[len(str(ROOT)) + 1 :]}"
+        ).stdout
+    )
+    arms = {arm: specs for arm, specs in seeded_arms().items() if arm[0] == name}
+    assert arms, name
+    checked = 0
+    for specs in arms.values():
+        for record in existing_records(specs):
+            commit = record.code_version.removesuffix("-dirty")
+            after = git("merge-base", "--is-ancestor", declared, commit).returncode == 0
+            assert after, f"{record.name} was made at {commit[:10]}, before {declared}"
+            checked += 1
+    assert checked >= 2
