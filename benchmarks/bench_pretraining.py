@@ -1,7 +1,7 @@
 """Pretraining throughput: tokens per second, and the share of the machine's matrix-multiply
 peak it uses.
 
-    TME_PROFILE=full TME_THREADS=2 python benchmarks/bench_pretraining.py [--seconds 60]
+    TME_PROFILE=full TME_THREADS=2 python benchmarks/bench_pretraining.py [--seconds 60] [--record]
 
 It builds the chapter's masked language model with the sizes of the active profile's
 pretraining spec, then, in the same process and with the same thread count, measures (1) the
@@ -12,12 +12,21 @@ padding share. The model's arithmetic per token is counted from its sizes (multi
 linear maps, attention scores and weighted sums at the batch's length, and the vocabulary-wide
 layer on the chosen 15 %), times 3 for forward and backward; the ratio to the peak is then the
 efficiency. It ends with the time one epoch and the whole pretraining budget would take.
+
+``--record`` writes the measurement to ``results/benchmarks/pretraining.json`` with the commit
+(a clean one: like a run's record), the machine, the thread count and the date, which is what
+the pretraining chapter quotes. It refuses on a busy machine (load average above 0.5): a
+benchmark beside another job measures the other job too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -52,7 +61,19 @@ def flops_per_token(model: dict, length: float, mask_rate: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--record", action="store_true", help="write results/benchmarks/")
     args = parser.parse_args()
+    if args.record:
+        from tme_lib.training.records import code_version
+
+        commit, clean = code_version()
+        if not clean:
+            raise SystemExit("commit first: a recorded benchmark names a clean commit.")
+        if os.getloadavg()[0] > 0.5:
+            raise SystemExit(
+                f"the machine is busy (load average {os.getloadavg()[0]:.1f}): stop the other "
+                "jobs, then measure."
+            )
     config.get_device(verbose=False)
     spec = chapter.pretraining_spec()
     text = chapter.text_of(spec)
@@ -98,6 +119,27 @@ def main() -> None:
         f"one epoch ({epoch:,} tokens): {epoch / rate / 60:.1f} min; "
         f"{t.epochs} epochs: {t.epochs * epoch / rate / 3600:.2f} h"
     )
+    if args.record:
+        out = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
+        out.mkdir(parents=True, exist_ok=True)
+        measured = dict(
+            benchmark="pretraining",
+            code_version=commit,
+            machine=f"{platform.machine()}, {os.cpu_count()} cores",
+            threads=torch.get_num_threads(),
+            date=time.strftime("%Y-%m-%d"),
+            seconds=round(seconds, 1),
+            parameters=n_params,
+            matmul_gflops=round(peak, 2),
+            tokens_per_second=round(rate, 1),
+            padding=round(1 - tokens / slots, 4),
+            model_gflops=round(achieved, 2),
+            efficiency=round(achieved / peak, 4),
+            epoch_minutes=round(epoch / rate / 60, 2),
+            budget_hours=round(t.epochs * epoch / rate / 3600, 3),
+        )
+        (out / "pretraining.json").write_text(json.dumps(measured, indent=1) + "\n")
+        print(f"recorded in {out / 'pretraining.json'}")
 
 
 if __name__ == "__main__":

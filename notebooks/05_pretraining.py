@@ -450,7 +450,8 @@ plt.show()
 #
 # Pretraining is the expensive step, paid once; every fine-tuning run then costs about as much as
 # a TME 10 run. The benchmark `benchmarks/bench_pretraining.py` measures the pretraining
-# throughput on this machine and compares it with the machine's matrix-multiply peak.
+# throughput on this machine and compares it with the machine's matrix-multiply peak, in the
+# same process and with the same threads. <span data-value="benchmark">Its measurement is not recorded yet (`python benchmarks/bench_pretraining.py --record`, on an idle machine).</span>
 
 # %% tags=["nbval-ignore-output"]
 finetuning = [r for r in runs if r.key != pre.key]
@@ -489,6 +490,20 @@ print(f"{len(finetuning)} fine-tuning runs: {sum(r.seconds for r in finetuning) 
 # %% tags=["remove-cell"]
 # The numbers the prose quotes, from the records (tme_lib.prose: `make full` writes them into
 # the text).
+import json
+
+bench = config.REPO_ROOT / "results" / "benchmarks" / "pretraining.json"
+if bench.exists():
+    b = json.loads(bench.read_text())
+    prose.put(benchmark=(
+        f"Recorded on {b['machine']} with {b['threads']} thread(s), at commit "
+        f"{b['code_version'][:10]} ({b['date']}): {b['tokens_per_second']:,.0f} real tokens per "
+        f"second, {b['efficiency']:.0%} of a matrix-multiply peak of {b['matmul_gflops']:.0f} "
+        f"GFLOP/s; one epoch in {b['epoch_minutes']:.0f} min, the budget in "
+        f"{b['budget_hours']:.1f} h."))
+else:
+    prose.put(benchmark="Its measurement is not recorded yet (`python "
+                        "benchmarks/bench_pretraining.py --record`, on an idle machine).")
 quoted = ["pre_epochs", "pre_test", "scratch_test", "pre_vs_scratch", "pre_vs_tme10",
           "pre_vs_lstm", "pre_vs_nb", "goal", "fusion_vs_nb", "fusion_vs_lstm", "curve",
           "params"]
