@@ -8,6 +8,7 @@ width (390 px) and a laptop width (1280 px).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,7 @@ PAGES = [
     "notebooks/02_tme10_self_attention",
     "notebooks/03_aptamers",
     "notebooks/04_beyond_bag_of_words",
+    "notebooks/05_pretraining",
     "results",
     "notation",
     "bibliography",
@@ -239,6 +241,35 @@ def test_search_results_show_math_as_text_not_latex(browser, served, query):
     latex = [s for s in summaries if any(m in s for m in ("\\(", "\\)", "\\[", "\\]"))]
     assert latex == [], latex[:2]
     page.close()
+
+
+def search(browser, served, query: str) -> list[str]:
+    """The visible results of a search of the built book: title and summary of each."""
+    page = browser.new_page(viewport={"width": LAPTOP, "height": 900})
+    page.goto(f"{served}/search.html?q={query}")
+    page.wait_for_function(
+        "document.querySelector('#search-results p.search-summary')", timeout=20_000
+    )
+    page.wait_for_timeout(1500)  # the summaries load one page after another
+    shown = page.evaluate("""() => Array.from(
+      document.querySelectorAll('#search-results li:not([hidden])')).map(li => li.textContent)""")
+    page.close()
+    return shown
+
+
+def test_search_lists_pages_with_the_word_not_only_its_stem(browser, served):
+    """Sphinx stems "positional" and "positive" alike: without the filter of
+    book/_static/search_math.js, the pages that only say "positive" are listed too."""
+    shown = search(browser, served, "positional")
+    assert len(shown) >= 3
+    assert all("position" in text.lower() for text in shown), shown
+
+
+def test_search_summaries_do_not_start_with_the_download_menu(browser, served):
+    shown = search(browser, served, "attention")
+    assert len(shown) >= 5
+    menu = [t for t in shown if re.search(r"(^|\s|\.\.\.)\.(md|pdf)(\s|$)", t)]
+    assert menu == [], menu[:2]
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
