@@ -307,6 +307,12 @@ def test_a_fusion_refuses_components_that_read_other_reviews():
     other = nb.replace({"data.split_seed": 1})
     with pytest.raises(ValueError, match="split_seed"):
         beyond.same_reviews(nb, corpus, other, corpus)
+    # a model trained at another cut may read the fusion's reviews (the full-length arm)...
+    cut = nb.replace({"data.max_len": 400})
+    beyond.same_reviews(nb, corpus, cut, corpus, same_cut=False)
+    # ...but a model with tokens of its own reads its own cut, which must be the fusion's
+    with pytest.raises(ValueError, match="max_len"):
+        beyond.same_reviews(nb, corpus, cut, corpus)
 
 
 def test_the_comparison_table_pairs_the_arms_that_share_seeds_and_applies_holm(

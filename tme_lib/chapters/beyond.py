@@ -258,13 +258,19 @@ def component_logits(
     att_chapter = chapter(settings.attention.chapter)
     record = att_chapter.run(settings.attention, progress=progress)
     theirs = att_chapter.load_data(settings.attention)[0]
-    same_reviews(settings.bag_of_words, corpus, settings.attention, theirs)
+    # A model with the bag of words' vocabulary (TME 9, TME 10) reads the fusion's own reviews,
+    # at the fusion's cut: whole reviews in the full-length arm. A model with tokens of its own
+    # (the pretrained encoder) reads the same reviews through its own data, at its own cut,
+    # which must then be the fusion's.
+    own_tokens = theirs.vocab.itos != corpus.vocab.itos
+    same_reviews(settings.bag_of_words, corpus, settings.attention, theirs, own_tokens)
     out = {"record": record}
     for split in splits:
         reviews = getattr(corpus, split)
+        read = getattr(theirs, split) if own_tokens else reviews
         out[split] = {
             "nb": nb.logits(reviews),
-            "attention": model_logits(record.model, getattr(theirs, split)),
+            "attention": model_logits(record.model, read),
             "y": reviews.labels,
             "reviews": reviews,
         }
@@ -276,11 +282,14 @@ def component_logits(
 REVIEW_SETTINGS = ("dataset", "split_seed", "val_fraction", "max_len")
 
 
-def same_reviews(a: Spec, corpus_a, b: Spec, corpus_b) -> None:
+def same_reviews(a: Spec, corpus_a, b: Spec, corpus_b, same_cut: bool = True) -> None:
     """Check that the two components read the same reviews in the same order: the settings of
-    :data:`REVIEW_SETTINGS` agree, and so do the labels of every split. Each component then
-    reads them with its own tokens (the pretrained encoder has a vocabulary of its own)."""
-    differ = [k for k in REVIEW_SETTINGS if a.data.get(k) != b.data.get(k)]
+    :data:`REVIEW_SETTINGS` agree (the length cut only with ``same_cut``: a model that reads
+    the other's reviews may have been trained at another cut), and so do the labels of every
+    split. Each component then reads them with its own tokens (the pretrained encoder has a
+    vocabulary of its own)."""
+    keys = [k for k in REVIEW_SETTINGS if same_cut or k != "max_len"]
+    differ = [k for k in keys if a.data.get(k) != b.data.get(k)]
     splits = ("train", "val", "test")
     if not differ and all(
         np.array_equal(getattr(corpus_a, n).labels, getattr(corpus_b, n).labels)
