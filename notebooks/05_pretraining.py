@@ -463,27 +463,27 @@ print(f"{len(finetuning)} fine-tuning runs: {sum(r.seconds for r in finetuning) 
 # ## Conclusion
 #
 # Pretraining is the step that TME 10 was missing. Fine-tuned after
-# <span data-value="pre_epochs">(not recorded yet)</span> epochs of masked-language modelling, the encoder reaches
-# <span data-value="pre_test">(not recorded yet)</span> test accuracy; the same architecture from random weights,
-# with the same fine-tuning budget, <span data-value="scratch_test">(not recorded yet)</span>. Pretrained against
-# scratch, paired by seed: <span data-value="pre_vs_scratch">(not recorded yet)</span>.
+# <span data-value="pre_epochs">24</span> epochs of masked-language modelling, the encoder reaches
+# <span data-value="pre_test">89.59 ± 0.26 % over 5 seeds</span> test accuracy; the same architecture from random weights,
+# with the same fine-tuning budget, <span data-value="scratch_test">87.99 ± 0.10 % over 5 seeds</span>. Pretrained against
+# scratch, paired by seed: <span data-value="pre_vs_scratch">+1.60 points, 95 % interval [+1.27, +1.93] over 5 seeds, higher after Holm's correction</span>.
 #
 # Against the models of the earlier chapters, on the same reviews and 400-token cut:
 #
-# - TME 10's best self-attention (the distance prior): <span data-value="pre_vs_tme10">(not recorded yet)</span>;
-# - TME 9's attention over a BiLSTM: <span data-value="pre_vs_lstm">(not recorded yet)</span>;
-# - the NB-weighted bigrams: <span data-value="pre_vs_nb">(not recorded yet)</span>.
+# - TME 10's best self-attention (the distance prior): <span data-value="pre_vs_tme10">+1.23 points, 95 % interval [+0.42, +2.03] over 5 seeds, higher after Holm's correction</span>;
+# - TME 9's attention over a BiLSTM: <span data-value="pre_vs_lstm">+0.26 points, 95 % interval [-0.12, +0.63] over 5 seeds, no detectable difference after Holm's correction</span>;
+# - the NB-weighted bigrams: <span data-value="pre_vs_nb">-1.10 points, 95 % interval [-1.43, -0.77] over 5 seeds, lower after Holm's correction</span>.
 #
-# <span data-value="goal">(not recorded yet)</span> Fused with the NB bigrams as in
-# {doc}`04_beyond_bag_of_words`, the pretrained model gives <span data-value="fusion_vs_nb">(not recorded yet)</span>
-# against the bigrams alone, and <span data-value="fusion_vs_lstm">(not recorded yet)</span> against the LSTM's
+# <span data-value="goal">On average over its seeds it stays 1.10 points below the bag of words (90.69 %): of the 2.33 points between TME 10's best and the bag of words, pretraining closes 1.23.</span> Fused with the NB bigrams as in
+# {doc}`04_beyond_bag_of_words`, the pretrained model gives <span data-value="fusion_vs_nb">+0.49 points, 95 % interval [+0.35, +0.62] over 5 seeds, higher after Holm's correction</span>
+# against the bigrams alone, and <span data-value="fusion_vs_lstm">-0.24 points, 95 % interval [-0.37, -0.11] over 5 seeds, lower after Holm's correction</span> against the LSTM's
 # fusion.
 #
-# The learning curve says how much reading it takes: <span data-value="curve">(not recorded yet)</span>.
+# The learning curve says how much reading it takes: <span data-value="curve">from scratch, 87.99 %; then 89.59 % after 24 (6.5 h of pretraining) (epochs 1, 3, 6, 12: not recorded yet)</span>.
 #
 # What this chapter does not show. There is one pretraining run: the fine-tuning seeds vary,
 # the pretraining seed does not, so its share of the spread is unmeasured. The model is small
-# (<span data-value="params">(not recorded yet)</span> parameters) and reads only IMDB, the favourable case of
+# (<span data-value="params">712,320</span> parameters) and reads only IMDB, the favourable case of
 # pretraining on the task's own text {cite}`krishna2023downstream`; a larger corpus and model
 # are what the field scaled up, not what a laptop can.
 
@@ -518,6 +518,7 @@ else:
         arm = lambda row: f"{row['test %']:.2f} ± {row['sd']:.2f} % over {int(row['seeds'])} seeds"
         scratch_row, pre_row = curve.iloc[0], curve.iloc[-1]
         nb_test = 100 * nb.final["test_acc"]
+        tme10_mean = float(np.mean(list(best_tme10.values())))
         gap = pre_row["test %"] - nb_test
         points = [f"{r['test %']:.2f} % after {int(r['pretraining epochs'])} "
                   f"({r['pretraining hours']:.1f} h of pretraining)"
@@ -536,7 +537,9 @@ else:
                   f"reaches the bag of words ({gap:+.2f} points against {nb_test:.2f} %)."
                   if gap >= 0 else
                   f"On average over its seeds it stays {-gap:.2f} points below the bag of words "
-                  f"({nb_test:.2f} %): pretraining closes most of TME 10's gap, not all of it."),
+                  f"({nb_test:.2f} %): of the {nb_test - tme10_mean:.2f} points between TME "
+                  f"10's best and the bag of words, pretraining closes "
+                  f"{pre_row['test %'] - tme10_mean:.2f}."),
             fusion_vs_nb=said("nb_plus_pretrained (beyond) − nb_bigram_lr (tme9)"),
             fusion_vs_lstm=said("nb_plus_pretrained (beyond) − nb_plus_attention_lstm (beyond)"),
             curve=(f"from scratch, {scratch_row['test %']:.2f} %; then " + "; ".join(points)

@@ -414,7 +414,6 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
         return [row(a, b) for a, b in comparisons if a in set(table["arm"])]
 
     def row(a, b):
-        model = table.loc[table["arm"] == a, "attention"].iloc[0]
         label = a.replace("nb_plus_", "NB + ")
         if b == NB:
             nb = "NB" + (" (full length)" if a.endswith(FULL) else "")
@@ -422,17 +421,19 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
             return metrics.comparison_row(f"{label} − {nb}", arm(table, a), fitted)
         if b == "attention":
             alone = arm(table, a, "attention_test_acc")
+            name = a.removeprefix("nb_plus_").removesuffix(FULL)  # its name in ATTENTION
             return metrics.comparison_row(
-                f"{label} − {model}", arm(table, a), alone, paired=True
+                f"{label} − {name}", arm(table, a), alone, paired=True
             )
         if b not in set(table["arm"]):
             return None
-        other = table.loc[table["arm"] == b, "attention"].iloc[0]
+        # the attention models by their names in ATTENTION (the arm's name without "nb_plus_")
+        one, two = (x.removeprefix("nb_plus_").removesuffix(FULL) for x in (a, b))
         return metrics.comparison_row(
             f"{label} − {b.replace('nb_plus_', 'NB + ')}",
             arm(table, a),
             arm(table, b),
-            paired=paired((ATTENTION[model][0], model), (ATTENTION[other][0], other)),
+            paired=paired((ATTENTION[one][0], one), (ATTENTION[two][0], two)),
         )
 
     return metrics.comparison_table(rows(COMPARISONS), rows(EXPLORATORY))
