@@ -41,6 +41,7 @@ from ..training.bag_of_words import BagOfWords, NBClassifier
 from ..training.records import RunRecord, existing_records, load_or_fit
 from ..training.spec import SEEDS, Spec, Training, model_settings
 from ..training.text_runs import run_bag_of_words
+from . import arm_spec, paired
 
 CHAPTER = "beyond"
 # λ from 0 (the baseline alone) to 3 in steps of 0.1: wide enough that no recorded choice sits
@@ -107,7 +108,7 @@ def nb_spec(full_length: bool = False) -> Spec:
     full-length row is refitted on train and validation together, which would leave no unseen
     reviews to choose ``λ`` on)."""
     if not full_length:
-        return _component_spec(*NB_BASELINE)
+        return arm_spec(*NB_BASELINE)
     return Spec(
         chapter=CHAPTER,
         name="nb_bigram_lr-full_length",
@@ -119,12 +120,6 @@ def nb_spec(full_length: bool = False) -> Spec:
     )
 
 
-def _component_spec(chapter_name: str, model: str, seed: int = 0) -> Spec:
-    from . import arm_spec
-
-    return arm_spec(chapter_name, model, seed)
-
-
 def spec(model: str, seed: int = 0, full_length: bool = False) -> Spec:
     """The fusion of the NB-bigram baseline with the attention model ``model`` of
     :data:`ATTENTION` at ``seed``, named ``nb_plus_<model>-s<seed>``; with ``full_length``, on
@@ -134,7 +129,7 @@ def spec(model: str, seed: int = 0, full_length: bool = False) -> Spec:
             f"unknown attention model {model!r}; choose one of {', '.join(ATTENTION)}."
         )
     nb = nb_spec(full_length)
-    attention = _component_spec(ATTENTION[model][0], model, seed)
+    attention = arm_spec(ATTENTION[model][0], model, seed)
     return Spec(
         chapter=CHAPTER,
         name=f"nb_plus_{model}" + ("-full_length" if full_length else "") + f"-s{seed}",
@@ -408,7 +403,6 @@ def comparison_table(table: pd.DataFrame) -> pd.DataFrame:
     LSTM's fusion against the other fusions at the same cut (paired where the two attention
     models saw the same batches); the verdicts before and after Holm's correction."""
     from ..training import metrics
-    from . import paired
 
     def rows(comparisons):
         return [row(a, b) for a, b in comparisons if a in set(table["arm"])]
