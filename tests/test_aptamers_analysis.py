@@ -88,3 +88,33 @@ def test_the_control_separates_a_head_that_finds_the_feature_from_a_positional_o
     assert share[0, 0] == pytest.approx(1.0) and control[0, 0] == pytest.approx(1.0)
     assert share[1, 0] == pytest.approx(1.0) and control[1, 0] == pytest.approx(0.2)
     assert uniform == pytest.approx(0.2)
+
+
+def test_planted_ratios_and_the_head_summary_name_the_head_that_finds_the_feature():
+    from tme_lib.chapters.aptamers.analysis import head_summary, planted_ratios
+
+    n, length = 40, 10
+    masks = {
+        name: np.zeros((n, length), bool)
+        for name in ("motif0", "stem_left", "stem_right")
+    }
+    masks["motif0"][: n // 2, 2:4] = True
+    masks["stem_left"][::2, 0:2] = True
+    masks["stem_right"][::2, 6:8] = True
+    w = np.full((n, 2, 3, length, length), 1.0 / length)
+    for s in range(n // 2):  # layer 2, head 3 finds the motif where there is one
+        w[s, 1, 2] = 0.0
+        w[s, 1, 2, :, 2:4] = 0.5
+    ratios = planted_ratios(w, masks)
+    found, control = ratios["motif"]
+    assert found[1, 2] == pytest.approx(5.0) and control[1, 2] == pytest.approx(1.0)
+    assert found[0, 0] == pytest.approx(1.0)  # uniform attention is 1 × its share
+    summary = head_summary(found, control, threshold=2)
+    assert summary["best head"] == "layer 2, head 3" and summary[
+        "best ×"
+    ] == pytest.approx(5)
+    assert summary["heads ≥ 2×"] == 1 and summary["control heads ≥ 2×"] == 0
+    assert summary["heads"] == 6
+    stem, stem_control = ratios["stem left → right"]
+    assert stem[0, 0] == pytest.approx(1.0) and stem_control[0, 0] == pytest.approx(1.0)
+    assert stem[1, 2] == pytest.approx(0.5)  # the motif head looks away on half the stems

@@ -130,8 +130,27 @@ def test_committed_records_are_tied_to_an_ancestor_commit_and_check_out():
         weights = path.with_suffix(".pt")
         if record.weights_sha256 is None:  # a metrics-only fit (scikit-learn)
             assert not weights.exists(), path.name
+        elif records.weights_not_kept(path) and not weights.exists():
+            continue  # its numbers only, on purpose (see the folder's listing)
         else:
             assert records.sha256sum(weights) == record.weights_sha256, path.name
+
+
+def test_the_pretraining_chapter_keeps_the_weights_it_loads_within_its_budget(
+    monkeypatch,
+):
+    """The weights left out are exactly those of the choice runs that lost their choice (no
+    notebook loads them), and the chapter's committed weights fit its budget."""
+    from tme_lib.chapters import pretraining
+
+    monkeypatch.setenv("TME_PROFILE", "full")
+    folder = ROOT / "results" / "runs" / "pretraining"
+    listing = (folder / records.WEIGHTS_NOT_KEPT).read_text(encoding="utf-8").splitlines()
+    listed = {line.split("#")[0].strip() for line in listing} - {""}
+    assert listed == {records.record_file(s) for s in pretraining.unchosen_runs()}
+    assert not any((folder / name).with_suffix(".pt").exists() for name in listed)
+    size = sum(p.stat().st_size for p in folder.glob("*.pt"))
+    assert size < pretraining.WEIGHTS_BUDGET_MB * 1e6, f"{size / 1e6:.1f} MB"
 
 
 def test_no_committed_file_is_a_record_of_the_old_format():
@@ -155,8 +174,7 @@ def test_results_tables_are_written_by_the_run_tool_only_from_a_clean_tree(
 
 def test_every_row_of_a_results_table_is_a_committed_record():
     """A results table is never stale: each row of ``results/<chapter>*.csv`` names a committed
-    record of that chapter (for the aptamers, a record or a baseline of ``baselines.csv``) and
-    repeats its test metric."""
+    record of that chapter and repeats its test metric."""
     import pandas as pd
 
     results = ROOT / "results"
@@ -181,9 +199,6 @@ def test_every_row_of_a_results_table_is_a_committed_record():
         }
         frame = pd.read_csv(table)
         column = "name" if "name" in frame else "model"
-        if chapter == "aptamers":
-            baselines = pd.read_csv(results / "runs" / "aptamers" / "baselines.csv")
-            frame = frame[~frame["model"].isin(baselines["model"])]
         for _, row in frame.iterrows():
             name = row[column]
             assert name in finals, f"{table.name}: {name} has no committed record"

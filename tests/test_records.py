@@ -87,6 +87,33 @@ def test_a_damaged_record_is_refused_with_a_message_that_names_it(damage, messag
     assert again.model is not None
 
 
+def test_weights_listed_as_not_kept_leave_the_numbers_and_refuse_a_model(monkeypatch):
+    kept, dropped = spec(name="kept"), spec(name="dropped", seed=1)
+    trained(kept)
+    first = trained(dropped)
+    path = records.find_record(dropped)
+    path.with_suffix(".pt").unlink()
+    assert "missing" in records.record_problem(dropped)  # not listed: a missing file
+    listing = path.parent / records.WEIGHTS_NOT_KEPT
+    listing.write_text(f"# lost the choice\n{path.name}  # on validation\n")
+    assert records.record_problem(dropped) is None
+    assert records.record_problem(kept) is None
+    monkeypatch.setattr(records, "train", lambda *a, **k: pytest.fail("retrained"))
+    numbers = load_or_train(
+        dropped, BagOfTokens, make_loaders, device="cpu", progress=False
+    )
+    assert numbers.model is None and numbers.final == first.final
+    with pytest.raises(RecordError, match="not kept in the repository"):
+        records.load_weights(numbers, path, BagOfTokens(), dropped)
+    # a listed record whose weights are there but altered is still refused
+    path.with_suffix(".pt").write_bytes(b"0" * 100)
+    assert "altered" in records.record_problem(dropped)
+    # a record not listed still needs its weights
+    records.find_record(kept).with_suffix(".pt").unlink()
+    with pytest.raises(RecordError, match="has no weights file"):
+        load_or_train(kept, BagOfTokens, make_loaders, device="cpu", progress=False)
+
+
 def test_weights_replaced_by_another_runs_are_refused():
     a, b = spec(name="a-run"), spec(name="b-run", seed=1)
     trained(a)

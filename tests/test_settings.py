@@ -73,6 +73,7 @@ ACCOUNTED = {
             "chapters.pretraining.ARMS",
             "chapters.pretraining.CHOICES",
             "chapters.pretraining.CURVE_SEEDS",
+            "chapters.aptamers.runs.BASELINE_SETTINGS",
             "data.vectors.DIM",
             "data.vectors.WORD2VEC_DEFAULTS",
             "data.pretraining.SPECIALS",
@@ -119,6 +120,7 @@ ACCOUNTED = {
             "chapters.aptamers.energy.PARAMETER_SETS",
             "chapters.aptamers.baselines.BASELINES",
             "chapters.beyond._NB",
+            "chapters.aptamers.analysis.PLANTED_FEATURES",  # an analysis, after the run
         ],
         CODE,
     ),
@@ -192,6 +194,10 @@ ACCOUNTED = {
             "training.published.RELEASE",
             "config.REPO_ROOT",
         ],
+        NOT_A_RESULT,
+    ),
+    **dict.fromkeys(
+        ["training.records.WEIGHTS_NOT_KEPT", "chapters.aptamers.runs.BASELINE_COLUMNS"],
         NOT_A_RESULT,
     ),
     **dict.fromkeys(["config.SMOKE_THREADS", "config._DEFAULT_THREADS"], DEVICE),

@@ -124,11 +124,13 @@ MODELS = {"masked_lm": MaskedLanguageModel, "classifier": PretrainedClassifier}
 
 # --- The runs -----------------------------------------------------------------------------------
 
+WEIGHTS_BUDGET_MB = 30  # the chapter's committed weights, at most (see unchosen_runs)
+
 # Sizes, chosen for the budget of the chapter (6 hours of pretraining on a 2-core CPU, committed
-# weights under 30 MB; benchmarks/bench_pretraining.py): 4 layers of width 64 with 4 heads, as
-# wide as TME 10's classifier is narrow, a vocabulary of 8,000 words (6 % of the tokens are
-# then unknown), reviews cut at 400 words as in every IMDB chapter. Sinusoidal positions: no
-# parameters, and taught in TME 10.
+# weights under WEIGHTS_BUDGET_MB; benchmarks/bench_pretraining.py): 4 layers of width 64 with
+# 4 heads, as wide as TME 10's classifier is narrow, a vocabulary of 8,000 words (6 % of the
+# tokens are then unknown), reviews cut at 400 words as in every IMDB chapter. Sinusoidal
+# positions: no parameters, and taught in TME 10.
 SIZES = {
     "full": dict(d_model=64, n_layers=4, n_heads=4, ffn_mult=4, dropout=0.1, max_len=401),
     "smoke": dict(d_model=32, n_layers=2, n_heads=2, ffn_mult=2, dropout=0.1, max_len=61),
@@ -340,6 +342,27 @@ def chosen(arm: str) -> dict | None:
     scores = [records.read_record(p).final["val_acc"] for p in found]
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return {"pooling": candidates[best][0], "lr": candidates[best][1]}
+
+
+def unchosen_runs() -> list[Spec]:
+    """The choice runs that lost their arm's choice on validation. Their numbers make the
+    choice; their weights nothing loads, so the repository does not keep them: they are listed
+    in the chapter's ``results/runs/pretraining/weights_not_kept.txt``
+    (:data:`~tme_lib.training.records.WEIGHTS_NOT_KEPT`), which keeps its weights under
+    :data:`WEIGHTS_BUDGET_MB`."""
+    out = []
+    for arm, epoch in ARMS.items():
+        choice = chosen(arm)
+        if choice is not None:
+            kept = finetune_spec(0, epoch, **choice).key()
+            out += [
+                s
+                for s in selection_plan()
+                if s.inputs["pretraining"]
+                == finetune_spec(0, epoch).inputs["pretraining"]
+                and s.key() != kept
+            ]
+    return out
 
 
 def plan() -> list[Spec]:

@@ -157,6 +157,21 @@ def find_record(spec: Spec) -> Path | None:
     return None
 
 
+# A record folder may list, in this file, records whose weights were left out of the repository
+# on purpose (runs that lost a choice on validation, whose weights nothing loads): their numbers
+# stay, sealed; asked for a model, they say so. One record file name per line, ``#`` comments.
+WEIGHTS_NOT_KEPT = "weights_not_kept.txt"
+
+
+def weights_not_kept(path: Path) -> bool:
+    """Whether the record at ``path`` is listed in its folder's :data:`WEIGHTS_NOT_KEPT`."""
+    listing = Path(path).parent / WEIGHTS_NOT_KEPT
+    if not listing.exists():
+        return False
+    lines = listing.read_text(encoding="utf-8").splitlines()
+    return Path(path).name in {line.split("#")[0].strip() for line in lines}
+
+
 def record_problem(spec: Spec) -> str | None:
     """What is wrong with the record of ``spec`` (unreadable, broken seal, weights or a
     snapshot missing or altered), or ``None`` when it checks out or does not exist."""
@@ -167,7 +182,9 @@ def record_problem(spec: Spec) -> str | None:
         record = read_record(path, spec)
         weights = path.with_suffix(".pt")
         if record.weights_sha256 is not None and (
-            not weights.exists() or sha256sum(weights) != record.weights_sha256
+            sha256sum(weights) != record.weights_sha256
+            if weights.exists()
+            else not weights_not_kept(path)
         ):
             return f"{path}: its weights {weights.name} are missing or altered"
         for epoch, sha in record.final.get("snapshots", {}).items():
@@ -238,6 +255,12 @@ def load_weights(
     """Load the weights beside the record at ``path`` into ``model``, after checking that the
     file is there and is the one the record was saved with (its SHA-256)."""
     weights = Path(path).with_suffix(".pt")
+    if not weights.exists() and weights_not_kept(path):
+        raise RecordError(
+            f"The weights of the run record {path} were not kept in the repository "
+            f"(listed in {WEIGHTS_NOT_KEPT}: nothing in the course loads them). "
+            f"{retrain_hint(spec, path)}"
+        )
     if not weights.exists():
         raise RecordError(
             f"The run record {path} has no weights file {weights.name}: the "
@@ -304,7 +327,9 @@ def load_or_train(
     path = None if retrain else find_record(spec)
     if path is not None:
         record = read_record(path, spec)
-        if record.weights_sha256 is None and not spec.training.store_weights:
+        if (record.weights_sha256 is None and not spec.training.store_weights) or (
+            weights_not_kept(path) and not path.with_suffix(".pt").exists()
+        ):
             _say_loaded(spec, record)  # its numbers only, by design: record.model is None
             return record
         if record.weights_sha256 is None:

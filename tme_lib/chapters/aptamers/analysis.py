@@ -11,6 +11,9 @@ Taught in ``notebooks/03_aptamers`` (section "Does attention find the planted fe
   inside the right half — high when attention links the two halves that pair.
 
 Both are returned per (layer, head), with the uniform share they are compared with.
+:func:`planted_ratios` gives both, as multiples of the uniform share, with their controls, and
+:func:`head_summary` the few numbers the chapter states for each seed (a claim about heads is
+stated over the seeds, never from one run).
 """
 
 from __future__ import annotations
@@ -88,3 +91,37 @@ def partner_attention(weights, pair_index) -> tuple[np.ndarray, float]:
     to_partner = w.gather(-1, index).squeeze(-1)  # [N, layers, heads, L]
     share = (to_partner * paired[:, None, None, :]).sum((0, 3)) / paired.sum()
     return share.numpy(), 1.0 / w.shape[-1]
+
+
+# The planted features the chapter measures: (key mask, query mask) names of Simulation.masks.
+PLANTED_FEATURES = {
+    "motif": ("motif0", None),
+    "stem left → right": ("stem_right", "stem_left"),
+}
+
+
+def planted_ratios(weights, masks: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each of :data:`PLANTED_FEATURES`, ``(found, control)`` ``[layers, heads]``: the share
+    of attention on the feature for strands that carry it (:func:`attention_mass`) and its
+    control (:func:`attention_mass_control`), each divided by the uniform share."""
+    out = {}
+    for label, (keys, queries) in PLANTED_FEATURES.items():
+        k, q = masks[keys], None if queries is None else masks[queries]
+        share, uniform = attention_mass(weights, k, q)
+        out[label] = share / uniform, attention_mass_control(weights, k, q) / uniform
+    return out
+
+
+def head_summary(found: np.ndarray, control: np.ndarray, threshold: float) -> dict:
+    """What the chapter states of one run's heads, from ``found`` and ``control`` ratios
+    ``[layers, heads]``: the best head (1-based layer and head), its ratio and its control's,
+    and how many heads reach ``threshold`` × uniform with the feature and in the control."""
+    layer, head, best = best_head(found)
+    return {
+        "best head": f"layer {layer + 1}, head {head + 1}",
+        "best ×": best,
+        "its control ×": float(control[layer, head]),
+        f"heads ≥ {threshold:g}×": int((found >= threshold).sum()),
+        f"control heads ≥ {threshold:g}×": int((control >= threshold).sum()),
+        "heads": int(found.size),
+    }

@@ -10,15 +10,13 @@ trains tiny models for a couple of epochs, the full profile the runs reported in
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ... import config
-from ...training.records import RunRecord, existing_records, load_or_train, read_dirs
+from ...training.records import RunRecord, existing_records, load_or_fit, load_or_train
 from ...training.spec import (
     COSTLY_SEEDS,
     Spec,
@@ -92,6 +90,9 @@ SOURCE = {
 # baselines are refitted on (these plus the main training set).
 CURVE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
 BASELINE_SIZES = {"full": (10_000, 50_000), "smoke": ()}
+# The baselines' settings (fit_baseline's arguments): at most 500 boosting rounds, early stopping
+# on a held-out tenth; the smoke profile stops at 100.
+BASELINE_SETTINGS = {"full": dict(max_iter=500), "smoke": dict(max_iter=100)}
 # The base-pair bias, on and off, everything else equal (smaller runs than the main one).
 ABLATION = {
     "full": dict(data=dict(n_train=100_000), training=dict(epochs=2)),
@@ -236,11 +237,50 @@ def transformer_specs() -> list[Spec]:
     return [transformer_spec(seed) for seed in SEEDS[config.profile()]]
 
 
+def planted_specs() -> list[Spec]:
+    """The planted run, one spec per seed of :data:`CHEAP_SEEDS`."""
+    return [planted_spec(seed) for seed in CHEAP_SEEDS[config.profile()]]
+
+
+def baseline_spec(name: str, n_train: int | None = None) -> Spec:
+    """Baseline ``name`` of :data:`~.baselines.BASELINES` fitted on the first ``n_train`` training
+    strands (default: the main training set), named ``<name>_n<n_train>``: one deterministic fit
+    (its ``training`` section is unused: scikit-learn fits it)."""
+    from .baselines import fit_baseline
+
+    n_train = transformer_spec().data["n_train"] if n_train is None else n_train
+    data = energy_data(n_train)
+    settings = model_settings(
+        name,
+        fit_baseline,
+        exclude=("name", "train", "test"),
+        **BASELINE_SETTINGS[config.profile()],
+    )
+    return Spec(
+        chapter=CHAPTER,
+        name=f"{name}_n{n_train or len(splits_of(data).train[1])}",
+        seed=0,
+        data=data,
+        inputs={},
+        model=settings,
+        training=Training(),
+    )
+
+
+def baseline_specs() -> list[Spec]:
+    """Every baseline on each size of :func:`baseline_sizes`."""
+    from .baselines import BASELINES
+
+    return [baseline_spec(name, n) for n in baseline_sizes() for name in BASELINES]
+
+
 def plan() -> list[Spec]:
-    """Every training run of the chapter, cheapest first (seed 0 of each before the others)."""
+    """Every run of the chapter, cheapest first (seed 0 of each before the others): the
+    baselines' fits, then the training runs."""
     seeds = CHEAP_SEEDS[config.profile()]
     return [
-        *[planted_spec(seed) for seed in seeds],
+        *baseline_specs(),
+        *planted_specs(),
         *[s for seed in seeds for s in curve_specs(seed)],
         *[s for seed in seeds for s in ablation_specs(seed)],
         *[source_spec(seed) for seed in seeds],
@@ -355,7 +395,9 @@ def build_model(s: Spec, splits: Splits):
 
 
 def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> RunRecord:
-    """Load the record of ``s`` if it exists, else train it."""
+    """Load the record of ``s`` if it exists, else train it (a baseline: fit it)."""
+    if s.model_name not in MODELS:
+        return load_or_fit(s, lambda: _fit_baseline(s), retrain=retrain)
     splits = splits_of(s.data)
     t = s.training
     return load_or_train(
@@ -366,6 +408,50 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
         progress=progress,
         retrain=retrain,
     )
+
+
+def _fit_baseline(s: Spec) -> dict:
+    """Fit the baseline of ``s`` with the thread count of every run (``TME_THREADS``)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from .baselines import fit_baseline
+
+    splits = splits_of(s.data)
+    settings = {k: v for k, v in s.model.items() if k != "name"}
+    with threadpool_limits(limits=torch.get_num_threads()):
+        out = fit_baseline(s.model_name, splits.train, splits.test, **settings)
+    final = {k: out[k] for k in ("test_mse", "test_r2", "pearson", "spearman")}
+    return dict(history=[], final=final, seconds=out["seconds"], n_params=out["params"])
+
+
+def baseline_table() -> pd.DataFrame:
+    """The recorded baselines, one row each: model, params, n_train, seconds, test scores."""
+    rows = [
+        {
+            "model": r.model_name,
+            "params": r.n_params,
+            "n_train": r.spec["data"]["n_train"],
+            "seconds": r.seconds,
+            **r.final,
+            "device": r.device,
+        }
+        for r in existing_records(baseline_specs())
+    ]
+    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
+
+BASELINE_COLUMNS = [
+    "model",
+    "params",
+    "n_train",
+    "seconds",
+    "test_mse",
+    "test_r2",
+    "pearson",
+    "spearman",
+    "device",
+]
 
 
 def curve_records() -> list[RunRecord]:
@@ -382,40 +468,9 @@ def baseline_sizes() -> list[int]:
 # --- Steps besides the training runs, and the table ------------------------------------
 
 
-def baseline_file() -> Path:
-    """Where the baseline scores are read: the first folder of records that has them."""
-    for folder in read_dirs(CHAPTER):
-        if (folder / "baselines.csv").exists():
-            return folder / "baselines.csv"
-    return read_dirs(CHAPTER)[0] / "baselines.csv"
-
-
-def fit_baselines(folder) -> None:
-    """Fit every baseline on each size of :func:`baseline_sizes`; rows are appended to
-    ``<folder>/baselines.csv``, those there are kept."""
-    from .baselines import BASELINES, fit_baseline
-
-    os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("TME_THREADS", "1"))
-    path = folder / "baselines.csv"
-    done = pd.read_csv(path).to_dict("records") if path.exists() else []
-    for n_train in baseline_sizes():
-        splits = splits_of(energy_data(n_train))
-        for name in BASELINES:
-            if any(r["model"] == name and r["n_train"] == n_train for r in done):
-                continue
-            row = fit_baseline(name, splits.train, splits.test)
-            row["device"] = "cpu (scikit-learn, 1 thread)"
-            print(row, flush=True)
-            done.append(row)
-            pd.DataFrame(done).to_csv(path, index=False)
-
-
 def steps() -> dict:
-    """Work the run tool does besides the training runs: label the library, fit baselines."""
-    return {
-        "label": lambda folder: splits_of(energy_data(None)),
-        "baselines": fit_baselines,
-    }
+    """Work the run tool does besides the runs: label the library."""
+    return {"label": lambda folder: splits_of(energy_data(None))}
 
 
 TABLE_COLUMNS = [
@@ -434,7 +489,7 @@ TABLE_COLUMNS = [
 
 
 def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
-    """``aptamers.csv``: one row per training run and per baseline."""
+    """``aptamers.csv``: one row per training run and per baseline fit."""
     rows = []
     for r in records:
         data = r.spec["data"]
@@ -447,14 +502,11 @@ def write_tables(records: list[RunRecord]) -> dict[str, pd.DataFrame]:
                 "target": target,
                 "params": r.n_params,
                 "n_train": n_train,
-                "epochs": len(r.history),
+                "epochs": len(r.history) or None,  # None: a baseline's fit
                 "seconds": r.seconds,
                 "device": r.device,
             }
         )
-    path = baseline_file()
-    for b in pd.read_csv(path).to_dict("records") if path.exists() else []:
-        rows.append({**b, "target": "viennarna_dG", "epochs": None})
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values(
         ["target", "model", "n_train"]
     )
