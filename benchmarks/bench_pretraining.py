@@ -22,12 +22,9 @@ benchmark beside another job measures the other job too.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
+import recorded
 import torch
 
 from tme_lib import config
@@ -63,17 +60,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--record", action="store_true", help="write results/benchmarks/")
     args = parser.parse_args()
-    if args.record:
-        from tme_lib.training.records import code_version
-
-        commit, clean = code_version()
-        if not clean:
-            raise SystemExit("commit first: a recorded benchmark names a clean commit.")
-        if os.getloadavg()[0] > 0.5:
-            raise SystemExit(
-                f"the machine is busy (load average {os.getloadavg()[0]:.1f}): stop the other "
-                "jobs, then measure."
-            )
+    commit = recorded.ready() if args.record else None
     config.get_device(verbose=False)
     spec = chapter.pretraining_spec()
     text = chapter.text_of(spec)
@@ -120,14 +107,9 @@ def main() -> None:
         f"{t.epochs} epochs: {t.epochs * epoch / rate / 3600:.2f} h"
     )
     if args.record:
-        out = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
-        out.mkdir(parents=True, exist_ok=True)
-        measured = dict(
-            benchmark="pretraining",
-            code_version=commit,
-            machine=f"{platform.machine()}, {os.cpu_count()} cores",
-            threads=torch.get_num_threads(),
-            date=time.strftime("%Y-%m-%d"),
+        recorded.write(
+            "pretraining",
+            commit,
             seconds=round(seconds, 1),
             parameters=n_params,
             matmul_gflops=round(peak, 2),
@@ -138,8 +120,6 @@ def main() -> None:
             epoch_minutes=round(epoch / rate / 60, 2),
             budget_hours=round(t.epochs * epoch / rate / 3600, 3),
         )
-        (out / "pretraining.json").write_text(json.dumps(measured, indent=1) + "\n")
-        print(f"recorded in {out / 'pretraining.json'}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ if importlib.util.find_spec("tme_lib") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
 
 # %%
+import json
 import math
 import textwrap
 
@@ -326,10 +327,8 @@ check_distance_bias(distance_bias)
 # %% [markdown]
 # A note on speed: with this bias many scores are very negative, and their exponentials fall
 # below $10^{-38}$, the range of *denormal* floats, which x86 CPUs process tens of times more
-# slowly. `config.get_device` therefore rounds them to 0 (`torch.set_flush_denormal`). On one
-# core, batches of 32 reviews of 400 tokens, this model trains at 173 reviews/s with flushing
-# and 63 without (`benchmarks/bench_tme10.py --distance-slope 0.25 [--keep-denormals]`), and
-# the model without the bias at 185.
+# slowly. `config.get_device` therefore rounds them to 0 (`torch.set_flush_denormal`).
+# <span data-value="denormal_bench">What that saves is measured by `python benchmarks/bench_tme10.py --record`; its measurement is not recorded yet.</span>
 #
 # The fifth variant, `self_attention_distance`, is `self_attention` (mean pooling, no
 # sinusoidal encodings) with this bias. It is ours, not the report's; its slope $m = 1/4$ was
@@ -737,6 +736,20 @@ with prose.quoting():
                                 digits=0, unit="minutes"),
     )
     against = comparisons[comparisons["comparison"].str.endswith("(tme9)")]
+    bench = config.REPO_ROOT / "results" / "benchmarks" / "tme10.json"
+    if bench.exists():
+        b = json.loads(bench.read_text())
+        rate = b["reviews_per_second"]
+        prose.put(denormal_bench=(
+            f"Measured at commit {b['code_version'][:10]} ({b['date']}, {b['machine']}, "
+            f"{b['threads']} thread{'s' * (b['threads'] > 1)}), with batches of {b['batch']} "
+            f"reviews of {b['tokens']} tokens: this model trains at {rate['bias_flushed']:.0f} "
+            f"reviews/s with flushing and {rate['bias_kept']:.0f} without, and the model "
+            f"without the bias at {rate['no_bias']:.0f} (`benchmarks/bench_tme10.py --record`)."))
+    else:
+        prose.put(denormal_bench="What that saves is measured by `python "
+                                 "benchmarks/bench_tme10.py --record`; its measurement is not "
+                                 "recorded yet.")
     prose.put(lstm_verdicts="; ".join(
         f"{c.split(' ')[0]} {prose.points(r)} over {r['seeds']} seeds ({r['after Holm']} after "
         "Holm)" for c, r in zip(against["comparison"], against.to_dict("records"))))

@@ -358,3 +358,26 @@ def test_a_learning_curve_run_records_its_numbers_without_weights():
     loaded = chapter.run(curve, progress=False)  # loaded, not trained again
     assert loaded.model is None and loaded.started_at == trained.started_at
     assert loaded.final["test_acc"] == trained.final["test_acc"]
+
+
+def test_the_curve_forecast_extends_the_last_doubling_in_log_compute():
+    import pandas as pd
+
+    curve = pd.DataFrame(
+        {
+            "pretraining epochs": [0, 6, 12, 24],
+            "pretraining hours": [0.0, 1.5, 3.0, 6.0],
+            "test %": [88.0, 88.5, 89.0, 89.5],
+        }
+    )
+    forecast = chapter.curve_forecast(curve, target=90.5)
+    assert (forecast["from"], forecast["to"]) == (12, 24)
+    assert forecast["per_doubling"] == pytest.approx(0.5)
+    # two more doublings of 0.5 points reach 90.5: 96 epochs, 24 hours
+    assert forecast["doublings"] == pytest.approx(2.0)
+    assert forecast["epochs"] == pytest.approx(96) and forecast["hours"] == pytest.approx(
+        24
+    )
+    flat = curve.assign(**{"test %": [88.0, 88.5, 89.5, 89.0]})
+    assert chapter.curve_forecast(flat, 90.5)["doublings"] is None  # the last step fell
+    assert chapter.curve_forecast(curve.iloc[:2], 90.5) is None  # one point after 0

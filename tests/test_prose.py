@@ -53,6 +53,9 @@ ALLOWED = {
         "0.154": "the source deck's test MSE",
         "0.914": "the source deck's LSTM",
         "0.938": "the source deck's MLP",
+        "5 ×": "the threshold of a partner-seeking head (PARTNER_THRESHOLD), a setting",
+        "5 times": "the same threshold",
+        "2 ×": "the threshold of a head that finds a planted feature, a setting",
     },
     "04_beyond_bag_of_words": {
         "95 %": "the confidence level",

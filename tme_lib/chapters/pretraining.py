@@ -615,6 +615,35 @@ def curve_table(records: list[RunRecord], pretraining: RunRecord) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def curve_forecast(curve: pd.DataFrame, target: float) -> dict | None:
+    """What the learning curve's last step says of more pretraining, if every further doubling
+    of it gave what the last one gave (a straight line in log-compute, an optimistic guess:
+    such curves bend down): the gain per doubling between the last two points (``None`` with
+    fewer than two points after 0), and, when it is positive, how many more doublings reach
+    ``target`` % and the pretraining epochs and hours that would take."""
+    points = curve[curve["pretraining epochs"] > 0]
+    if len(points) < 2:
+        return None
+    before, last = points.iloc[-2], points.iloc[-1]
+    per_doubling = (last["test %"] - before["test %"]) / np.log2(
+        last["pretraining epochs"] / before["pretraining epochs"]
+    )
+    out = {
+        "from": int(before["pretraining epochs"]),
+        "to": int(last["pretraining epochs"]),
+        "per_doubling": float(per_doubling),
+        "doublings": None,
+    }
+    if per_doubling > 0:
+        k = max(0.0, float((target - last["test %"]) / per_doubling))
+        out.update(
+            doublings=k,
+            epochs=float(last["pretraining epochs"] * 2**k),
+            hours=float(last["pretraining hours"] * 2**k),
+        )
+    return out
+
+
 # The comparisons whose two arms share every seed's data order (the same batches in the same
 # order, the same dropout draws up to the weights): paired by seed. The others are Welch's.
 PAIRED = {((CHAPTER, "pretrained"), (CHAPTER, "scratch"))}
