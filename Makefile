@@ -10,7 +10,7 @@ JOBS ?= 1
 TORCH_PIN := torch==2.13.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench clean linkcheck records-lock
+.PHONY: help install book test lint unit browser nbtest lab full times runs student check screenshots bench bench-record clean linkcheck records-lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -80,6 +80,10 @@ screenshots: $(STAMP)  ## photograph every built page in headless Chromium (book
 
 bench: $(STAMP)  ## data and training throughput benchmarks
 	$(BIN)/python benchmarks/bench_data.py
+
+bench-record: $(STAMP)  ## record the benchmarks the chapters quote (idle machine, clean commit)
+	TME_THREADS=1 $(BIN)/python benchmarks/bench_tme10.py --steps 10 --record
+	TME_PROFILE=full TME_THREADS=2 $(BIN)/python benchmarks/bench_pretraining.py --record
 
 clean:  ## remove the built book (never the student notebooks)
 	rm -rf book/_build
