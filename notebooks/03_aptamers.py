@@ -532,7 +532,7 @@ for record in seeds:
     partner_rows.append({"seed": record.seed,
                          **analysis.head_summary(found, control, PARTNER_THRESHOLD)})
 partner_seeds = pd.DataFrame(partner_rows)
-partner_seeds.style.hide(axis="index").format(precision=1)
+partner_seeds.drop(columns="heads").style.hide(axis="index").format(precision=1)
 
 # %% [markdown]
 # The base-pair bias the model learned, for the same strand: the number each head of the first
@@ -640,7 +640,7 @@ for s in runs.planted_specs():
         planted_rows.append({"seed": s.seed, "feature": label, "test R²": record.final["test_r2"],
                              **analysis.head_summary(found, control, threshold=2)})
 planted_seeds = pd.DataFrame(planted_rows)
-planted_seeds.style.hide(axis="index").format(precision=2)
+planted_seeds.drop(columns="heads").style.hide(axis="index").format(precision=2)
 
 # %% [markdown]
 # Over the <span data-value="planted_seeds">5</span> seeds, the best head for the motif puts
