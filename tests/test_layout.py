@@ -153,6 +153,20 @@ def test_the_pretraining_chapter_keeps_the_weights_it_loads_within_its_budget(
     assert size < pretraining.WEIGHTS_BUDGET_MB * 1e6, f"{size / 1e6:.1f} MB"
 
 
+def test_the_aptamer_chapter_leaves_out_only_weights_it_never_reads(monkeypatch):
+    from tme_lib.chapters.aptamers import runs
+
+    monkeypatch.setenv("TME_PROFILE", "full")
+    folder = ROOT / "results" / "runs" / "aptamers"
+    listing = (folder / records.WEIGHTS_NOT_KEPT).read_text(encoding="utf-8").splitlines()
+    listed = {line.split("#")[0].strip() for line in listing} - {""}
+    assert listed == {records.record_file(s) for s in runs.numbers_only_specs()}
+    read = {s.key() for s in [*runs.transformer_specs(), *runs.planted_specs()]}
+    assert not read & {s.key() for s in runs.numbers_only_specs()}
+    for spec in [*runs.transformer_specs(), *runs.planted_specs()]:
+        assert records.find_record(spec).with_suffix(".pt").exists(), spec.name
+
+
 def test_no_committed_file_is_a_record_of_the_old_format():
     for path in committed_records():
         data = json.loads(path.read_text(encoding="utf-8"))

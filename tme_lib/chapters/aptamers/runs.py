@@ -274,6 +274,20 @@ def baseline_specs() -> list[Spec]:
     return [baseline_spec(name, n) for n in baseline_sizes() for name in BASELINES]
 
 
+def numbers_only_specs() -> list[Spec]:
+    """The runs whose weights the repository does not keep: seeds 1 to 4 of the source model,
+    of the ablation pair and of the learning-curve points, which the chapter uses for their
+    numbers only (its comparisons); listed in ``results/runs/aptamers/weights_not_kept.txt``
+    (:data:`~tme_lib.training.records.WEIGHTS_NOT_KEPT`). The main run's and the planted run's
+    seeds keep theirs: the chapter reads their attention."""
+    seeds = CHEAP_SEEDS[config.profile()][1:]
+    return [
+        *[source_spec(seed) for seed in seeds],
+        *[s for seed in seeds for s in ablation_specs(seed)],
+        *[s for seed in seeds for s in curve_specs(seed)],
+    ]
+
+
 def plan() -> list[Spec]:
     """Every run of the chapter, cheapest first (seed 0 of each before the others): the
     baselines' fits, then the training runs."""
