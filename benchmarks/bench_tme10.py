@@ -125,17 +125,19 @@ RECORDED = {  # what TME 10 quotes: (distance slope, keep denormals)
 
 def record(args) -> None:
     commit = recorded.ready()
-    rates = {}
+    rates, threads = {}, set()
     for name, (slope, keep) in RECORDED.items():
         setting = argparse.Namespace(
             **{**vars(args), "distance_slope": slope, "keep_denormals": keep}
         )
         r = run((args.batch, args.length, "train-fused", setting))
         rates[name] = round(r["reviews_per_s"], 1)
+        threads.add(r["threads"])  # measured in a child process, with TME_THREADS
         print(f"{name}: {r['reviews_per_s']:.1f} reviews/s", flush=True)
     recorded.write(
         "tme10",
         commit,
+        threads=threads.pop(),
         batch=args.batch,
         tokens=args.length,
         steps=args.steps,

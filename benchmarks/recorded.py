@@ -32,15 +32,16 @@ def ready() -> str:
     return commit
 
 
-def write(name: str, commit: str, **measured) -> Path:
-    """Write ``results/benchmarks/<name>.json``: the measurement and where it was made."""
+def write(name: str, commit: str, threads: int | None = None, **measured) -> Path:
+    """Write ``results/benchmarks/<name>.json``: the measurement and where it was made
+    (``threads``: those of the process that measured, by default this one's)."""
     FOLDER.mkdir(parents=True, exist_ok=True)
     path = FOLDER / f"{name}.json"
     record = dict(
         benchmark=name,
         code_version=commit,
         machine=f"{platform.machine()}, {os.cpu_count()} cores",
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads() if threads is None else threads,
         date=time.strftime("%Y-%m-%d"),
         **measured,
     )
