@@ -415,8 +415,9 @@ pd.DataFrame(rows).round(3)
 # strands and minutes), stays far from both: at 1.8 million parameters it sees too few
 # strands in that time. The ablation above shows where our gain comes from: without the
 # base-pair bias, the same transformer on the same strands ends with
-# <span data-value="ablation_mse_ratio">2.5 times</span> the MSE over <span data-value="ablation_seeds">5</span> seeds (the bias makes each strand
-# cost <span data-value="ablation_cost_ratio">2.0 times</span> as much to process).
+# <span data-value="ablation_mse_ratio">2.0 to 2.5 times</span> the MSE over <span data-value="ablation_seeds">5</span> seeds (the bias makes each strand
+# cost <span data-value="ablation_cost_ratio">about 2.1 times</span> as much to process, the median over
+# the seeds: wall times vary on a shared machine).
 #
 # The chapter's comparisons (`runs.EXPLORATORY`) on test MSE, each a difference of means with
 # its 95 % interval over the seeds both arms share (below 0: the first arm is better; paired for
@@ -555,13 +556,13 @@ fig.colorbar(image, ax=axes, label="added to the score", shrink=0.8);
 
 # %% [markdown]
 # In each of the <span data-value="partner_seeds">3</span> seeds of the main run,
-# <span data-value="partner_heads">6 to 7 of its 12 heads</span> give the letter a base pairs with at least
-# 5 times its uniform share of attention (<span data-value="partner_ratio">5 to 14 times</span>), in
-# layers <span data-value="partner_layers">1, 2 and 3</span>; in seed 0, both the attention maps and the bias
+# <span data-value="partner_heads">7 to 10 of its 16 heads</span> give the letter a base pairs with at least
+# 5 times its uniform share of attention (<span data-value="partner_ratio">5 to 15 times</span>), in
+# layers <span data-value="partner_layers">1, 2, 3 and 4</span>; in seed 0, both the attention maps and the bias
 # maps show the anti-diagonal streaks of stems. The model looks for pairing partners although
 # it was only ever told energies. The control rules out a positional habit (such as "look at
 # the mirror position"): the same heads give the letters that *another* strand's structure
-# pairs at those positions only <span data-value="partner_control">1.1 to 1.6 times</span> the uniform share. The bias was given the letters of each
+# pairs at those positions only <span data-value="partner_control">0.9 to 1.6 times</span> the uniform share. The bias was given the letters of each
 # stack, not which stacks are stable; that it favours the real pairs (and a few shorter
 # alternative helices, the other streaks) was learned. Which heads do it changes from seed to
 # seed. All this is a correlation with one structure per strand, not a proof of how the
@@ -606,7 +607,7 @@ measured = analysis.planted_ratios(sim_weights, masks)
 for label, (found, control) in measured.items():
     summary = analysis.head_summary(found, control, threshold=2)
     print(f"{label}: best head, {summary['best head']}: {summary['best ×']:.1f} × uniform "
-          f"with the feature, {summary['its control ×']:.1f} × without it; heads at 2 × or "
+          f"with the feature,\n  {summary['its control ×']:.1f} × without it; heads at 2 × or "
           f"more: {summary['heads ≥ 2×']} of {summary['heads']} with the feature, "
           f"{summary['control heads ≥ 2×']} in the control")
 fig, axes = plt.subplots(2, 2, figsize=(6.6, 3.6), sharex=True, sharey=True,
@@ -644,18 +645,17 @@ planted_seeds.drop(columns="heads").style.hide(axis="index").format(precision=2)
 
 # %% [markdown]
 # Over the <span data-value="planted_seeds">5</span> seeds, the best head for the motif puts
-# <span data-value="motif_best">3.4 to 4.7 ×</span> the uniform share on its letters, where the same head gives
-# <span data-value="motif_control">0.9 to 1.1 ×</span> at the same positions on strands without it;
-# <span data-value="motif_heads">1 to 5</span> of the 8 heads reach 2 × or more (in the control:
+# <span data-value="motif_best">3.3 to 4.7 ×</span> the uniform share on its letters, where the same head gives
+# <span data-value="motif_control">1.0 to 1.1 ×</span> at the same positions on strands without it;
+# <span data-value="motif_heads">1 to 4</span> of the 8 heads reach 2 × or more (in the control:
 # <span data-value="motif_control_heads">0</span>). The best head for the stem gives
-# <span data-value="stem_best">3.6 to 4.7 ×</span> from the first half to the second, against
-# <span data-value="stem_control">1.6 ×</span> at the same positions on strands without a stem
-# (<span data-value="stem_heads">1 to 5</span> heads at 2 × or more; in the control:
+# <span data-value="stem_best">3.4 to 4.7 ×</span> from the first half to the second, against
+# <span data-value="stem_control">0.9 to 1.6 ×</span> at the same positions on strands without a stem
+# (<span data-value="stem_heads">2 to 3</span> heads at 2 × or more; in the control:
 # <span data-value="stem_control_heads">0</span>). The part of a control's ratio that is above 1
 # is positional (halves that lie a few letters apart on average); the rest follows the letters.
 # Which head does the work, and how many share it, change from seed to seed (the table's
-# columns): what survives the seeds and the control is that <span data-value="planted_found">in every seed some
-# head</span> finds the motif and links the two halves of the stem, at least twice its uniform
+# columns): what survives the seeds and the control is that <span data-value="planted_found">in every seed some head</span> finds the motif and links the two halves of the stem, at least twice its uniform
 # share, while its control stays below that.
 #
 # ## What to take away
@@ -695,9 +695,8 @@ with prose.quoting():
         ablation_mse_ratio=prose.span([b.final["test_mse"] / a.final["test_mse"]
                                        for a, b in zip(with_bias, without_bias)], unit="times"),
         ablation_seeds=str(len(with_bias)),
-        ablation_cost_ratio=prose.span([a.seconds / b.seconds
-                                        for a, b in zip(with_bias, without_bias)],
-                                       unit="times"),
+        ablation_cost_ratio="about {:.1f} times".format(np.median(
+            [a.seconds / b.seconds for a, b in zip(with_bias, without_bias)])),
     )
     n_heads = partner_seeds["heads"].iloc[0]
     prose.put(
