@@ -656,7 +656,10 @@ planted_seeds.drop(columns="heads").style.hide(axis="index").format(precision=2)
 # is positional (halves that lie a few letters apart on average); the rest follows the letters.
 # Which head does the work, and how many share it, change from seed to seed (the table's
 # columns): what survives the seeds and the control is that <span data-value="planted_found">in every seed some head</span> finds the motif and links the two halves of the stem, at least twice its uniform
-# share, while its control stays below that.
+# share, while its control stays below that. One more reason to state such claims over seeds: a
+# run retrained on the same machine gives the same numbers to the last digit, but on another
+# machine (another CPU, another order of floating-point sums) its last digits move, and so can
+# which head stands out.
 #
 # ## What to take away
 #
