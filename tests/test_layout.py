@@ -145,8 +145,7 @@ def test_the_pretraining_chapter_keeps_the_weights_it_loads_within_its_budget(
 
     monkeypatch.setenv("TME_PROFILE", "full")
     folder = ROOT / "results" / "runs" / "pretraining"
-    listing = (folder / records.WEIGHTS_NOT_KEPT).read_text(encoding="utf-8").splitlines()
-    listed = {line.split("#")[0].strip() for line in listing} - {""}
+    listed = records.listed_without_weights(folder)
     assert listed == {records.record_file(s) for s in pretraining.unchosen_runs()}
     assert not any((folder / name).with_suffix(".pt").exists() for name in listed)
     size = sum(p.stat().st_size for p in folder.glob("*.pt"))
@@ -158,8 +157,7 @@ def test_the_aptamer_chapter_leaves_out_only_weights_it_never_reads(monkeypatch)
 
     monkeypatch.setenv("TME_PROFILE", "full")
     folder = ROOT / "results" / "runs" / "aptamers"
-    listing = (folder / records.WEIGHTS_NOT_KEPT).read_text(encoding="utf-8").splitlines()
-    listed = {line.split("#")[0].strip() for line in listing} - {""}
+    listed = records.listed_without_weights(folder)
     assert listed == {records.record_file(s) for s in runs.numbers_only_specs()}
     read = {s.key() for s in [*runs.transformer_specs(), *runs.planted_specs()]}
     assert not read & {s.key() for s in runs.numbers_only_specs()}

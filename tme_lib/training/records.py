@@ -163,13 +163,18 @@ def find_record(spec: Spec) -> Path | None:
 WEIGHTS_NOT_KEPT = "weights_not_kept.txt"
 
 
+def listed_without_weights(folder: Path) -> set[str]:
+    """The record file names that ``folder``'s :data:`WEIGHTS_NOT_KEPT` lists (none without it)."""
+    listing = Path(folder) / WEIGHTS_NOT_KEPT
+    if not listing.exists():
+        return set()
+    lines = listing.read_text(encoding="utf-8").splitlines()
+    return {line.split("#")[0].strip() for line in lines} - {""}
+
+
 def weights_not_kept(path: Path) -> bool:
     """Whether the record at ``path`` is listed in its folder's :data:`WEIGHTS_NOT_KEPT`."""
-    listing = Path(path).parent / WEIGHTS_NOT_KEPT
-    if not listing.exists():
-        return False
-    lines = listing.read_text(encoding="utf-8").splitlines()
-    return Path(path).name in {line.split("#")[0].strip() for line in lines}
+    return Path(path).name in listed_without_weights(Path(path).parent)
 
 
 def record_problem(spec: Spec) -> str | None:

@@ -258,7 +258,7 @@ def baseline_spec(name: str, n_train: int | None = None) -> Spec:
     )
     return Spec(
         chapter=CHAPTER,
-        name=f"{name}_n{n_train or len(splits_of(data).train[1])}",
+        name=f"{name}_n{data['n_train']}",
         seed=0,
         data=data,
         inputs={},
