@@ -7,8 +7,10 @@ import torch
 
 from tme_lib.blocks.encoder import TokenEncoder
 from tme_lib.blocks.masked_lm import IGNORE, mask_tokens, masked_lm_loss
+from tme_lib.blocks.replaced_token import replace_tokens, replaced_token_loss
 from tme_lib.chapters import pretraining as chapter
 from tme_lib.data import toy
+from tme_lib.data.batching import BucketLoader
 from tme_lib.data.pretraining import CLS, FIRST_WORD, MASK, load_pretraining_text
 from tme_lib.training import pretrainer, records
 
@@ -226,7 +228,8 @@ def test_the_plan_grows_in_stages_as_choices_are_recorded():
     """Before the seed-0 runs are recorded, the plan is pretraining and the choice runs; once
     they are, each arm's other seeds (with its choice) and the learning curve join it."""
     first = chapter.plan()
-    assert first[0].name == "mlm" and len(first) == 1 + len(chapter.selection_plan())
+    assert first[0].name == "mlm"
+    assert len(first) == 1 + len(chapter.selection_plan()) + len(chapter.ROUTES)
     assert chapter.chosen("scratch") is None
     for spec in first:
         chapter.run(spec, progress=False)
@@ -381,3 +384,131 @@ def test_the_curve_forecast_extends_the_last_doubling_in_log_compute():
     flat = curve.assign(**{"test %": [88.0, 88.5, 89.5, 89.0]})
     assert chapter.curve_forecast(flat, 90.5)["doublings"] is None  # the last step fell
     assert chapter.curve_forecast(curve.iloc[:2], 90.5) is None  # one point after 0
+
+
+# --- Three routes at a small budget ------------------------------------------------------------
+
+
+def test_replaced_tokens_are_drawn_at_chosen_positions_only_and_a_drawn_original_is_original():
+    x, mask = batch(b=8, t=30, pad_from=20)
+    inputs, labels = mask_tokens(
+        x, mask, MASK, FIRST_WORD, V, 0.5, torch.Generator().manual_seed(1)
+    )
+    before = inputs.clone()
+    chosen = labels != IGNORE
+    n = int(chosen.sum())
+    # the generator is sure of the original word at the first half of the chosen positions,
+    # of the word FIRST_WORD + 1 at the others, and puts the rest of its mass on the specials
+    originals = labels[chosen]
+    guesses = torch.full((n, V), -30.0)
+    guesses[:, :FIRST_WORD] = 30.0  # never drawn
+    half = torch.arange(n) < n // 2
+    guesses[half, originals[half]] = 20.0
+    guesses[~half, FIRST_WORD + 1] = 20.0
+    replaced, is_replaced = replace_tokens(inputs, labels, guesses, FIRST_WORD)
+    assert torch.equal(inputs, before)  # the caller's batch is not changed
+    assert torch.equal(replaced[~chosen], inputs[~chosen])
+    assert torch.equal(replaced[chosen][half], originals[half])
+    assert (replaced[chosen][~half] == FIRST_WORD + 1).all()
+    expected = torch.zeros_like(chosen)
+    expected[chosen] = ~half & (originals != FIRST_WORD + 1)
+    assert torch.equal(is_replaced, expected)
+    assert not is_replaced[~mask].any()
+
+
+def test_the_replaced_token_loss_is_blind_to_padding():
+    x, mask = batch(b=4, t=12, pad_from=6)
+    target = torch.rand(x.shape) < 0.3
+    logits = torch.randn(x.shape)
+    noisy = logits.clone()
+    noisy[~mask] = 1e4 * torch.randn(int((~mask).sum()))
+    loss = replaced_token_loss(logits, target, mask)
+    assert replaced_token_loss(noisy, target, mask) == pytest.approx(loss.item())
+    by_hand = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[mask], target[mask].float()
+    )
+    assert loss.item() == pytest.approx(by_hand.item())
+
+
+def test_the_detector_shares_one_embedding_table_with_its_generator():
+    m = chapter.ReplacedTokenDetector(V, d_model=16, n_layers=2, n_heads=2, max_len=40)
+    assert m.generator.encoder.embedding is m.encoder.embedding
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert count(m) == (
+        count(m.encoder) + count(m.generator) - V * 16 + count(m.detector)
+    )
+    x, mask = batch(b=4, t=20, pad_from=12)
+    inputs, labels = mask_tokens(x, mask, MASK, FIRST_WORD, V, 0.15)
+    loss = m.loss(inputs, mask, labels)
+    loss.backward()
+    assert m.detector[-1].weight.grad.abs().sum() > 0  # the discriminator learns
+    assert m.generator.transform[0].weight.grad.abs().sum() > 0  # and the generator
+
+
+def test_the_routes_pay_for_the_same_arithmetic():
+    p = chapter.config.profile()
+    length, rate = chapter.MEAN_LENGTH[p], 0.15
+    budget = chapter.EPOCH_STEPS[p] * chapter.flops_per_token(
+        chapter.route_spec("mlm").model, length, rate
+    )
+    for route in chapter.ROUTES:
+        s = chapter.route_spec(route)
+        per_step = chapter.flops_per_token(s.model, length, rate)
+        steps = s.training.max_steps or chapter.EPOCH_STEPS[p]
+        assert abs(steps * per_step - budget) <= per_step, route
+    wide = chapter.route_spec("wide").model
+    assert wide["d_model"] == 1.5 * chapter.SIZES[p]["d_model"]
+    assert (
+        wide["d_model"] // wide["n_heads"]
+        == chapter.SIZES[p]["d_model"] // chapter.SIZES[p]["n_heads"]
+    )
+    assert chapter.route_spec("rtd").training.task == "replaced_token"
+
+
+def test_flops_per_token_counts_widths_and_layers():
+    model = dict(d_model=10, ffn_mult=4, n_layers=2, vocab_size=0)
+    one = chapter.flops_per_token(model, 0, 0.0)
+    assert one == 3 * 2 * 2 * (4 * 100 + 2 * 10 * 40)
+    assert chapter.flops_per_token(dict(model, d_model=20), 0, 0.0) == 4 * one
+    assert chapter.flops_per_token(dict(model, generator_layers=1), 0, 0.0) == (
+        1.5 * one + 3 * 2 * (100 + 10)
+    )
+    # attention grows with the length, the guesses with the vocabulary and the mask rate
+    assert chapter.flops_per_token(model, 50, 0.0) == one + 3 * 2 * 2 * (2 * 50 * 10)
+    assert chapter.flops_per_token(dict(model, vocab_size=7), 0, 0.5) == one + 3 * 2 * (
+        0.5 * (100 + 70)
+    )
+
+
+def test_the_routes_budget_is_one_epoch_of_the_text_at_its_mean_length():
+    p = chapter.config.profile()
+    spec = chapter.pretraining_spec()
+    text = chapter.text_of(spec)
+    loader = BucketLoader(text.pretrain, spec.training.batch_size)
+    assert len(loader) == chapter.EPOCH_STEPS[p]
+    assert text.pretrain.lengths.mean() == pytest.approx(chapter.MEAN_LENGTH[p], abs=0.1)
+
+
+def test_pretraining_stops_after_max_steps():
+    spec = chapter.route_spec("rtd").replace({"training.max_steps": 7}, name="stops")
+    out = pretrainer.pretrain(
+        spec,
+        chapter.build_model(spec),
+        chapter.text_of(spec),
+        "cpu",
+        False,
+        ("d" * 40, True),
+    )
+    assert out["final"]["steps"] == 7 and len(out["history"]) == 1
+
+
+def test_a_route_is_fine_tuned_from_its_own_encoder():
+    route = chapter.route_spec("wide")
+    pre = chapter.run(route, progress=False)
+    spec = chapter.finetune_spec(0, -1, origin=route)
+    assert spec.inputs["pretraining"]["key"] == pre.key
+    model = chapter.build_model(spec)
+    assert model.encoder.d_model == route.model["d_model"]
+    kept = pre.model.encoder.state_dict()
+    for name, value in model.encoder.state_dict().items():
+        assert torch.equal(value, kept[name].float()), name

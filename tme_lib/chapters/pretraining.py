@@ -23,8 +23,14 @@ from torch import nn
 from .. import config
 from ..blocks.encoder import TokenEncoder, pool
 from ..blocks.masked_lm import IGNORE, masked_lm_loss
+from ..blocks.replaced_token import (
+    DISCRIMINATOR_WEIGHT,
+    replace_tokens,
+    replaced_token_loss,
+)
 from ..data.batching import make_loaders
 from ..data.pretraining import (
+    FIRST_WORD,
     PretrainingText,
     load_pretraining_text,
     pretraining_settings,
@@ -85,6 +91,70 @@ class MaskedLanguageModel(nn.Module):
         return masked_lm_loss(*self.guesses(inputs, mask, labels))
 
 
+class ReplacedTokenDetector(nn.Module):
+    """ELECTRA's pretraining (:mod:`tme_lib.blocks.replaced_token`): a generator, a masked
+    language model of ``generator_layers`` layers that shares the encoder's word embeddings
+    (tied, as in the paper), and the encoder kept for fine-tuning, the discriminator, with a
+    head (linear, GELU, linear) that scores each position's word as replaced. Section "Three
+    routes at a small budget".
+
+    :meth:`loss` takes the masked batch that the pretraining loop makes, as the masked
+    language model does; :meth:`guesses` are the generator's (the held-out scores of the
+    record are the generator's masked-LM loss and accuracy)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 4,
+        n_heads: int = 4,
+        ffn_mult: int = 4,
+        dropout: float = 0.1,
+        positions: str = "sinusoidal",
+        max_len: int = 512,
+        generator_layers: int = 1,
+    ):
+        super().__init__()
+        self.encoder = TokenEncoder(
+            vocab_size, d_model, n_layers, n_heads, ffn_mult, dropout, positions, max_len
+        )
+        self.generator = MaskedLanguageModel(
+            vocab_size,
+            d_model,
+            generator_layers,
+            n_heads,
+            ffn_mult,
+            dropout,
+            positions,
+            max_len,
+        )
+        self.generator.encoder.embedding = self.encoder.embedding  # one table for both
+        self.detector = nn.Sequential(
+            nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, 1)
+        )
+        self.need_weights = False
+
+    def forward(self, x, mask, need_weights: bool | None = None):
+        """``(logits [B, T], attention or None)``: the discriminator's score that each word
+        was replaced."""
+        need = self.need_weights if need_weights is None else need_weights
+        h, attention = self.encoder(x, mask, need)
+        return self.detector(h).squeeze(-1), attention
+
+    def guesses(self, inputs, mask, labels):
+        return self.generator.guesses(inputs, mask, labels)
+
+    def loss(self, inputs, mask, labels) -> torch.Tensor:
+        """The generator's masked-LM loss plus λ times the discriminator's loss on the batch
+        with the generator's words written in."""
+        guesses, targets = self.generator.guesses(inputs, mask, labels)
+        replaced, is_replaced = replace_tokens(inputs, labels, guesses, FIRST_WORD)
+        logits, _ = self(replaced, mask, False)
+        return masked_lm_loss(guesses, targets) + DISCRIMINATOR_WEIGHT * (
+            replaced_token_loss(logits, is_replaced, mask)
+        )
+
+
 class PretrainedClassifier(nn.Module):
     """The encoder, pooled (the CLS position or the mean over real tokens), then one logit.
     ``forward(x, mask)`` returns ``(logit [B], attention [B, L, H, T, T] or None)``. Section
@@ -119,7 +189,12 @@ class PretrainedClassifier(nn.Module):
         return self.classifier(pool(h, mask, self.pooling)).squeeze(-1), attention
 
 
-MODELS = {"masked_lm": MaskedLanguageModel, "classifier": PretrainedClassifier}
+PRETRAINING_TASKS = ("masked_lm", "replaced_token")
+MODELS = {
+    "masked_lm": MaskedLanguageModel,
+    "replaced_token": ReplacedTokenDetector,
+    "classifier": PretrainedClassifier,
+}
 
 
 # --- The runs -----------------------------------------------------------------------------------
@@ -186,6 +261,104 @@ def pretraining_spec(seed: int = 0) -> Spec:
     )
 
 
+# --- Three routes at a small budget -------------------------------------------------------------
+
+# The learning curve measures one route to a better model: more pretraining. The two other routes
+# (a larger model, another objective) are measured at a small budget, equal for the three,
+# declared here before any of their runs:
+#   "mlm"   the chapter's encoder and objective, pretrained for one epoch with its own schedule;
+#   "wide"  an encoder 1.5 times as wide, heads of the same width (full: 96, 6 heads of 16),
+#           the same objective;
+#   "rtd"   replaced-token detection (ELECTRA): the chapter's encoder as the discriminator,
+#           a generator of one layer sharing its word embeddings.
+# Equal compute is equal arithmetic (:func:`flops_per_token` at the text's mean review length):
+# each route gets the steps that one epoch of "mlm" pays for. Every route keeps the
+# pretraining settings of PRETRAINING otherwise (one-cycle schedule over its own steps), and is
+# fine-tuned with the pretrained arm's chosen pooling and learning rate at ROUTE_SEEDS. At this
+# budget the points are drawn and compared with each other and with the learning curve's first
+# point, not tested: two seeds are what the remaining compute of the chapter allows.
+ROUTES = {
+    "mlm": {},
+    "wide": {"widen": 1.5},
+    "rtd": {"objective": "replaced_token", "model": dict(generator_layers=1)},
+}
+ROUTE_SEEDS = {"full": (0, 1), "smoke": (0,)}
+# One epoch of the pretraining text, and its mean review length in tokens (CLS included), per
+# profile: the budget of the routes (tests/test_pretraining.py checks both against the text).
+EPOCH_STEPS = {"full": 1118, "smoke": 113}
+MEAN_LENGTH = {"full": 232.0, "smoke": 35.5}
+
+
+def flops_per_token(model: dict, length: float, mask_rate: float) -> float:
+    """Floating-point operations of one pretraining step per real token, forward and backward
+    (3 × forward), for the ``model`` section of a pretraining spec at sequence ``length``:
+    the linear maps and attention of every layer (the generator's too, for replaced-token
+    detection), the vocabulary-wide guesses at the chosen share ``mask_rate`` of the tokens,
+    and the detector's head at every token."""
+    d, v = model["d_model"], model["vocab_size"]
+    hidden = model["ffn_mult"] * d
+    layer = 4 * d * d + 2 * d * hidden + 2 * length * d  # q, k, v, out, MLP; scores, sum
+    layers = model["n_layers"] + model.get("generator_layers", 0)
+    guesses = mask_rate * (d * d + d * v)
+    detector = d * d + d if "generator_layers" in model else 0
+    return 3 * 2 * (layers * layer + guesses + detector)
+
+
+def route_spec(route: str, seed: int = 0) -> Spec:
+    """The pretraining run of ``route`` (:data:`ROUTES`), named ``route-<route>``, with the
+    steps that one epoch of the "mlm" route pays for."""
+    p = config.profile()
+    if route not in ROUTES:
+        raise KeyError(f"unknown route {route!r}; choose one of {', '.join(ROUTES)}.")
+    changes = ROUTES[route]
+    objective = changes.get("objective", "masked_lm")
+    cls = MODELS[objective]
+    sizes = deep_merge(SIZES[p], changes.get("model", {}))
+    widen = changes.get("widen", 1)
+    sizes.update(
+        d_model=round(widen * sizes["d_model"]), n_heads=round(widen * sizes["n_heads"])
+    )
+    model = model_settings(objective, cls, vocab_size=_vocab_size(), **sizes)
+    base = model_settings(
+        "masked_lm", MaskedLanguageModel, vocab_size=_vocab_size(), **SIZES[p]
+    )
+    rate = PRETRAINING[p].get("mask_rate", 0.15)
+    ratio = flops_per_token(base, MEAN_LENGTH[p], rate) / flops_per_token(
+        model, MEAN_LENGTH[p], rate
+    )
+    training = deep_merge(
+        PRETRAINING[p],
+        {"task": objective, "epochs": 1, "snapshots": (), "max_steps": None},
+    )
+    if route != "mlm":
+        training["max_steps"] = round(EPOCH_STEPS[p] * ratio)
+    return Spec(
+        chapter=CHAPTER,
+        name=f"route-{route}" if seed == 0 else f"route-{route}-s{seed}",
+        seed=seed,
+        data=pretraining_settings(**TEXT[p]),
+        inputs={},
+        model=model,
+        training=Training(**training),
+    )
+
+
+def route_finetune_spec(route: str, seed: int = 0) -> Spec:
+    """The fine-tuning run of ``route`` at ``seed``: the classifier with the route's encoder
+    sizes, from the end of the route's pretraining, with the pretrained arm's chosen pooling
+    and learning rate; its numbers only (``store_weights``)."""
+    origin = route_spec(route)
+    choice = chosen("pretrained")
+    if choice is None:
+        raise RecordError(
+            f"the choice runs of the pretrained arm are not all recorded yet: run "
+            f"python -m tme_lib.runs {CHAPTER}"
+        )
+    return finetune_spec(
+        seed, -1, origin=origin, changes={"training.store_weights": False}, **choice
+    ).replace(name=f"route-{route}-{choice['pooling']}-lr{choice['lr']:g}-s{seed}")
+
+
 def _vocab_size() -> int:
     p = config.profile()
     if (
@@ -233,16 +406,18 @@ def finetune_spec(
     pooling: str = "cls",
     lr: float | None = None,
     changes: dict | None = None,
+    origin: Spec | None = None,
 ) -> Spec:
-    """A fine-tuning run: from the pretraining snapshot of ``epoch`` (-1: the end of
-    pretraining; ``None``: from scratch), with ``pooling`` and the learning rate ``lr``
+    """A fine-tuning run: from the snapshot of ``epoch`` of the pretraining run ``origin``
+    (default: the chapter's; -1: the end of pretraining; ``None``: from scratch), with
+    ``pooling`` and the learning rate ``lr``
     (default: the profile's), named ``pretrained-e<epoch>-<pooling>-lr<lr>-s<seed>`` or
     ``scratch-<pooling>-lr<lr>-s<seed>``; ``changes`` are dotted paths for
     :meth:`Spec.replace`. A run from an intermediate snapshot (a point of the learning curve)
     records its numbers but not its weights (``store_weights``), which keeps the chapter's
     committed weights small."""
     p = config.profile()
-    base = pretraining_spec()
+    base = origin or pretraining_spec()
     last = base.training.epochs
     epoch = last if epoch == -1 else epoch
     if epoch is not None and epoch not in (*base.training.snapshots, last):
@@ -250,11 +425,12 @@ def finetune_spec(
             f"pretraining keeps the weights of epochs {base.training.snapshots} and {last}, "
             f"not {epoch}."
         )
-    origin = (
+    start = (
         None
         if epoch is None
         else {"chapter": CHAPTER, "name": base.name, "key": base.key(), "epoch": epoch}
     )
+    sizes = {k: base.model[k] for k in SIZES[p]}  # the encoder's, without a generator
     training = deep_merge(FINETUNING[p], {} if lr is None else {"lr": lr})
     if (
         epoch is not None and epoch != last
@@ -266,13 +442,13 @@ def finetune_spec(
         name=f"{arm}-{pooling}-lr{training['lr']:g}-s{seed}",
         seed=seed,
         data=base.data,
-        inputs={"pretraining": origin},
+        inputs={"pretraining": start},
         model=model_settings(
             "classifier",
             PretrainedClassifier,
             vocab_size=base.model["vocab_size"],
             pooling=pooling,
-            **SIZES[p],
+            **sizes,
         ),
         training=Training(**training),
     )
@@ -367,7 +543,9 @@ def unchosen_runs() -> list[Spec]:
 
 def plan() -> list[Spec]:
     """The runs of the chapter, in the order they can run: pretraining, the choice runs (seed
-    0), then, once an arm's choice is recorded, its other seeds and the learning curve. The
+    0), then, once an arm's choice is recorded, its other seeds and the learning curve; the
+    routes' pretraining, and once the pretrained arm's choice is recorded, their fine-tuning.
+    The
     run tool therefore trains the plan in stages: run it again after a stage is recorded."""
     out = [pretraining_spec(), *selection_plan()]
     seeds = SEEDS[config.profile()]
@@ -382,6 +560,13 @@ def plan() -> list[Spec]:
             finetune_spec(seed, epoch, **choice)
             for epoch in snapshots
             for seed in CURVE_SEEDS[config.profile()]
+        ]
+    out += [route_spec(r) for r in ROUTES]
+    if choice is not None:
+        out += [
+            route_finetune_spec(r, seed)
+            for seed in ROUTE_SEEDS[config.profile()]
+            for r in ROUTES
         ]
     return out
 
@@ -419,6 +604,11 @@ def load_data(s: Spec) -> tuple:
     return text_of(s).corpus, None
 
 
+def pretraining_specs() -> list[Spec]:
+    """Every pretraining run of the chapter: the main one and the routes'."""
+    return [pretraining_spec(), *(route_spec(r) for r in ROUTES)]
+
+
 def pretraining_record(spec: Spec | None = None) -> tuple[RunRecord, Path]:
     """The checked record of the pretraining run (``spec``: default, this profile's) and its
     path; a message that says how to make it when there is none."""
@@ -436,16 +626,17 @@ def pretraining_record(spec: Spec | None = None) -> tuple[RunRecord, Path]:
 def encoder_state(origin: dict) -> dict:
     """The encoder's weights after epoch ``origin["epoch"]`` of the pretraining run whose key
     ``origin["key"]`` names (checked against this code's pretraining spec)."""
-    spec = pretraining_spec()
-    if origin["key"] != spec.key():
+    known = {s.key(): s for s in pretraining_specs()}
+    spec = known.get(origin["key"])
+    if spec is None:
         raise RecordError(
             f"this fine-tuning run starts from the pretraining run {origin['key']}, but this "
-            f"code's pretraining spec is {spec.key()}: build the spec again with "
+            f"code's pretraining specs are {', '.join(known)}: build the spec again with "
             f"tme_lib.chapters.pretraining.finetune_spec."
         )
     record, path = pretraining_record(spec)
     if origin["epoch"] == spec.training.epochs:  # the record's own weights, checked
-        model = MaskedLanguageModel(**spec.model_kwargs)
+        model = MODELS[spec.model_name](**spec.model_kwargs)
         records.load_weights(record, path, model, spec)
         return model.encoder.state_dict()
     state = records.load_snapshot(record, path, origin["epoch"])
@@ -460,7 +651,7 @@ def build_model(spec: Spec) -> nn.Module:
     """The model of ``spec``: the masked language model, or the classifier (its encoder loaded
     from the pretraining run its ``inputs`` name, if any)."""
     model = MODELS[spec.model_name](**spec.model_kwargs)
-    if spec.training.task == "masked_lm":
+    if spec.training.task in PRETRAINING_TASKS:
         return model
     origin = spec.inputs.get("pretraining")
     if origin is not None:
@@ -500,7 +691,7 @@ def run(s: Spec, progress: bool = True, retrain: bool = False, device=None) -> R
     """Load the record of ``s`` if it exists, else pretrain or fine-tune it."""
     text = text_of(s)
     t = s.training
-    if t.task == "masked_lm":
+    if t.task in PRETRAINING_TASKS:
         return load_or_train(
             s, lambda: build_model(s), text, device, progress, retrain, fit=pretrain
         )
@@ -695,11 +886,12 @@ def review_attention(model: nn.Module, ids) -> torch.Tensor:
 
 def planned_runs() -> int:
     """How many runs the complete plan has, once every stage is known: pretraining, the choice
-    runs, each arm's other seeds and the learning curve (for the cost table)."""
+    runs, each arm's other seeds, the learning curve and the routes (for the cost table)."""
     seeds = len(SEEDS[config.profile()])
     snapshots = len(pretraining_spec().training.snapshots)
     curve = snapshots * len(CURVE_SEEDS[config.profile()])
-    return 1 + len(selection_plan()) + len(ARMS) * (seeds - 1) + curve
+    routes = len(ROUTES) * (1 + len(ROUTE_SEEDS[config.profile()]))
+    return 1 + len(selection_plan()) + len(ARMS) * (seeds - 1) + curve + routes
 
 
 def write_tables(runs: list[RunRecord]) -> dict[str, pd.DataFrame]:
@@ -712,13 +904,17 @@ def write_tables(runs: list[RunRecord]) -> dict[str, pd.DataFrame]:
     rows = []
     for r in runs:
         spec = Spec.from_dict(r.spec)
-        if spec.training.task == "masked_lm":
+        if spec.training.task in PRETRAINING_TASKS:
             continue
         origin = spec.inputs["pretraining"]
         rows.append(
             {
                 "name": r.name,
-                "arm": "scratch" if origin is None else "pretrained",
+                "arm": "scratch"
+                if origin is None
+                else origin["name"]
+                if origin["name"].startswith("route-")
+                else "pretrained",
                 "pretraining_epoch": 0 if origin is None else origin["epoch"],
                 "pooling": spec.model["pooling"],
                 "lr": spec.training.lr,

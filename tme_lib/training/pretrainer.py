@@ -1,4 +1,5 @@
-"""Pretraining by masked-language modelling: the loop of ``notebooks/05_pretraining``.
+"""Pretraining, by masked-language modelling or replaced-token detection: the loop of
+``notebooks/05_pretraining``.
 
 It uses the trainer's optimizers, schedules and checkpoints (:mod:`tme_lib.training.trainer`)
 but not its epochs of labelled batches: each batch of reviews is masked afresh
@@ -97,7 +98,8 @@ def pretrain(
     resume: bool = True,
 ) -> dict:
     """Pretrain ``model`` (a masked language model with ``loss(inputs, mask, labels)`` and
-    ``guesses(...)``) on ``text.pretrain`` for ``spec.training.epochs`` epochs; returns
+    ``guesses(...)``) on ``text.pretrain`` for ``spec.training.epochs`` epochs (or its
+    ``max_steps``, the last epoch then cut short); returns
     ``history`` (one entry per epoch), ``final`` (the last epoch's held-out scores), ``seconds``,
     ``device``, ``checkpoint`` and ``snapshots`` (epoch -> half-precision state)."""
     training = spec.training
@@ -114,6 +116,8 @@ def pretrain(
         chunk_batches=training.chunk_batches,
     )
     steps_per_epoch = len(loader)
+    total = training.total_steps(steps_per_epoch)
+    epochs = -(-total // steps_per_epoch)  # the last one may be cut (max_steps)
     optimizer = make_optimizer(training, model.parameters())
     scheduler = make_scheduler(training, optimizer, steps_per_epoch)
     ckpt = checkpoint_path(spec)
@@ -130,10 +134,7 @@ def pretrain(
             scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
         state = saved["progress"]
-        print(
-            f"Resuming {spec.label} at step {state['step']} of "
-            f"{training.epochs * steps_per_epoch}"
-        )
+        print(f"Resuming {spec.label} at step {state['step']} of {total}")
 
     def save():
         save_checkpoint(
@@ -150,13 +151,13 @@ def pretrain(
 
     model.train()
     last_save = time.perf_counter()
-    for epoch in range(state["step"] // steps_per_epoch, training.epochs):
-        batches = loader.batch_indices(epoch)
+    for epoch in range(state["step"] // steps_per_epoch, epochs):
+        batches = loader.batch_indices(epoch)[: total - epoch * steps_per_epoch]
         done = state["step"] - epoch * steps_per_epoch
         t0 = time.perf_counter()
         bar = tqdm(
             batches[done:],
-            desc=f"{spec.name} epoch {epoch + 1}/{training.epochs}",
+            desc=f"{spec.name} epoch {epoch + 1}/{epochs}",
             leave=False,
             disable=not progress,
         )

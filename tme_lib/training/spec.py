@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS = ("classification", "regression", "masked_lm")
+TASKS = ("classification", "regression", "masked_lm", "replaced_token")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VAL_ORDERS = ("length", "shuffled")
 
@@ -119,6 +119,13 @@ class Training:
     # by their numbers, such as the points of a learning curve, so that the committed weights
     # stay small); such a record cannot restore its model.
     store_weights: bool = True
+    # pretraining only: stop after this many steps (the schedule spans them), for runs whose
+    # budget is a share of an epoch (the chapter's routes at equal compute); None: every epoch
+    max_steps: int | None = None
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """The optimizer steps of the run: ``max_steps``, or every batch of every epoch."""
+        return max(1, self.max_steps or self.epochs * steps_per_epoch)
 
     def __post_init__(self):
         for name, value, allowed in (
@@ -147,6 +154,7 @@ ADDED = {
     "store_half": False,
     "chunk_batches": 100,
     "store_weights": True,
+    "max_steps": None,
 }
 
 

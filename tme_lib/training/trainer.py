@@ -52,7 +52,7 @@ def make_scheduler(training: Training, optimizer, steps_per_epoch: int):
     """The schedule of ``training.schedule``, stepped once per batch (``None`` if constant)."""
     params = dict(training.schedule)
     name = params.pop("name")
-    total = max(1, training.epochs * steps_per_epoch)
+    total = training.total_steps(steps_per_epoch)
     if name == "constant":
         return None
     if name == "cosine":
