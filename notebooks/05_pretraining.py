@@ -369,16 +369,54 @@ plt.show()
 # %% [markdown]
 # What would more pretraining buy? <span data-value="forecast">From 12 to 24 epochs of pretraining, the fine-tuned accuracy changed by +0.43 points per doubling. If every further doubling gave as much (a straight line in log-compute, which such curves tend to fall below), reaching the bag of words would take 2.5 more doublings: about 140 epochs, 38 hours of pretraining on this machine, against the 6.5 hours spent.</span>
 #
-# Longer pretraining is one of three routes to the rest of the gap, and the only one this
-# chapter measures, because its snapshots come free with the one run. The other two change
-# what is pretrained, so each needs a pretraining run of its own, hours on a laptop (see "What
-# it cost"), and both are left open here:
+# ## Three routes at a small budget
 #
-# - **a larger model**: twice the width (128) quadruples the arithmetic of every linear map,
-#   so the same hours would buy about a quarter of the epochs;
-# - **another objective**: replaced-token detection {cite}`clark2020electra` trains the encoder
-#   to tell, at *every* position, whether a small generator replaced the word, instead of
-#   learning from the 15 % of positions that masked-LM hides.
+# Longer pretraining is one route to the rest of the gap, measured above for free: its
+# snapshots come with the one run. Two other routes change what is pretrained, so each needs
+# runs of its own:
+#
+# - **a larger model**: an encoder 1.5 times as wide (96, with 6 heads of the same width),
+#   which costs about twice the arithmetic per token;
+# - **another objective**: replaced-token detection {cite}`clark2020electra`. A small generator
+#   (one layer, sharing the encoder's word embeddings) guesses the masked words, a word is drawn
+#   from its guess at each masked position, and the encoder, the *discriminator*, says at
+#   *every* position whether the word there was replaced. It learns from all the words of a
+#   review, where masked-LM learns from the 15 % it hid (`tme_lib/blocks/replaced_token.py`).
+#
+# Hours for each would be the fair test; this chapter can afford one epoch's worth. The three
+# routes, declared in `pretraining.ROUTES` before any of their runs, get **the same
+# arithmetic**: what one epoch of the chapter's masked-LM costs, counted by
+# `pretraining.flops_per_token` (the linear maps, the attention and the word guesses of every
+# layer, forward and backward). Each route pretrains with its own schedule over its steps, then
+# is fine-tuned exactly as the pretrained arm was, at three seeds (`pretraining.ROUTE_SEEDS`).
+# Three seeds show a spread but test little: these are drawn points, like the learning curve's.
+
+# %% tags=["nbval-ignore-output"]
+routes = pretraining.route_table(runs)
+display(routes.style.hide(axis="index").format(
+    {"encoder parameters": "{:,}", "epoch share": "{:.2f}", "arithmetic": "{:.2f}",
+     "minutes": "{:.0f}"}, precision=2))
+
+# %% mystnb={"figure": {"caption": "The three routes at the same arithmetic (one epoch of the chapter's masked-LM): fine-tuned test accuracy at each seed (dots) and their mean (bar), with the model from scratch and the long run's snapshot after one epoch (mean over their seeds) for reference."}}
+fig, ax = plt.subplots(figsize=(6.6, 2.8), layout="constrained")
+seed_columns = [c for c in routes.columns if c.startswith("test % s")]
+for i, (_, row) in enumerate(routes.iterrows()):
+    ax.scatter([row[c] for c in seed_columns], [i] * len(seed_columns), color=f"C{i}",
+               zorder=3)
+    if "test %" in row:
+        ax.plot([row["test %"]] * 2, [i - 0.3, i + 0.3], color=f"C{i}", lw=2)
+ax.set_yticks(range(len(routes)), [textwrap.fill(n, 16) for n in routes["route"]])
+ax.invert_yaxis()
+for epochs, style, name in ((0, "--", "from scratch"), (1, ":", "long run, epoch 1")):
+    point = curve[curve["pretraining epochs"] == epochs]
+    if len(point):
+        ax.axvline(point["test %"].iloc[0], color="0.4", ls=style, label=name)
+ax.set(xlabel="fine-tuned test accuracy (%)", title="Same arithmetic, three routes")
+fig.legend(loc="outside lower center", ncol=2)
+plt.show()
+
+# %% [markdown]
+# <span data-value="routes">(not recorded yet)</span>
 #
 # ## The comparisons
 #
@@ -590,6 +628,37 @@ else:
                               f"pretraining ends {w}" for w, e in side.items())
             + " (level: within one standard error of the snapshot's mean; drawn points, "
             "not tested)."))
+
+        # the routes: each against the chapter's masked-LM at the same arithmetic, "level" when
+        # the difference is within one standard error of the difference of the two means
+        # (drawn points, like the curve's: a description, not a test)
+        if "test %" in routes:
+            r = routes.set_index("route")
+            seeds = [c for c in routes.columns if c.startswith("test % s")]
+            base = pretraining.ROUTE_NAMES["mlm"]
+
+            def against_mlm(name):
+                gap = r.loc[name, "test %"] - r.loc[base, "test %"]
+                se = np.sqrt(sum(r.loc[n, seeds].astype(float).var(ddof=1) / len(seeds)
+                                 for n in (name, base))) if len(seeds) > 1 else 0.0
+                where = "level with it" if abs(gap) <= se else "above" if gap > 0 else "below"
+                return f"{r.loc[name, 'test %']:.2f} % ({gap:+.2f} points, {where})"
+
+            minutes = ", ".join(f"{r.loc[n, 'minutes']:.0f} min for {n}" for n in r.index)
+            scratch_mean = curve.loc[curve["pretraining epochs"] == 0, "test %"]
+            prose.put(routes=(
+                f"At the arithmetic of one epoch of masked-LM, fine-tuned over "
+                f"{len(seeds)} seed{'s' * (len(seeds) > 1)}, the chapter's masked-LM reaches "
+                f"{r.loc[base, 'test %']:.2f} %; the wider encoder "
+                f"{against_mlm(pretraining.ROUTE_NAMES['wide'])}; replaced-token detection "
+                f"{against_mlm(pretraining.ROUTE_NAMES['rtd'])}"
+                + (f"; the model from scratch, {scratch_mean.iloc[0]:.2f} %"
+                   if len(scratch_mean) else "")
+                + f". Level means within one standard error of the difference: with "
+                f"{len(seeds)} seeds per route these are drawn points, not tests. The same "
+                f"arithmetic did not take the same time on this CPU: {minutes}."))
+        else:
+            prose.put(routes="(not recorded yet)")
 
 # %% tags=["remove-cell", "nbval-ignore-output"]
 # Every figure of this notebook, checked against the book's column (tme_lib.plots.STYLE).

@@ -187,7 +187,13 @@ def test_gpu_check_runs_on_the_cpu_and_writes_one_row_per_model(tmp_path, monkey
     assert list(table.columns) == gpu_check.COLUMNS
     from tme_lib.chapters import tme10
 
-    assert set(table["model"]) == {"baseline", *tme10.VARIANTS, "masked_lm", "classifier"}
+    assert set(table["model"]) == {
+        "baseline",
+        *tme10.VARIANTS,
+        "masked_lm",
+        "replaced_token",
+        "classifier",
+    }
     assert (table["examples_per_s"] > 0).all() and table["device"].str.startswith(
         "cpu"
     ).all()

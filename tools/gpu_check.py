@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tme_lib import config  # noqa: E402
 from tme_lib.blocks.masked_lm import mask_tokens  # noqa: E402
 from tme_lib.chapters import CHAPTERS, chapter  # noqa: E402
+from tme_lib.chapters.pretraining import PRETRAINING_TASKS  # noqa: E402
 from tme_lib.data.batching import BucketLoader  # noqa: E402
 from tme_lib.data.pretraining import FIRST_WORD, MASK  # noqa: E402
 from tme_lib.training import text_runs  # noqa: E402
@@ -50,11 +51,15 @@ COLUMNS = [
 
 def one_of_each_model(name: str) -> list:
     """The first spec of each model of chapter ``name``'s plan (no scikit-learn fits); for the
-    pretraining chapter, its masked language model and its classifier (from scratch: no
-    pretraining record is needed to time it)."""
+    pretraining chapter, its masked language model, the replaced-token detector of its routes
+    and its classifier (from scratch: no pretraining record is needed to time it)."""
     module, seen, out = chapter(name), set(), []
     if name == "pretraining":
-        return [module.pretraining_spec(), module.finetune_spec(0, None)]
+        return [
+            module.pretraining_spec(),
+            module.route_spec("rtd"),
+            module.finetune_spec(0, None),
+        ]
     for spec in module.plan():
         if (
             spec.model_name in getattr(module, "BAG_OF_WORDS", {})
@@ -77,7 +82,7 @@ def build(name: str, spec):
         ).train
     if name == "pretraining":
         text, t = module.text_of(spec), spec.training
-        split = text.pretrain if t.task == "masked_lm" else text.corpus.train
+        split = text.pretrain if t.task in module.PRETRAINING_TASKS else text.corpus.train
         loader = BucketLoader(split, t.batch_size, seed=spec.seed)
         return module.build_model(spec), loader
     corpus, vectors = text_runs.text_data(spec)
@@ -107,9 +112,13 @@ def time_steps(
         optimizer.zero_grad(set_to_none=True)
         autocast = device.type == "cuda" and spec.chapter == "pretraining"  # as it trains
         with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-            if spec.training.task == "masked_lm":  # the pretraining loop's step
+            if spec.training.task in PRETRAINING_TASKS:  # the pretraining loop's step
                 inputs, labels = mask_tokens(
-                    batch.x.cpu(), batch.mask.cpu(), MASK, FIRST_WORD, model.bias.numel()
+                    batch.x.cpu(),
+                    batch.mask.cpu(),
+                    MASK,
+                    FIRST_WORD,
+                    spec.model["vocab_size"],
                 )
                 loss = model.loss(inputs.to(device), batch.mask, labels.to(device))
             else:
