@@ -139,14 +139,15 @@ def test_committed_records_are_tied_to_an_ancestor_commit_and_check_out():
 def test_the_pretraining_chapter_keeps_the_weights_it_loads_within_its_budget(
     monkeypatch,
 ):
-    """The weights left out are exactly those of the choice runs that lost their choice (no
-    notebook loads them), and the chapter's committed weights fit its budget."""
+    """The weights left out are exactly those that no notebook loads (the choice runs that lost
+    their choice, the routes' pretraining), and the chapter's committed weights fit its
+    budget."""
     from tme_lib.chapters import pretraining
 
     monkeypatch.setenv("TME_PROFILE", "full")
     folder = ROOT / "results" / "runs" / "pretraining"
     listed = records.listed_without_weights(folder)
-    assert listed == {records.record_file(s) for s in pretraining.unchosen_runs()}
+    assert listed == {records.record_file(s) for s in pretraining.numbers_only_specs()}
     assert not any((folder / name).with_suffix(".pt").exists() for name in listed)
     size = sum(p.stat().st_size for p in folder.glob("*.pt"))
     assert size < pretraining.WEIGHTS_BUDGET_MB * 1e6, f"{size / 1e6:.1f} MB"

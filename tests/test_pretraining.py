@@ -512,3 +512,22 @@ def test_a_route_is_fine_tuned_from_its_own_encoder():
     kept = pre.model.encoder.state_dict()
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, kept[name].float()), name
+
+
+def test_the_route_table_puts_each_route_at_the_same_arithmetic():
+    for s in [chapter.pretraining_spec(), *chapter.selection_plan()]:
+        chapter.run(s, progress=False)  # the pretrained arm's choice, which routes reuse
+    runs = [chapter.run(chapter.route_spec(r), progress=False) for r in chapter.ROUTES]
+    runs += [
+        chapter.run(chapter.route_finetune_spec(r, seed), progress=False)
+        for r in chapter.ROUTES
+        for seed in chapter.ROUTE_SEEDS["smoke"]
+    ]
+    table = chapter.route_table(runs)
+    assert list(table["route"]) == [chapter.ROUTE_NAMES[r] for r in chapter.ROUTES]
+    one_step = table["arithmetic"] / table["steps"]
+    assert ((table["arithmetic"] - 1).abs() <= one_step).all()
+    assert table["encoder parameters"].iloc[1] > table["encoder parameters"].iloc[0]
+    assert table["test %"].between(0, 100).all()
+    # without the fine-tuning runs, the table has no accuracy, and says so by its columns
+    assert "test %" not in chapter.route_table(runs[:3])

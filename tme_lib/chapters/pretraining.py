@@ -199,7 +199,7 @@ MODELS = {
 
 # --- The runs -----------------------------------------------------------------------------------
 
-WEIGHTS_BUDGET_MB = 30  # the chapter's committed weights, at most (see unchosen_runs)
+WEIGHTS_BUDGET_MB = 30  # the chapter's committed weights, at most (see numbers_only_specs)
 
 # Sizes, chosen for the budget of the chapter (6 hours of pretraining on a 2-core CPU, committed
 # weights under WEIGHTS_BUDGET_MB; benchmarks/bench_pretraining.py): 4 layers of width 64 with
@@ -540,6 +540,15 @@ def unchosen_runs() -> list[Spec]:
                 and s.key() != kept
             ]
     return out
+
+
+def numbers_only_specs() -> list[Spec]:
+    """The runs whose weights the repository does not keep, listed in the chapter's
+    ``results/runs/pretraining/weights_not_kept.txt``: the choice runs that lost their choice
+    (:func:`unchosen_runs`) and the routes' pretraining runs, whose weights only their own
+    fine-tuning reads (the routes' fine-tuning runs keep none: ``store_weights``). Together
+    they keep the chapter's committed weights under :data:`WEIGHTS_BUDGET_MB`."""
+    return [*unchosen_runs(), *(route_spec(r) for r in ROUTES)]
 
 
 def plan() -> list[Spec]:
