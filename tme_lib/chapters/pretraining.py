@@ -199,9 +199,8 @@ MODELS = {
 
 # --- The runs -----------------------------------------------------------------------------------
 
-WEIGHTS_BUDGET_MB = (
-    30  # the chapter's committed weights, at most (see numbers_only_specs)
-)
+# The chapter's committed weights, at most (see numbers_only_specs).
+WEIGHTS_BUDGET_MB = 30
 
 # Sizes, chosen for the budget of the chapter (6 hours of pretraining on a 2-core CPU, committed
 # weights under WEIGHTS_BUDGET_MB; benchmarks/bench_pretraining.py): 4 layers of width 64 with
