@@ -376,7 +376,7 @@ plt.show()
 # snapshots come with the one run. Two other routes change what is pretrained, so each needs
 # runs of its own:
 #
-# - **a larger model**: an encoder 1.5 times as wide (96, with 6 heads of the same width),
+# - **a larger model**: a wider encoder, 96 instead of 64 (6 heads of the same width, 16),
 #   which costs about twice the arithmetic per token;
 # - **another objective**: replaced-token detection {cite}`clark2020electra`. A small generator
 #   (one layer, sharing the encoder's word embeddings) guesses the masked words, a word is drawn
