@@ -10,7 +10,8 @@ pretraining loop (masking, forward, loss on chosen positions, backward, AdamW, s
 batches of the chapter's text, bucketed by length as in the run, in real tokens per second and
 padding share. The model's arithmetic per token is counted from its sizes (multiply-adds of its
 linear maps, attention scores and weighted sums at the batch's length, and the vocabulary-wide
-layer on the chosen 15 %), times 3 for forward and backward; the ratio to the peak is then the
+layer on the chosen 15 %), times 3 for forward and backward (``pretraining.flops_per_token``,
+the count the chapter's routes share); the ratio to the peak is then the
 efficiency. It ends with the time one epoch and the whole pretraining budget would take.
 
 ``--record`` writes the measurement to ``results/benchmarks/pretraining.json`` with the commit
@@ -43,16 +44,6 @@ def matmul_peak(seconds: float = 3.0, n: int = 1024) -> float:
         a @ b
         k += 1
     return 2 * n**3 * k / (time.perf_counter() - start) / 1e9
-
-
-def flops_per_token(model: dict, length: float, mask_rate: float) -> float:
-    """Forward and backward floating-point operations per real token (3 × forward)."""
-    d, layers, v = model["d_model"], model["n_layers"], model["vocab_size"]
-    hidden = model["ffn_mult"] * d
-    linear = layers * (4 * d * d + 2 * d * hidden)  # q, k, v, out; the MLP
-    attention = layers * 2 * length * d  # scores and weighted sum
-    head = mask_rate * (d * d + d * v)
-    return 3 * 2 * (linear + attention + head)
 
 
 def main() -> None:
@@ -93,7 +84,9 @@ def main() -> None:
             break
     seconds = time.perf_counter() - start
     rate = tokens / seconds
-    achieved = rate * flops_per_token(spec.model, lengths / tokens, t.mask_rate) / 1e9
+    achieved = (
+        rate * chapter.flops_per_token(spec.model, lengths / tokens, t.mask_rate) / 1e9
+    )
     epoch = int(text.pretrain.lengths.sum()) + len(text.pretrain)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"threads {torch.get_num_threads()}, {n_params:,} parameters")
