@@ -159,6 +159,7 @@ ACCOUNTED = {
             "chapters.pretraining.PAIRED",
             "chapters.pretraining.DETERMINISTIC",
             "chapters.pretraining.PRETRAINING_TASKS",
+            "chapters.pretraining.ROUTE_NAMES",
             "chapters.beyond.COMPARISONS",
             "chapters.beyond.EXPLORATORY",
             "chapters.aptamers.runs.EXPLORATORY",
